@@ -1,0 +1,309 @@
+//! The one error type every provider and the executor return.
+//!
+//! Every [`Error`] says whether trying again may help ([`Error::retry`]):
+//!
+//! * [`Retry::Permanent`] — the same call will fail the same way (not found, invalid state,
+//!   bad credentials, unsupported operation, a checksum mismatch). Never retry.
+//! * [`Retry::Temporary`] — throttling, a 5xx, a timeout, a dropped connection. A retry may
+//!   succeed, if the operation is idempotent or its effect has been read back first.
+//! * [`Retry::Persistent`] — was temporary, but retries were exhausted. No outer layer should
+//!   retry it again.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A boxed error source, as carried by [`Error`] variants.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`Error`] as its default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether an operation that failed may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retry {
+    /// Trying again will fail the same way.
+    Permanent,
+    /// Trying again may succeed (throttling, 5xx, timeouts, connection resets).
+    Temporary,
+    /// The error was temporary, but retries were already exhausted: do not retry again.
+    Persistent,
+}
+
+impl fmt::Display for Retry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Retry::Permanent => "permanent",
+            Retry::Temporary => "temporary",
+            Retry::Persistent => "persistent",
+        })
+    }
+}
+
+/// An error from a provider, the executor or a store.
+///
+/// Variants carry the resource and the provider at fault. Secrets are never part of an error:
+/// providers must not put credentials or secret values in any field.
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::{Error, Retry};
+///
+/// let err = Error::Throttled { provider: "sim".into(), operation: "promote".into() };
+/// assert_eq!(err.retry(), Retry::Temporary);
+/// assert!(err.is_retryable());
+/// let err = err.exhausted(3);
+/// assert_eq!(err.retry(), Retry::Persistent);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The resource does not exist.
+    #[error("{provider}: {resource} not found")]
+    NotFound {
+        /// Provider name (e.g. `sim`, `s3`, `rds`).
+        provider: String,
+        /// The resource at fault (`database orders-db`, `object backups/x.tar`).
+        resource: String,
+    },
+    /// The resource already exists and the operation would create it.
+    #[error("{provider}: {resource} already exists")]
+    AlreadyExists {
+        /// Provider name.
+        provider: String,
+        /// The resource at fault.
+        resource: String,
+    },
+    /// The resource is in a state where the operation is not allowed.
+    #[error("{provider}: {resource} is {state}, cannot {operation}")]
+    InvalidState {
+        /// Provider name.
+        provider: String,
+        /// The resource at fault.
+        resource: String,
+        /// Its current state.
+        state: String,
+        /// The operation that was refused.
+        operation: String,
+    },
+    /// The provider does not implement the operation.
+    #[error("{provider} does not support {operation}")]
+    NotSupported {
+        /// The operation (`restore_to_point_in_time`).
+        operation: String,
+        /// Provider name.
+        provider: String,
+    },
+    /// Credentials are missing or were refused. The message never contains the secret itself.
+    #[error("{provider}: not authorised: {message}")]
+    Unauthorized {
+        /// Provider name.
+        provider: String,
+        /// What is missing or was refused (e.g. `AWS_SECRET_ACCESS_KEY is not set`).
+        message: String,
+    },
+    /// The provider throttled the call.
+    #[error("{provider}: {operation} was throttled")]
+    Throttled {
+        /// Provider name.
+        provider: String,
+        /// The operation that was throttled.
+        operation: String,
+    },
+    /// The provider (or the network to it) is unavailable: a 5xx, a reset connection.
+    #[error("{provider}: {operation} failed: service unavailable")]
+    Unavailable {
+        /// Provider name.
+        provider: String,
+        /// The operation that failed.
+        operation: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The operation did not finish in time.
+    #[error("{operation} timed out after {}", humantime::format_duration(*after))]
+    Timeout {
+        /// The operation or step that timed out.
+        operation: String,
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// The provider answered something that makes no sense (a malformed or contradictory reply).
+    #[error("{provider}: invalid response to {operation}: {message}")]
+    InvalidResponse {
+        /// Provider name.
+        provider: String,
+        /// The operation.
+        operation: String,
+        /// What was wrong with the answer.
+        message: String,
+    },
+    /// Stored data does not match its recorded checksum: it must not be restored.
+    #[error("{provider}: checksum mismatch for {resource}: expected {expected}, found {actual}")]
+    ChecksumMismatch {
+        /// Provider name.
+        provider: String,
+        /// The object at fault.
+        resource: String,
+        /// The recorded checksum.
+        expected: String,
+        /// The checksum of the data read.
+        actual: String,
+    },
+    /// The request was refused as invalid by the provider (bad argument, bad name).
+    #[error("{provider}: invalid request to {operation}: {message}")]
+    InvalidRequest {
+        /// Provider name.
+        provider: String,
+        /// The operation.
+        operation: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A manual approval gate refused, or nobody answered it.
+    #[error("approval refused for {step}: {reason}")]
+    ApprovalDenied {
+        /// The step that asked for approval.
+        step: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The run was cancelled.
+    #[error("cancelled: {reason}")]
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+    /// A local I/O error (local-disk store, journal).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done (`writing /var/backups/x`).
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error with an explicit retry class, for provider errors that fit no other variant.
+    #[error("{provider}: {operation} failed ({retry}): {source}")]
+    Other {
+        /// Provider name.
+        provider: String,
+        /// The operation.
+        operation: String,
+        /// Whether a retry may help.
+        retry: Retry,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// A temporary error whose retries ran out. Its retry class is [`Retry::Persistent`].
+    #[error("{source} (gave up after {attempts} attempts)")]
+    Exhausted {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last error.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Whether a retry may help. See the [module documentation](self).
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::Throttled { .. } | Error::Unavailable { .. } | Error::Timeout { .. } => {
+                Retry::Temporary
+            }
+            Error::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::Interrupted
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::WouldBlock => Retry::Temporary,
+                _ => Retry::Permanent,
+            },
+            Error::Other { retry, .. } => *retry,
+            Error::Exhausted { .. } => Retry::Persistent,
+            Error::NotFound { .. }
+            | Error::AlreadyExists { .. }
+            | Error::InvalidState { .. }
+            | Error::NotSupported { .. }
+            | Error::Unauthorized { .. }
+            | Error::InvalidResponse { .. }
+            | Error::ChecksumMismatch { .. }
+            | Error::InvalidRequest { .. }
+            | Error::ApprovalDenied { .. }
+            | Error::Cancelled { .. } => Retry::Permanent,
+        }
+    }
+
+    /// `true` when [`retry`](Self::retry) is [`Retry::Temporary`].
+    pub fn is_retryable(&self) -> bool {
+        self.retry() == Retry::Temporary
+    }
+
+    /// `true` for [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// Marks a temporary error whose retries ran out, so no outer layer retries it again.
+    /// Errors that are not temporary are returned unchanged.
+    pub fn exhausted(self, attempts: u32) -> Error {
+        if self.is_retryable() {
+            Error::Exhausted {
+                attempts,
+                source: Box::new(self),
+            }
+        } else {
+            self
+        }
+    }
+
+    /// Shorthand for [`Error::NotSupported`].
+    pub fn not_supported(provider: impl Into<String>, operation: impl Into<String>) -> Error {
+        Error::NotSupported {
+            provider: provider.into(),
+            operation: operation.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::NotFound`].
+    pub fn not_found(provider: impl Into<String>, resource: impl Into<String>) -> Error {
+        Error::NotFound {
+            provider: provider.into(),
+            resource: resource.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let nf = Error::not_found("sim", "database x");
+        assert_eq!(nf.retry(), Retry::Permanent);
+        assert_eq!(nf.to_string(), "sim: database x not found");
+        let t = Error::Timeout {
+            operation: "promote".into(),
+            after: Duration::from_secs(90),
+        };
+        assert!(t.is_retryable());
+        assert_eq!(t.to_string(), "promote timed out after 1m 30s");
+        let ex = t.exhausted(4);
+        assert_eq!(ex.retry(), Retry::Persistent);
+        assert!(ex.to_string().contains("gave up after 4 attempts"));
+        // Permanent errors are not wrapped.
+        assert!(nf.exhausted(2).is_not_found());
+    }
+}

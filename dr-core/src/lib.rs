@@ -1,0 +1,34 @@
+//! Disaster-recovery orchestration: a DR plan as code, a planner that checks and orders it
+//! before anything breaks, and an executor that runs it.
+//!
+//! * [`plan`] — the plan model (YAML, TOML, JSON, or a typed builder) and its validation.
+//! * [`provider`] — the traits a cloud implements: [`SnapshotStore`](provider::SnapshotStore),
+//!   [`DnsFailover`](provider::DnsFailover), [`ClusterDeployer`](provider::ClusterDeployer),
+//!   [`DatabaseReplica`](provider::DatabaseReplica), health probes and notifiers.
+//! * [`planner`] — from (plan, scenario, observed state) to a [`RecoveryGraph`].
+//! * [`executor`] — runs a graph: concurrency, retries, timeouts, approvals, a report.
+//! * [`sim`] and [`store`] — the embedded default: a deterministic simulated cloud on virtual
+//!   time, in-memory and local-disk snapshot stores.
+#![forbid(unsafe_code)]
+
+pub mod duration;
+mod error;
+pub mod executor;
+pub mod graph;
+pub mod plan;
+pub mod planner;
+pub mod provider;
+mod providers;
+mod secret;
+pub mod sim;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod time;
+
+pub use duration::HumanDuration;
+pub use error::{BoxError, Error, Result, Retry};
+pub use graph::{Action, ActionKind, RecoveryGraph, Step};
+pub use providers::Providers;
+pub use secret::Secret;
+pub use time::Clock;

@@ -1,0 +1,151 @@
+//! The provider traits: what a cloud (or the simulated cloud) must offer for recovery.
+//!
+//! Every trait is object-safe and async, held as `Arc<dyn …>`, reports the operations it
+//! supports ([`Capabilities`]) and returns [`Error::NotSupported`](crate::Error::NotSupported)
+//! for the others, never a panic or a silent no-op.
+
+mod cluster;
+mod database;
+mod dns;
+mod health;
+mod store;
+
+pub use cluster::{
+    ClusterDeployer, DynClusterDeployer, Manifest, RolloutStatus, WorkloadKind, WorkloadRef,
+};
+pub use database::{
+    DatabaseReplica, DbRef, DbRole, DbSnapshot, DbState, DbStatus, DynDatabaseReplica, RestorePoint,
+};
+pub use dns::{DnsChange, DnsFailover, DnsRecord, DynDnsFailover, HealthStatus, Routing};
+pub use health::{DynHealthProbe, DynNotifier, HealthProbe, Notification, Notifier, Severity};
+pub use store::{
+    copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, PutOptions,
+    SnapshotStore, SnapshotStoreExt,
+};
+
+use std::collections::BTreeSet;
+
+/// An operation a provider may or may not support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum Operation {
+    // SnapshotStore
+    Put,
+    Get,
+    Head,
+    List,
+    Delete,
+    Copy,
+    // DnsFailover
+    GetRecord,
+    SwitchRecord,
+    WaitChange,
+    HealthCheckStatus,
+    // ClusterDeployer
+    Apply,
+    Scale,
+    RolloutRestart,
+    RolloutUndo,
+    SetImage,
+    SetEnv,
+    PatchSecret,
+    RolloutStatus,
+    IsolateWorkload,
+    DeletePod,
+    Export,
+    // DatabaseReplica
+    Describe,
+    CreateSnapshot,
+    DescribeSnapshot,
+    ListSnapshots,
+    CopySnapshot,
+    RestoreSnapshot,
+    RestorePointInTime,
+    Promote,
+    Reboot,
+    CreateReplica,
+    // Probes and notifications
+    Probe,
+    Notify,
+}
+
+impl Operation {
+    /// The operation's name as used in errors and dry-run listings (`switch_record`).
+    pub fn name(self) -> &'static str {
+        use Operation::*;
+        match self {
+            Put => "put",
+            Get => "get",
+            Head => "head",
+            List => "list",
+            Delete => "delete",
+            Copy => "copy",
+            GetRecord => "get_record",
+            SwitchRecord => "switch_record",
+            WaitChange => "wait_change",
+            HealthCheckStatus => "health_check_status",
+            Apply => "apply",
+            Scale => "scale",
+            RolloutRestart => "rollout_restart",
+            RolloutUndo => "rollout_undo",
+            SetImage => "set_image",
+            SetEnv => "set_env",
+            PatchSecret => "patch_secret",
+            RolloutStatus => "rollout_status",
+            IsolateWorkload => "isolate_workload",
+            DeletePod => "delete_pod",
+            Export => "export",
+            Describe => "describe",
+            CreateSnapshot => "create_snapshot",
+            DescribeSnapshot => "describe_snapshot",
+            ListSnapshots => "list_snapshots",
+            CopySnapshot => "copy_snapshot",
+            RestoreSnapshot => "restore_snapshot",
+            RestorePointInTime => "restore_point_in_time",
+            Promote => "promote",
+            Reboot => "reboot",
+            CreateReplica => "create_replica",
+            Probe => "probe",
+            Notify => "notify",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The set of operations a provider supports.
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::provider::{Capabilities, Operation};
+///
+/// let caps = Capabilities::of([Operation::Put, Operation::Get]);
+/// assert!(caps.supports(Operation::Get));
+/// assert!(!caps.supports(Operation::Copy));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities(BTreeSet<Operation>);
+
+impl Capabilities {
+    /// Capabilities listing exactly `ops`.
+    pub fn of(ops: impl IntoIterator<Item = Operation>) -> Self {
+        Capabilities(ops.into_iter().collect())
+    }
+
+    /// Whether `op` is supported.
+    pub fn supports(&self, op: Operation) -> bool {
+        self.0.contains(&op)
+    }
+
+    /// The supported operations, in a stable order.
+    pub fn iter(&self) -> impl Iterator<Item = Operation> + '_ {
+        self.0.iter().copied()
+    }
+}

@@ -1,0 +1,277 @@
+//! `SnapshotStore`: where backups and exported resources live.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+
+use super::Capabilities;
+use crate::{Error, Result};
+
+/// A stream of byte chunks, as read from or written to a store.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// What a store knows about one object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectMeta {
+    /// The object's key (`backups/orders-db/2026-11-21.dump`).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the content, as recorded when it was written (by the store or by the
+    /// core). `None` when the store has no record of it.
+    pub sha256: Option<String>,
+    /// When the object was written.
+    pub created: DateTime<Utc>,
+    /// The store's own version tag (ETag, generation), if any.
+    pub etag: Option<String>,
+    /// User metadata stored with the object.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Options for [`SnapshotStore::put`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PutOptions {
+    /// User metadata to store with the object.
+    pub metadata: BTreeMap<String, String>,
+    /// Hex SHA-256 the caller expects the content to have. The store computes the digest
+    /// while writing and refuses (`ChecksumMismatch`, nothing stored) when it differs.
+    pub expected_sha256: Option<String>,
+}
+
+impl PutOptions {
+    /// Adds a metadata entry.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the expected SHA-256.
+    pub fn with_expected_sha256(mut self, sha256: impl Into<String>) -> Self {
+        self.expected_sha256 = Some(sha256.into());
+        self
+    }
+}
+
+/// The result of [`SnapshotStore::get`]: the object's metadata and a stream of its content.
+pub struct GetResult {
+    /// Metadata of the object being read.
+    pub meta: ObjectMeta,
+    /// The content, streamed.
+    pub stream: ByteStream,
+}
+
+impl std::fmt::Debug for GetResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetResult")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store of snapshots and backups (S3, Blob Storage, Cloud Storage, a local disk, memory).
+///
+/// Content is streamed both ways: no implementation may buffer a whole object in memory.
+/// `put` computes and records the SHA-256 of what it wrote; `get` returns what was recorded
+/// so readers can verify ([`SnapshotStoreExt::verify`]).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
+/// use dr_core::provider::{SnapshotStore, SnapshotStoreExt};
+/// use dr_core::store::InMemoryStore;
+///
+/// let store = InMemoryStore::new();
+/// store.put_bytes("backups/a", "hello".into()).await?;
+/// assert_eq!(store.get_bytes("backups/a").await?, "hello");
+/// store.verify("backups/a").await?;
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait SnapshotStore: std::fmt::Debug + Send + Sync + 'static {
+    /// The provider's name, used in errors and reports (`memory`, `local-disk`, `s3`).
+    fn name(&self) -> &str;
+
+    /// The operations this store supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Writes `data` under `key`, replacing any object there. Atomic: a failed or
+    /// refused write leaves the previous object (or none) in place.
+    ///
+    /// # Errors
+    /// `ChecksumMismatch` when `opts.expected_sha256` differs from the written content;
+    /// a stream error is returned as is.
+    async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta>;
+
+    /// Reads the object under `key`.
+    ///
+    /// # Errors
+    /// `NotFound` when there is none.
+    async fn get(&self, key: &str) -> Result<GetResult>;
+
+    /// Reads the metadata of the object under `key`.
+    ///
+    /// # Errors
+    /// `NotFound` when there is none.
+    async fn head(&self, key: &str) -> Result<ObjectMeta>;
+
+    /// Lists the objects whose key starts with `prefix`, in key order, paginating internally.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>>;
+
+    /// Deletes the object under `key`. Deleting a missing object succeeds (idempotent).
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    /// Copies an object inside this store (server-side where the service allows).
+    ///
+    /// # Errors
+    /// `NotFound` when `from` does not exist.
+    async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta>;
+}
+
+/// A `SnapshotStore` trait object.
+pub type DynSnapshotStore = dyn SnapshotStore;
+
+#[async_trait]
+impl<T: SnapshotStore + ?Sized> SnapshotStore for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {
+        (**self).put(key, data, opts).await
+    }
+    async fn get(&self, key: &str) -> Result<GetResult> {
+        (**self).get(key).await
+    }
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        (**self).head(key).await
+    }
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>> {
+        (**self).list(prefix)
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        (**self).delete(key).await
+    }
+    async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
+        (**self).copy(from, to).await
+    }
+}
+
+/// Conveniences over any [`SnapshotStore`].
+#[async_trait]
+pub trait SnapshotStoreExt: SnapshotStore {
+    /// Writes a byte buffer.
+    ///
+    /// # Errors
+    /// As [`SnapshotStore::put`].
+    async fn put_bytes(&self, key: &str, data: Bytes) -> Result<ObjectMeta> {
+        let stream = futures::stream::once(async move { Ok(data) }).boxed();
+        self.put(key, stream, PutOptions::default()).await
+    }
+
+    /// Reads a whole object into memory. For small objects only.
+    ///
+    /// # Errors
+    /// As [`SnapshotStore::get`], or a stream error.
+    async fn get_bytes(&self, key: &str) -> Result<Bytes> {
+        let got = self.get(key).await?;
+        let chunks: Vec<Bytes> = got.stream.try_collect().await?;
+        Ok(chunks.concat().into())
+    }
+
+    /// Collects a listing.
+    ///
+    /// # Errors
+    /// The first listing error.
+    async fn list_all(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        self.list(prefix).try_collect().await
+    }
+
+    /// Reads the object and checks its content against the recorded SHA-256 and size.
+    ///
+    /// # Errors
+    /// `ChecksumMismatch` when the content does not match what was recorded;
+    /// `InvalidResponse` when the store recorded no checksum; `NotFound`.
+    async fn verify(&self, key: &str) -> Result<ObjectMeta> {
+        let got = self.get(key).await?;
+        let meta = got.meta;
+        let Some(expected) = meta.sha256.clone() else {
+            return Err(Error::InvalidResponse {
+                provider: self.name().to_string(),
+                operation: "verify".into(),
+                message: format!("object {key} has no recorded sha256"),
+            });
+        };
+        let (actual, size) = sha256_stream(got.stream).await?;
+        if actual != expected || size != meta.size {
+            return Err(Error::ChecksumMismatch {
+                provider: self.name().to_string(),
+                resource: format!("object {key}"),
+                expected: format!("sha256 {expected}, {} bytes", meta.size),
+                actual: format!("sha256 {actual}, {size} bytes"),
+            });
+        }
+        Ok(meta)
+    }
+}
+
+impl<T: SnapshotStore + ?Sized> SnapshotStoreExt for T {}
+
+/// Hex SHA-256 and length of a stream's content, read chunk by chunk.
+///
+/// # Errors
+/// The first stream error.
+pub async fn sha256_stream(mut stream: ByteStream) -> Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Streams an object from one store to another (across regions, accounts or clouds),
+/// verifying on the way that the content matches the source's recorded SHA-256. A mismatch
+/// leaves nothing at the destination.
+///
+/// # Errors
+/// `NotFound` for a missing source; `ChecksumMismatch` for a corrupt source.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
+/// use dr_core::provider::{copy_between, SnapshotStoreExt};
+/// use dr_core::store::InMemoryStore;
+///
+/// let (east, west) = (InMemoryStore::new(), InMemoryStore::new());
+/// east.put_bytes("db/1", "dump".into()).await?;
+/// copy_between(&east, "db/1", &west, "db/1").await?;
+/// assert_eq!(west.get_bytes("db/1").await?, "dump");
+/// # Ok(()) }
+/// ```
+pub async fn copy_between(
+    src: &DynSnapshotStore,
+    from: &str,
+    dst: &DynSnapshotStore,
+    to: &str,
+) -> Result<ObjectMeta> {
+    let got = src.get(from).await?;
+    let mut opts = PutOptions {
+        metadata: got.meta.metadata.clone(),
+        ..PutOptions::default()
+    };
+    opts.expected_sha256 = got.meta.sha256.clone();
+    dst.put(to, got.stream, opts).await
+}

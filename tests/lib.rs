@@ -1,0 +1,1 @@
+//! Cross-crate tests live in this crate's `[[test]]` targets.
