@@ -1,1 +1,204 @@
-//! (being written)
+//! The DR plan: data a user writes in YAML, TOML or JSON, or builds in Rust.
+//!
+//! # Examples
+//!
+//! ```
+//! use dr_core::plan::Plan;
+//!
+//! let plan = Plan::from_yaml_str(r#"
+//! name: shop
+//! regions:
+//!   - { name: us-east-1, role: primary }
+//!   - { name: us-west-2, role: secondary }
+//! databases:
+//!   - name: orders-db
+//!     region: us-east-1
+//!     replicas: [{ id: orders-db-west, region: us-west-2 }]
+//! services:
+//!   - { name: orders, tier: critical, rto: 30m, rpo: 5m, database: orders-db }
+//! scenarios:
+//!   - { name: region-failover, kind: region-failover, from: us-east-1, to: us-west-2 }
+//! "#).unwrap();
+//! plan.validate().unwrap();
+//! assert_eq!(plan.services[0].rto.to_string(), "30m");
+//! ```
+
+mod builder;
+mod load;
+mod model;
+mod validate;
+
+use std::path::Path;
+
+pub use builder::PlanBuilder;
+pub use load::{Format, PlanError, Problem};
+pub use model::{
+    Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Pitr, Plan,
+    Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service, StoreDef, Tier,
+    Workload,
+};
+
+use crate::graph::ActionKind;
+
+impl Plan {
+    /// Parses a plan from text in `format`; `file` names the source in errors.
+    ///
+    /// # Errors
+    /// [`PlanError::Parse`] with the line, column and field at fault.
+    pub fn parse(text: &str, format: Format, file: &str) -> Result<Plan, PlanError> {
+        load::parse(text, format, file)
+    }
+
+    /// Parses YAML.
+    ///
+    /// # Errors
+    /// [`PlanError::Parse`].
+    pub fn from_yaml_str(text: &str) -> Result<Plan, PlanError> {
+        Self::parse(text, Format::Yaml, "<yaml>")
+    }
+
+    /// Parses TOML.
+    ///
+    /// # Errors
+    /// [`PlanError::Parse`].
+    pub fn from_toml_str(text: &str) -> Result<Plan, PlanError> {
+        Self::parse(text, Format::Toml, "<toml>")
+    }
+
+    /// Parses JSON.
+    ///
+    /// # Errors
+    /// [`PlanError::Parse`].
+    pub fn from_json_str(text: &str) -> Result<Plan, PlanError> {
+        Self::parse(text, Format::Json, "<json>")
+    }
+
+    /// Reads, parses and validates a plan file; the format follows the extension.
+    ///
+    /// # Errors
+    /// [`PlanError::Read`], [`PlanError::UnknownFormat`], [`PlanError::Parse`] or
+    /// [`PlanError::Invalid`] (every problem, naming the file).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let plan = dr_core::plan::Plan::load("examples/plans/region-failover.yaml")?;
+    /// # Ok::<(), dr_core::plan::PlanError>(())
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let format = Format::from_path(path)
+            .ok_or_else(|| PlanError::UnknownFormat { file: file.clone() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let plan = Self::parse(&text, format, &file)?;
+        let problems = validate::problems(&plan);
+        if problems.is_empty() {
+            Ok(plan)
+        } else {
+            Err(PlanError::Invalid { file, problems })
+        }
+    }
+
+    /// Checks the plan's meaning and returns every problem at once: unknown references,
+    /// duplicate names, dependency cycles (naming their members), zero durations, RTOs
+    /// shorter than the fastest possible recovery, RPOs the replication or backup schedule
+    /// cannot meet, scenarios missing a parameter or failing over a region into itself.
+    ///
+    /// # Errors
+    /// [`PlanError::Invalid`] listing all problems.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let problems = validate::problems(self);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(PlanError::Invalid {
+                file: format!("plan `{}`", self.name),
+                problems,
+            })
+        }
+    }
+
+    /// Serialises to YAML.
+    ///
+    /// # Errors
+    /// Never for a plan built from this crate's types; the serialiser's error otherwise.
+    pub fn to_yaml(&self) -> Result<String, serde_yaml_ng::Error> {
+        serde_yaml_ng::to_string(self)
+    }
+
+    /// The service named `name`.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The database named `name`.
+    pub fn database(&self, name: &str) -> Option<&Database> {
+        self.databases.iter().find(|d| d.name == name)
+    }
+
+    /// The region named `name`.
+    pub fn region(&self, name: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// The cluster named `name`.
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// The DNS record named `name`.
+    pub fn dns_record(&self, name: &str) -> Option<&DnsRecordDef> {
+        self.dns.iter().find(|d| d.name == name)
+    }
+
+    /// The health check named `name`.
+    pub fn health_check(&self, name: &str) -> Option<&HealthCheckDef> {
+        self.health_checks.iter().find(|h| h.name == name)
+    }
+
+    /// The scenario named `name`.
+    pub fn scenario(&self, name: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    /// The first cluster in `region`.
+    pub fn cluster_in(&self, region: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.region == region)
+    }
+
+    /// The primary region (the first region with role primary).
+    pub fn primary_region(&self) -> Option<&Region> {
+        self.regions.iter().find(|r| r.role == RegionRole::Primary)
+    }
+
+    /// The estimate for an action kind: the plan's, else the kind's default.
+    pub fn estimate(&self, kind: ActionKind) -> std::time::Duration {
+        self.estimates
+            .get(&kind)
+            .map(|d| d.get())
+            .unwrap_or_else(|| kind.default_estimate())
+    }
+
+    /// The timeout of one attempt of an action kind: the plan's, else three times the
+    /// estimate and at least one minute.
+    pub fn timeout(&self, kind: ActionKind) -> std::time::Duration {
+        self.timeouts
+            .get(&kind)
+            .map(|d| d.get())
+            .unwrap_or_else(|| (self.estimate(kind) * 3).max(std::time::Duration::from_secs(60)))
+    }
+
+    /// The value a DNS record takes when `region` serves: its explicit target, else the
+    /// ingress of the region's cluster.
+    pub fn dns_target(&self, record: &DnsRecordDef, region: &str) -> Option<String> {
+        record
+            .targets
+            .get(region)
+            .cloned()
+            .or_else(|| self.cluster_in(region).map(|c| c.ingress.clone()))
+    }
+}

@@ -1,0 +1,410 @@
+//! A typed builder for plans written in Rust.
+
+use std::time::Duration;
+
+use super::{
+    Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Plan,
+    PlanError, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service,
+    StoreDef, Tier, Workload,
+};
+use crate::graph::ActionKind;
+use crate::provider::WorkloadKind;
+use crate::HumanDuration;
+
+/// Builds a [`Plan`] in Rust; [`build`](Self::build) validates it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use dr_core::plan::{PlanBuilder, RegionRole, Scenario, Service, Tier};
+///
+/// let min = |m| Duration::from_secs(60 * m);
+/// let plan = PlanBuilder::new("shop")
+///     .region("us-east-1", RegionRole::Primary)
+///     .region("us-west-2", RegionRole::Secondary)
+///     .database_with_replica("orders-db", "us-east-1", "orders-db-west", "us-west-2")
+///     .cluster("east", "us-east-1", "lb.east.example.com")
+///     .cluster("west", "us-west-2", "lb.west.example.com")
+///     .workload("east", "api", "shop", 3)
+///     .workload("west", "api", "shop", 3)
+///     .dns("api.example.com", "zone-1")
+///     .service(
+///         Service::new("orders", min(30), min(5))
+///             .tier(Tier::Critical)
+///             .database("orders-db"),
+///     )
+///     .service(
+///         Service::new("api", min(30), min(5))
+///             .depends_on("orders")
+///             .workloads(["api"])
+///             .dns(["api.example.com"]),
+///     )
+///     .scenario(Scenario::region_failover("region-failover", "us-east-1", "us-west-2"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(plan.services.len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct PlanBuilder {
+    plan: Plan,
+}
+
+impl PlanBuilder {
+    /// A plan named `name` with nothing in it.
+    pub fn new(name: impl Into<String>) -> Self {
+        PlanBuilder {
+            plan: Plan {
+                name: name.into(),
+                description: None,
+                regions: Vec::new(),
+                databases: Vec::new(),
+                clusters: Vec::new(),
+                dns: Vec::new(),
+                stores: Vec::new(),
+                health_checks: Vec::new(),
+                notifications: Vec::new(),
+                services: Vec::new(),
+                estimates: Default::default(),
+                timeouts: Default::default(),
+                scenarios: Vec::new(),
+            },
+        }
+    }
+
+    /// Adds a region.
+    pub fn region(mut self, name: impl Into<String>, role: RegionRole) -> Self {
+        self.plan.regions.push(Region {
+            name: name.into(),
+            role,
+            cloud: "sim".into(),
+        });
+        self
+    }
+
+    /// Adds a database.
+    pub fn database_def(mut self, db: Database) -> Self {
+        self.plan.databases.push(db);
+        self
+    }
+
+    /// Adds a database with one read replica in another region.
+    pub fn database_with_replica(
+        self,
+        name: impl Into<String>,
+        region: impl Into<String>,
+        replica_id: impl Into<String>,
+        replica_region: impl Into<String>,
+    ) -> Self {
+        self.database_def(Database {
+            name: name.into(),
+            region: region.into(),
+            instance_id: None,
+            engine: None,
+            multi_az: false,
+            replicas: vec![Replica {
+                id: replica_id.into(),
+                region: replica_region.into(),
+                expected_lag: HumanDuration::from_secs(30),
+            }],
+            backups: None,
+            pitr: None,
+        })
+    }
+
+    /// Sets the snapshot schedule of the database added last... or of `database`.
+    pub fn backups(mut self, database: &str, every: Duration, copy_to: &[&str]) -> Self {
+        if let Some(db) = self.plan.databases.iter_mut().find(|d| d.name == database) {
+            db.backups = Some(Backups {
+                every: every.into(),
+                copy_to: copy_to.iter().map(|s| s.to_string()).collect(),
+                retention: None,
+            });
+        }
+        self
+    }
+
+    /// Adds a cluster.
+    pub fn cluster(
+        mut self,
+        name: impl Into<String>,
+        region: impl Into<String>,
+        ingress: impl Into<String>,
+    ) -> Self {
+        self.plan.clusters.push(Cluster {
+            name: name.into(),
+            region: region.into(),
+            ingress: ingress.into(),
+            workloads: Vec::new(),
+        });
+        self
+    }
+
+    /// Adds a Deployment to the cluster named `cluster` (ignored if there is none: `build`
+    /// then reports the services that reference it).
+    pub fn workload(
+        mut self,
+        cluster: &str,
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+        replicas: u32,
+    ) -> Self {
+        if let Some(c) = self.plan.clusters.iter_mut().find(|c| c.name == cluster) {
+            c.workloads.push(Workload {
+                name: name.into(),
+                namespace: namespace.into(),
+                kind: WorkloadKind::Deployment,
+                replicas,
+                standby_replicas: 0,
+                image: None,
+            });
+        }
+        self
+    }
+
+    /// Adds a DNS record whose value per region defaults to that region's cluster ingress.
+    pub fn dns(mut self, name: impl Into<String>, zone: impl Into<String>) -> Self {
+        self.plan.dns.push(DnsRecordDef {
+            name: name.into(),
+            zone: zone.into(),
+            record_type: "CNAME".into(),
+            set_id: None,
+            targets: Default::default(),
+        });
+        self
+    }
+
+    /// Adds a snapshot store.
+    pub fn store(mut self, name: impl Into<String>, region: impl Into<String>) -> Self {
+        self.plan.stores.push(StoreDef {
+            name: name.into(),
+            region: region.into(),
+            kind: "memory".into(),
+            location: None,
+        });
+        self
+    }
+
+    /// Adds a health check.
+    pub fn health_check(mut self, name: impl Into<String>, target: impl Into<String>) -> Self {
+        self.plan.health_checks.push(HealthCheckDef {
+            name: name.into(),
+            target: target.into(),
+        });
+        self
+    }
+
+    /// Adds a notification channel.
+    pub fn channel(mut self, name: impl Into<String>, kind: impl Into<String>) -> Self {
+        self.plan.notifications.push(ChannelDef {
+            name: name.into(),
+            kind: kind.into(),
+        });
+        self
+    }
+
+    /// Adds a service.
+    pub fn service(mut self, service: Service) -> Self {
+        self.plan.services.push(service);
+        self
+    }
+
+    /// Sets the estimate of an action kind.
+    pub fn estimate(mut self, kind: ActionKind, estimate: Duration) -> Self {
+        self.plan.estimates.insert(kind, estimate.into());
+        self
+    }
+
+    /// Adds a scenario.
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.plan.scenarios.push(scenario);
+        self
+    }
+
+    /// The plan, validated.
+    ///
+    /// # Errors
+    /// [`PlanError::Invalid`] with every problem.
+    pub fn build(self) -> Result<Plan, PlanError> {
+        self.plan.validate()?;
+        Ok(self.plan)
+    }
+
+    /// The plan, unvalidated (to test validation itself).
+    pub fn build_unchecked(self) -> Plan {
+        self.plan
+    }
+}
+
+impl Service {
+    /// A medium-tier service with the given targets.
+    pub fn new(name: impl Into<String>, rto: Duration, rpo: Duration) -> Self {
+        Service {
+            name: name.into(),
+            tier: Tier::Medium,
+            rto: rto.into(),
+            rpo: rpo.into(),
+            depends_on: Vec::new(),
+            database: None,
+            workloads: Vec::new(),
+            dns: Vec::new(),
+            health_check: None,
+            secret: None,
+        }
+    }
+
+    /// Sets the tier.
+    pub fn tier(mut self, tier: Tier) -> Self {
+        self.tier = tier;
+        self
+    }
+
+    /// Adds a dependency.
+    pub fn depends_on(mut self, service: impl Into<String>) -> Self {
+        self.depends_on.push(service.into());
+        self
+    }
+
+    /// Sets the database.
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = Some(database.into());
+        self
+    }
+
+    /// Sets the workloads.
+    pub fn workloads<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.workloads = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the DNS records.
+    pub fn dns<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.dns = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the health check.
+    pub fn health_check(mut self, name: impl Into<String>) -> Self {
+        self.health_check = Some(name.into());
+        self
+    }
+
+    /// Sets the secret the application reads its database endpoint from.
+    pub fn secret(mut self, name: impl Into<String>, key: impl Into<String>) -> Self {
+        self.secret = Some(SecretBinding {
+            name: name.into(),
+            key: key.into(),
+            template: None,
+        });
+        self
+    }
+}
+
+impl Scenario {
+    fn of(name: impl Into<String>, kind: ScenarioKind) -> Self {
+        Scenario {
+            name: name.into(),
+            kind,
+            from: None,
+            to: None,
+            database: None,
+            strategy: DbStrategy::Auto,
+            at: None,
+            cluster: None,
+            to_cluster: None,
+            service: None,
+            revision: None,
+            evidence_store: None,
+            approval: false,
+            notify: Vec::new(),
+        }
+    }
+
+    /// A region failover from `from` to `to`.
+    pub fn region_failover(
+        name: impl Into<String>,
+        from: impl Into<String>,
+        to: impl Into<String>,
+    ) -> Self {
+        Scenario {
+            from: Some(from.into()),
+            to: Some(to.into()),
+            ..Self::of(name, ScenarioKind::RegionFailover)
+        }
+    }
+
+    /// A database failure handled by `strategy`.
+    pub fn database_failure(
+        name: impl Into<String>,
+        database: impl Into<String>,
+        strategy: DbStrategy,
+    ) -> Self {
+        Scenario {
+            database: Some(database.into()),
+            strategy,
+            ..Self::of(name, ScenarioKind::DatabaseFailure)
+        }
+    }
+
+    /// A point-in-time restore of `database` to its latest restorable time.
+    pub fn point_in_time_restore(name: impl Into<String>, database: impl Into<String>) -> Self {
+        Scenario {
+            database: Some(database.into()),
+            ..Self::of(name, ScenarioKind::PointInTimeRestore)
+        }
+    }
+
+    /// A rebuild of `cluster` onto `to_cluster`.
+    pub fn cluster_rebuild(
+        name: impl Into<String>,
+        cluster: impl Into<String>,
+        to_cluster: impl Into<String>,
+    ) -> Self {
+        Scenario {
+            cluster: Some(cluster.into()),
+            to_cluster: Some(to_cluster.into()),
+            ..Self::of(name, ScenarioKind::ClusterRebuild)
+        }
+    }
+
+    /// A rollback of `service` to the previous revision.
+    pub fn application_rollback(name: impl Into<String>, service: impl Into<String>) -> Self {
+        Scenario {
+            service: Some(service.into()),
+            ..Self::of(name, ScenarioKind::ApplicationRollback)
+        }
+    }
+
+    /// An isolation of `service`, evidence going to `evidence_store`.
+    pub fn security_isolation(
+        name: impl Into<String>,
+        service: impl Into<String>,
+        evidence_store: impl Into<String>,
+    ) -> Self {
+        Scenario {
+            service: Some(service.into()),
+            evidence_store: Some(evidence_store.into()),
+            ..Self::of(name, ScenarioKind::SecurityIsolation)
+        }
+    }
+
+    /// A restart of `service`'s workloads.
+    pub fn service_restart(name: impl Into<String>, service: impl Into<String>) -> Self {
+        Scenario {
+            service: Some(service.into()),
+            ..Self::of(name, ScenarioKind::ServiceRestart)
+        }
+    }
+
+    /// Requires a manual approval before anything changes.
+    pub fn with_approval(mut self) -> Self {
+        self.approval = true;
+        self
+    }
+
+    /// Notifies `channel` at start and end.
+    pub fn notify(mut self, channel: impl Into<String>) -> Self {
+        self.notify.push(channel.into());
+        self
+    }
+}

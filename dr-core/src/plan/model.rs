@@ -1,0 +1,443 @@
+//! The plan's data model, as written in YAML, TOML or JSON.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::graph::ActionKind;
+use crate::provider::WorkloadKind;
+use crate::HumanDuration;
+
+/// A disaster-recovery plan: the sites, the resources in each, the services with their
+/// targets, and the scenarios the plan supports.
+///
+/// Load one with [`Plan::from_yaml_str`](crate::plan::Plan::from_yaml_str) (or TOML, JSON, a
+/// file) or build one with [`PlanBuilder`](crate::plan::PlanBuilder); then
+/// [`validate`](crate::plan::Plan::validate) it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The plan's name (`shop-web`).
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Regions (sites), on any cloud.
+    pub regions: Vec<Region>,
+    /// Databases and their replicas and backups.
+    #[serde(default)]
+    pub databases: Vec<Database>,
+    /// Container clusters and their workloads.
+    #[serde(default)]
+    pub clusters: Vec<Cluster>,
+    /// DNS records that move between regions.
+    #[serde(default)]
+    pub dns: Vec<DnsRecordDef>,
+    /// Snapshot stores (backups, evidence).
+    #[serde(default)]
+    pub stores: Vec<StoreDef>,
+    /// Health checks that prove a service is back.
+    #[serde(default)]
+    pub health_checks: Vec<HealthCheckDef>,
+    /// Notification channels.
+    #[serde(default)]
+    pub notifications: Vec<ChannelDef>,
+    /// Services, with their RTO/RPO targets.
+    pub services: Vec<Service>,
+    /// Per-action estimates used for forecasting (defaults per kind otherwise).
+    #[serde(default)]
+    pub estimates: BTreeMap<ActionKind, HumanDuration>,
+    /// Per-action timeouts for one attempt (default: three times the estimate, at least 1m).
+    #[serde(default)]
+    pub timeouts: BTreeMap<ActionKind, HumanDuration>,
+    /// The scenarios this plan supports.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Whether a region normally serves or stands by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionRole {
+    /// Serves production.
+    Primary,
+    /// Disaster-recovery site.
+    Secondary,
+}
+
+/// A region or site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// Name (`us-east-1`).
+    pub name: String,
+    /// Primary or secondary.
+    pub role: RegionRole,
+    /// Cloud (`aws`, `azure`, `gcp`, `on-prem`, `sim`): informational, for provider choice.
+    #[serde(default = "default_cloud")]
+    pub cloud: String,
+}
+
+fn default_cloud() -> String {
+    "sim".into()
+}
+
+/// A database with its replicas, backups and point-in-time recovery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// Name in the plan.
+    pub name: String,
+    /// Region of the primary instance.
+    pub region: String,
+    /// Instance identifier at the provider (defaults to the name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Engine (`postgres`, `mysql`): informational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Whether the primary has a Multi-AZ standby (a reboot can fail over to it).
+    #[serde(default)]
+    pub multi_az: bool,
+    /// Read replicas.
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+    /// Snapshot schedule and where copies go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<Backups>,
+    /// Point-in-time recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<Pitr>,
+}
+
+impl Database {
+    /// The provider's instance identifier.
+    pub fn instance(&self) -> &str {
+        self.instance_id.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A read replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replica {
+    /// Instance identifier.
+    pub id: String,
+    /// Region.
+    pub region: String,
+    /// Replication lag normally expected (used to check the RPO before anything is observed).
+    #[serde(default = "default_expected_lag")]
+    pub expected_lag: HumanDuration,
+}
+
+fn default_expected_lag() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+/// A database's snapshot schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backups {
+    /// Interval between snapshots (`1h`, `24h`): the worst-case data loss of a restore.
+    pub every: HumanDuration,
+    /// Regions snapshots are copied to.
+    #[serde(default)]
+    pub copy_to: Vec<String>,
+    /// How long snapshots are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<HumanDuration>,
+}
+
+/// Point-in-time recovery settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pitr {
+    /// How far the latest restorable time trails the present (log shipping interval).
+    #[serde(default = "default_pitr_lag")]
+    pub lag: HumanDuration,
+    /// How far back a restore can go.
+    #[serde(default = "default_pitr_window")]
+    pub window: HumanDuration,
+}
+
+fn default_pitr_lag() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
+
+fn default_pitr_window() -> HumanDuration {
+    HumanDuration::from_secs(7 * 24 * 3600)
+}
+
+/// A container cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Name (also the key of its client in [`Providers`](crate::Providers)).
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Host name traffic reaches the cluster at (its load balancer).
+    pub ingress: String,
+    /// Workloads deployed on it.
+    #[serde(default)]
+    pub workloads: Vec<Workload>,
+}
+
+/// A workload on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Name (the same workload on two clusters has the same name).
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Deployment or StatefulSet.
+    #[serde(default = "default_kind")]
+    pub kind: WorkloadKind,
+    /// Replicas when serving.
+    pub replicas: u32,
+    /// Replicas kept running while standing by (warm standby); 0 for pilot light.
+    #[serde(default)]
+    pub standby_replicas: u32,
+    /// Container image, for manifests generated when the workload is (re)applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+fn default_kind() -> WorkloadKind {
+    WorkloadKind::Deployment
+}
+
+/// A DNS record set and the value it takes for each region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsRecordDef {
+    /// Record name (`api.example.com`).
+    pub name: String,
+    /// Hosted zone id or name.
+    pub zone: String,
+    /// Record type.
+    #[serde(default = "default_record_type")]
+    pub record_type: String,
+    /// Set identifier, for failover or weighted sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<String>,
+    /// Value per region (`us-west-2: lb.us-west-2.example.com`). Defaults to the ingress of
+    /// the cluster in that region when omitted.
+    #[serde(default)]
+    pub targets: BTreeMap<String, String>,
+}
+
+fn default_record_type() -> String {
+    "CNAME".into()
+}
+
+/// A snapshot store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreDef {
+    /// Name (the key of its provider in [`Providers`](crate::Providers)).
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Kind (`memory`, `local-disk`, `s3`, `azure-blob`, `gcs`): informational.
+    #[serde(default = "default_store_kind")]
+    pub kind: String,
+    /// Location (bucket, container, directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+fn default_store_kind() -> String {
+    "memory".into()
+}
+
+/// A health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckDef {
+    /// Name.
+    pub name: String,
+    /// What to probe (`https://api.example.com/health`).
+    pub target: String,
+}
+
+/// A notification channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelDef {
+    /// Name.
+    pub name: String,
+    /// Kind (`pagerduty`, `slack`, `email`, `status-page`): informational.
+    #[serde(default = "default_channel_kind")]
+    pub kind: String,
+}
+
+fn default_channel_kind() -> String {
+    "log".into()
+}
+
+/// Business priority of a service; critical services are recovered first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Recovered first.
+    Critical,
+    /// Next.
+    High,
+    /// Then.
+    #[default]
+    Medium,
+    /// Last.
+    Low,
+}
+
+/// Where a service's application reads its database endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBinding {
+    /// Secret name (in the workload's namespace).
+    pub name: String,
+    /// Key.
+    pub key: String,
+    /// Template around the endpoint (`postgres://app@{endpoint}/orders`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// A service: what users notice, with recovery targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Name.
+    pub name: String,
+    /// Priority.
+    #[serde(default)]
+    pub tier: Tier,
+    /// Recovery time objective.
+    pub rto: HumanDuration,
+    /// Recovery point objective (data-loss window).
+    pub rpo: HumanDuration,
+    /// Services that must be recovered first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Database the service owns or uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Workloads (by name, on whichever cluster serves).
+    #[serde(default)]
+    pub workloads: Vec<String>,
+    /// DNS records (by name) that route to the service.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Health check (by name) that proves it is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+    /// Secret the application reads its database endpoint from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretBinding>,
+}
+
+/// The kinds of scenario the planner supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioKind {
+    /// A whole region is lost: promote or restore in the DR region, bring workloads up there,
+    /// switch DNS. Needs `from` and `to`.
+    RegionFailover,
+    /// A database fails: reboot, or promote a replica or restore a snapshot, then repoint the
+    /// app. Needs `database`.
+    DatabaseFailure,
+    /// Data was corrupted: scale the app down, restore to a point in time, repoint, scale
+    /// up. Needs `database`; `at` (default: latest restorable).
+    PointInTimeRestore,
+    /// A cluster is lost: apply the workloads on another cluster, restore secrets, switch DNS.
+    /// Needs `cluster` and `to_cluster`.
+    ClusterRebuild,
+    /// A release went bad: roll the service's workloads back. Needs `service`; `revision`.
+    ApplicationRollback,
+    /// A service is compromised: isolate, take evidence, scale to 0, redeploy clean after
+    /// approval. Needs `service` and `evidence_store`.
+    SecurityIsolation,
+    /// Pods misbehave: restart the service's workloads. Needs `service`.
+    ServiceRestart,
+}
+
+impl ScenarioKind {
+    /// Name as written in plans (`region-failover`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::RegionFailover => "region-failover",
+            ScenarioKind::DatabaseFailure => "database-failure",
+            ScenarioKind::PointInTimeRestore => "point-in-time-restore",
+            ScenarioKind::ClusterRebuild => "cluster-rebuild",
+            ScenarioKind::ApplicationRollback => "application-rollback",
+            ScenarioKind::SecurityIsolation => "security-isolation",
+            ScenarioKind::ServiceRestart => "service-restart",
+        }
+    }
+}
+
+/// How a database failure is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DbStrategy {
+    /// Decide from the observed state: reboot a degraded primary, promote a healthy replica
+    /// within the RPO, else restore the latest snapshot.
+    #[default]
+    Auto,
+    /// Reboot (with failover to the standby when Multi-AZ).
+    Reboot,
+    /// Promote a replica.
+    Promote,
+    /// Restore the latest snapshot.
+    Restore,
+}
+
+/// A scenario the plan supports, with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name (`region-failover`, `orders-db-failure`).
+    pub name: String,
+    /// Kind.
+    pub kind: ScenarioKind,
+    /// Region that failed (region failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Region to recover into (region failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Database concerned (database failure, point-in-time restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Strategy for a database failure.
+    #[serde(default)]
+    pub strategy: DbStrategy,
+    /// Point in time to restore to (default: latest restorable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// Failed cluster (cluster rebuild).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Cluster to rebuild on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_cluster: Option<String>,
+    /// Service concerned (rollback, isolation, restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Revision to roll back to (default: the previous one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// Store evidence goes to (security isolation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_store: Option<String>,
+    /// Ask for manual approval before changing anything.
+    #[serde(default)]
+    pub approval: bool,
+    /// Channels told when the scenario starts and ends.
+    #[serde(default)]
+    pub notify: Vec<String>,
+}

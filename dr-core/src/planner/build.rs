@@ -1,0 +1,350 @@
+//! Assembling steps into a graph, and the forecasts over it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use crate::duration::human;
+use crate::graph::{Action, ActionKind, RecoveryGraph, Risk, ServiceForecast, Step};
+use crate::plan::{Plan, Scenario, Service};
+
+use super::ObservedState;
+
+/// Estimate of a call that only starts a long operation (the wait step that follows carries
+/// the operation's own estimate).
+pub(super) const API_CALL: Duration = Duration::from_secs(5);
+
+pub(super) struct GraphBuilder<'a> {
+    pub(super) plan: &'a Plan,
+    pub(super) scenario: &'a Scenario,
+    pub(super) observed: &'a ObservedState,
+    steps: Vec<Step>,
+    /// Data-loss window forecast per database name recovered in this scenario.
+    pub(super) db_loss: BTreeMap<String, Duration>,
+    pub(super) risks: Vec<Risk>,
+}
+
+impl<'a> GraphBuilder<'a> {
+    pub(super) fn new(plan: &'a Plan, scenario: &'a Scenario, observed: &'a ObservedState) -> Self {
+        GraphBuilder {
+            plan,
+            scenario,
+            observed,
+            steps: Vec::new(),
+            db_loss: BTreeMap::new(),
+            risks: Vec::new(),
+        }
+    }
+
+    /// Adds a critical step estimated and timed by its kind; returns its id.
+    pub(super) fn add(
+        &mut self,
+        id: impl Into<String>,
+        action: Action,
+        service: Option<&str>,
+        depends_on: Vec<String>,
+    ) -> String {
+        let kind = action.kind();
+        let (estimate, timeout) = (self.plan.estimate(kind), self.plan.timeout(kind));
+        self.push(
+            id.into(),
+            action,
+            service,
+            depends_on,
+            estimate,
+            timeout,
+            true,
+        )
+    }
+
+    /// Adds a step that only starts a long operation, `waited` by a later step.
+    pub(super) fn add_call(
+        &mut self,
+        id: impl Into<String>,
+        action: Action,
+        service: Option<&str>,
+        depends_on: Vec<String>,
+    ) -> String {
+        let timeout = self.plan.timeout(ActionKind::Scale);
+        self.push(
+            id.into(),
+            action,
+            service,
+            depends_on,
+            API_CALL,
+            timeout,
+            true,
+        )
+    }
+
+    /// Adds a wait step whose estimate and timeout are those of the operation it waits for.
+    pub(super) fn add_wait(
+        &mut self,
+        id: impl Into<String>,
+        action: Action,
+        waited: ActionKind,
+        service: Option<&str>,
+        depends_on: Vec<String>,
+    ) -> String {
+        let (estimate, timeout) = (self.plan.estimate(waited), self.plan.timeout(waited));
+        self.push(
+            id.into(),
+            action,
+            service,
+            depends_on,
+            estimate,
+            timeout,
+            true,
+        )
+    }
+
+    /// Adds an optional step: its failure degrades the run instead of failing it.
+    pub(super) fn add_optional(
+        &mut self,
+        id: impl Into<String>,
+        action: Action,
+        service: Option<&str>,
+        depends_on: Vec<String>,
+    ) -> String {
+        let id = self.add(id, action, service, depends_on);
+        if let Some(s) = self.steps.last_mut() {
+            s.critical = false;
+        }
+        id
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        id: String,
+        action: Action,
+        service: Option<&str>,
+        mut depends_on: Vec<String>,
+        estimate: Duration,
+        timeout: Duration,
+        critical: bool,
+    ) -> String {
+        depends_on.sort();
+        depends_on.dedup();
+        let idempotency_key = format!("{}:{}:{}", self.plan.name, self.scenario.name, id);
+        self.steps.push(Step {
+            id: id.clone(),
+            action,
+            service: service.map(str::to_string),
+            depends_on,
+            idempotency_key,
+            estimate,
+            timeout,
+            critical,
+        });
+        id
+    }
+
+    pub(super) fn risk(&mut self, service: Option<&str>, message: impl Into<String>) {
+        self.risks.push(Risk {
+            service: service.map(str::to_string),
+            message: message.into(),
+        });
+    }
+
+    /// The ids of `service`'s steps that no other step of the same service depends on: the
+    /// steps after which the service counts as recovered.
+    pub(super) fn service_sinks(&self, service: &str) -> Vec<String> {
+        let own: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| s.service.as_deref() == Some(service))
+            .collect();
+        let depended: BTreeSet<&str> = own
+            .iter()
+            .flat_map(|s| s.depends_on.iter().map(String::as_str))
+            .collect();
+        own.iter()
+            .filter(|s| !depended.contains(s.id.as_str()))
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// Every step no other step depends on.
+    pub(super) fn sinks(&self) -> Vec<String> {
+        let depended: BTreeSet<&str> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.depends_on.iter().map(String::as_str))
+            .collect();
+        self.steps
+            .iter()
+            .filter(|s| !depended.contains(s.id.as_str()))
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    pub(super) fn has_steps(&self) -> bool {
+        !self.steps.is_empty()
+    }
+
+    /// Sorts steps topologically (stable: a step keeps its place unless a dependency comes
+    /// later), computes the critical path and the forecasts, and returns the graph.
+    pub(super) fn finish(mut self) -> RecoveryGraph {
+        self.steps = topo_sort(std::mem::take(&mut self.steps));
+        let mut graph = RecoveryGraph {
+            plan: self.plan.name.clone(),
+            scenario: self.scenario.name.clone(),
+            steps: self.steps,
+            critical_path: Vec::new(),
+            forecast: Duration::ZERO,
+            services: Vec::new(),
+            risks: Vec::new(),
+        };
+        let finish = graph.earliest_finish();
+        let (path, total) = critical_path(&graph, &finish);
+        let forecast_of: BTreeMap<String, Duration> = graph
+            .steps
+            .iter()
+            .filter_map(|s| Some((s.service.clone()?, finish[s.id.as_str()])))
+            .fold(BTreeMap::new(), |mut m, (svc, f)| {
+                let e: &mut Duration = m.entry(svc).or_default();
+                *e = (*e).max(f);
+                m
+            });
+        let mut services = Vec::new();
+        let mut ordered: Vec<&Service> = self.plan.services.iter().collect();
+        ordered.sort_by_key(|s| s.tier);
+        let risks = &mut self.risks;
+        for svc in ordered {
+            let Some(&forecast_rto) = forecast_of.get(&svc.name) else {
+                continue;
+            };
+            let dbs = databases_of(self.plan, svc);
+            let forecast_rpo = dbs
+                .iter()
+                .filter_map(|d| self.db_loss.get(d))
+                .copied()
+                .max();
+            let rto_ok = forecast_rto <= svc.rto.get();
+            let rpo_ok = forecast_rpo.is_none_or(|r| r <= svc.rpo.get());
+            if !rto_ok {
+                risks.push(Risk {
+                    service: Some(svc.name.clone()),
+                    message: format!(
+                        "forecast recovery {} exceeds RTO {}",
+                        human(forecast_rto),
+                        human(svc.rto.get())
+                    ),
+                });
+            }
+            if let (false, Some(r)) = (rpo_ok, forecast_rpo) {
+                risks.push(Risk {
+                    service: Some(svc.name.clone()),
+                    message: format!(
+                        "forecast data loss {} exceeds RPO {}",
+                        human(r),
+                        human(svc.rpo.get())
+                    ),
+                });
+            }
+            services.push(ServiceForecast {
+                name: svc.name.clone(),
+                rto_target: svc.rto.get(),
+                forecast_rto,
+                rpo_target: svc.rpo.get(),
+                forecast_rpo,
+                within_targets: rto_ok && rpo_ok,
+            });
+        }
+        graph.critical_path = path;
+        graph.forecast = total;
+        graph.services = services;
+        graph.risks = self.risks;
+        graph
+    }
+}
+
+/// Databases a service uses, directly or through the services it depends on.
+pub(super) fn databases_of(plan: &Plan, service: &Service) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![service];
+    let mut seen = BTreeSet::new();
+    while let Some(s) = stack.pop() {
+        if !seen.insert(s.name.as_str()) {
+            continue;
+        }
+        if let Some(db) = &s.database {
+            out.insert(db.clone());
+        }
+        stack.extend(s.depends_on.iter().filter_map(|d| plan.service(d)));
+    }
+    out
+}
+
+/// Kahn's algorithm, taking ready steps in their original order.
+fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
+    let index: HashMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
+    let mut indegree: Vec<usize> = steps
+        .iter()
+        .map(|s| {
+            s.depends_on
+                .iter()
+                .filter(|d| index.contains_key(*d))
+                .count()
+        })
+        .collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for d in &s.depends_on {
+            if let Some(&j) = index.get(d) {
+                dependants[j].push(i);
+            }
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(steps.len());
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &k in &dependants[i] {
+            indegree[k] -= 1;
+            if indegree[k] == 0 {
+                ready.insert(k);
+            }
+        }
+    }
+    // The builder only ever depends on steps it already added, so no cycle can remain; keep
+    // any leftover in place rather than dropping a step.
+    if order.len() < steps.len() {
+        let placed: BTreeSet<usize> = order.iter().copied().collect();
+        order.extend((0..steps.len()).filter(|i| !placed.contains(i)));
+    }
+    let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// The longest estimated chain, and its length.
+fn critical_path(
+    graph: &RecoveryGraph,
+    finish: &HashMap<&str, Duration>,
+) -> (Vec<String>, Duration) {
+    let Some(last) = graph
+        .steps
+        .iter()
+        .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
+    else {
+        return (Vec::new(), Duration::ZERO);
+    };
+    let total = finish[last.id.as_str()];
+    let mut path = vec![last.id.clone()];
+    let mut current = last;
+    while let Some(prev) = current
+        .depends_on
+        .iter()
+        .filter_map(|d| graph.step(d))
+        .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
+    {
+        path.push(prev.id.clone());
+        current = prev;
+    }
+    path.reverse();
+    (path, total)
+}

@@ -1,0 +1,166 @@
+//! What the planner knows about the world when it plans.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::provider::{DbRef, DbState, DbStatus};
+use crate::Providers;
+
+/// The observed state of one replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplicaObservation {
+    /// Its state; `None` when it could not be reached.
+    pub state: Option<DbState>,
+    /// Its replication lag, when reported.
+    #[serde(with = "crate::duration::seconds_opt")]
+    pub lag: Option<Duration>,
+}
+
+/// The observed state of one database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct DbObservation {
+    /// The primary's status; `None` when it could not be reached.
+    pub primary: Option<DbStatus>,
+    /// Replicas by instance id.
+    pub replicas: BTreeMap<String, ReplicaObservation>,
+    /// Creation time of the newest available snapshot, per region holding one.
+    pub latest_snapshot: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// What the planner knows about the resources of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedState {
+    /// When it was observed (data-loss forecasts are measured from here).
+    pub observed_at: DateTime<Utc>,
+    /// Databases by plan name.
+    pub databases: BTreeMap<String, DbObservation>,
+}
+
+impl ObservedState {
+    /// The nominal state: every instance available, every replica at its expected lag, the
+    /// newest snapshot one full backup interval old (the worst case) in the primary region and
+    /// every region it is copied to.
+    pub fn nominal(plan: &Plan, at: DateTime<Utc>) -> Self {
+        let mut databases = BTreeMap::new();
+        for db in &plan.databases {
+            let mut obs = DbObservation {
+                primary: Some(DbStatus {
+                    db: DbRef::new(&db.region, db.instance()),
+                    state: DbState::Available,
+                    role: crate::provider::DbRole::Primary,
+                    endpoint: None,
+                    replication_lag: None,
+                    latest_restorable_time: db.pitr.as_ref().map(|p| at - chrono_dur(p.lag.get())),
+                }),
+                ..Default::default()
+            };
+            for r in &db.replicas {
+                obs.replicas.insert(
+                    r.id.clone(),
+                    ReplicaObservation {
+                        state: Some(DbState::Available),
+                        lag: Some(r.expected_lag.get()),
+                    },
+                );
+            }
+            if let Some(b) = &db.backups {
+                let created = at - chrono_dur(b.every.get());
+                obs.latest_snapshot.insert(db.region.clone(), created);
+                for region in &b.copy_to {
+                    obs.latest_snapshot.insert(region.clone(), created);
+                }
+            }
+            databases.insert(db.name.clone(), obs);
+        }
+        ObservedState {
+            observed_at: at,
+            databases,
+        }
+    }
+
+    /// Reads the state of every database of `plan` from `providers`: the primary, each
+    /// replica's lag, the newest snapshot in every region that may hold one. A resource that
+    /// cannot be reached is recorded as unreachable, not an error: that is what an incident
+    /// looks like.
+    pub async fn observe(plan: &Plan, providers: &Providers, at: DateTime<Utc>) -> Self {
+        let mut databases = BTreeMap::new();
+        for db in &plan.databases {
+            let primary_ref = DbRef::new(&db.region, db.instance());
+            let mut obs = DbObservation::default();
+            if let Ok(p) = providers.database(&db.region) {
+                match p.describe(&primary_ref).await {
+                    Ok(status) => obs.primary = Some(status),
+                    Err(e) => {
+                        tracing::warn!(database = %db.name, error = %e, "primary unreachable")
+                    }
+                }
+            }
+            for r in &db.replicas {
+                let rref = DbRef::new(&r.region, &r.id);
+                let o = match providers.database(&r.region) {
+                    Ok(p) => match p.describe(&rref).await {
+                        Ok(s) => ReplicaObservation {
+                            state: Some(s.state),
+                            lag: s.replication_lag,
+                        },
+                        Err(e) => {
+                            tracing::warn!(replica = %r.id, error = %e, "replica unreachable");
+                            ReplicaObservation {
+                                state: None,
+                                lag: None,
+                            }
+                        }
+                    },
+                    Err(_) => ReplicaObservation {
+                        state: None,
+                        lag: None,
+                    },
+                };
+                obs.replicas.insert(r.id.clone(), o);
+            }
+            let mut regions = vec![db.region.clone()];
+            if let Some(b) = &db.backups {
+                regions.extend(b.copy_to.iter().cloned());
+            }
+            for region in regions {
+                let Ok(p) = providers.database(&region) else {
+                    continue;
+                };
+                match p.list_snapshots(&primary_ref, &region).await {
+                    Ok(snaps) => {
+                        if let Some(s) = snaps
+                            .iter()
+                            .filter(|s| s.available)
+                            .map(|s| s.created)
+                            .max()
+                        {
+                            obs.latest_snapshot.insert(region, s);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(database = %db.name, %region, error = %e, "cannot list snapshots")
+                    }
+                }
+            }
+            databases.insert(db.name.clone(), obs);
+        }
+        ObservedState {
+            observed_at: at,
+            databases,
+        }
+    }
+
+    /// Age of the newest snapshot of `db` in `region`, if any.
+    pub fn snapshot_age(&self, db: &str, region: &str) -> Option<Duration> {
+        let created = self.databases.get(db)?.latest_snapshot.get(region)?;
+        Some((self.observed_at - *created).to_std().unwrap_or_default())
+    }
+}
+
+pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
