@@ -315,6 +315,7 @@ impl Scenario {
             service: None,
             revision: None,
             evidence_store: None,
+            rto: None,
             approval: false,
             notify: Vec::new(),
         }

@@ -178,11 +178,17 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
                 let field = e.path().to_string();
                 let inner = e.into_inner();
                 let loc = inner.location();
+                // The YAML parser prefixes its own path; keep one.
+                let message = bare_message(&inner.to_string());
+                let message = message
+                    .strip_prefix(&format!("{field}: "))
+                    .map(str::to_string)
+                    .unwrap_or(message);
                 parse_err(
                     loc.as_ref().map(|l| l.line()),
                     loc.as_ref().map(|l| l.column()),
                     Some(field),
-                    bare_message(&inner.to_string()),
+                    message,
                 )
             })
         }

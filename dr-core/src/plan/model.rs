@@ -434,6 +434,11 @@ pub struct Scenario {
     /// Store evidence goes to (security isolation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_store: Option<String>,
+    /// Recovery time target for this scenario, overriding the RTO of every service it
+    /// recovers (runbooks often give a data-corruption restore a longer target than a
+    /// failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto: Option<HumanDuration>,
     /// Ask for manual approval before changing anything.
     #[serde(default)]
     pub approval: bool,

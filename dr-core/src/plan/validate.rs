@@ -252,6 +252,11 @@ fn durations(plan: &Plan, p: &mut Problems) {
         positive(p, format!("services[{}].rto", s.name), s.rto.get());
         positive(p, format!("services[{}].rpo", s.name), s.rpo.get());
     }
+    for s in &plan.scenarios {
+        if let Some(rto) = s.rto {
+            positive(p, format!("scenarios[{}].rto", s.name), rto.get());
+        }
+    }
     for (k, d) in &plan.estimates {
         positive(p, format!("estimates.{k}"), d.get());
     }
@@ -433,11 +438,16 @@ fn feasibility(plan: &Plan, p: &mut Problems) {
         };
         for f in &graph.services {
             if f.forecast_rto > f.rto_target {
+                let field = match sc.rto {
+                    Some(_) => format!("scenarios[{}].rto", sc.name),
+                    None => format!("services[{}].rto", f.name),
+                };
                 p.push(
-                    format!("services[{}].rto", f.name),
+                    field,
                     format!(
-                        "RTO {} is shorter than the fastest possible recovery in scenario `{}` ({} with every step at its estimate)",
+                        "RTO {} of service `{}` is shorter than the fastest possible recovery in scenario `{}` ({} with every step at its estimate)",
                         human(f.rto_target),
+                        f.name,
                         sc.name,
                         human(f.forecast_rto)
                     ),

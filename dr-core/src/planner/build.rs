@@ -220,7 +220,8 @@ impl<'a> GraphBuilder<'a> {
                 .filter_map(|d| self.db_loss.get(d))
                 .copied()
                 .max();
-            let rto_ok = forecast_rto <= svc.rto.get();
+            let rto_target = self.scenario.rto.map_or(svc.rto.get(), |r| r.get());
+            let rto_ok = forecast_rto <= rto_target;
             let rpo_ok = forecast_rpo.is_none_or(|r| r <= svc.rpo.get());
             if !rto_ok {
                 risks.push(Risk {
@@ -228,7 +229,7 @@ impl<'a> GraphBuilder<'a> {
                     message: format!(
                         "forecast recovery {} exceeds RTO {}",
                         human(forecast_rto),
-                        human(svc.rto.get())
+                        human(rto_target)
                     ),
                 });
             }
@@ -244,7 +245,7 @@ impl<'a> GraphBuilder<'a> {
             }
             services.push(ServiceForecast {
                 name: svc.name.clone(),
-                rto_target: svc.rto.get(),
+                rto_target,
                 forecast_rto,
                 rpo_target: svc.rpo.get(),
                 forecast_rpo,
@@ -321,14 +322,17 @@ fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// The longest estimated chain, and its length.
+/// The longest estimated chain ending in a critical step, and its length.
 fn critical_path(
     graph: &RecoveryGraph,
     finish: &HashMap<&str, Duration>,
 ) -> (Vec<String>, Duration) {
+    // The recovery is over when the last critical step is; optional steps (notifications,
+    // a new replica) may run on without holding it up.
     let Some(last) = graph
         .steps
         .iter()
+        .filter(|s| s.critical)
         .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
     else {
         return (Vec::new(), Duration::ZERO);
