@@ -180,10 +180,10 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
                 let loc = inner.location();
                 // The YAML parser prefixes its own path; keep one.
                 let message = bare_message(&inner.to_string());
-                let message = message
-                    .strip_prefix(&format!("{field}: "))
-                    .map(str::to_string)
-                    .unwrap_or(message);
+                let message = match message.split_once(": ") {
+                    Some((prefix, rest)) if field.starts_with(prefix) => rest.to_string(),
+                    _ => message,
+                };
                 parse_err(
                     loc.as_ref().map(|l| l.line()),
                     loc.as_ref().map(|l| l.column()),
