@@ -20,6 +20,15 @@ pub struct ApprovalRequest {
 }
 
 /// The answer to an [`ApprovalRequest`].
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::executor::Decision;
+///
+/// let no = Decision::Reject { reason: "change freeze".into() };
+/// assert_eq!(serde_json::to_value(&no).unwrap()["decision"], "reject");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "decision")]
 pub enum Decision {

@@ -10,6 +10,15 @@ use crate::graph::{ActionKind, Risk};
 
 /// How a run ended. A run whose critical steps all succeeded is `succeeded`, even when
 /// optional steps failed (see [`RunReport::degraded`]).
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::executor::Outcome;
+///
+/// assert_eq!(serde_json::to_string(&Outcome::Failed).unwrap(), "\"failed\"");
+/// assert_eq!(Outcome::Succeeded.to_string(), "succeeded");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -29,6 +38,14 @@ impl fmt::Display for Outcome {
 }
 
 /// What happened to one step.
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::executor::StepStatus;
+///
+/// assert_eq!(serde_json::to_string(&StepStatus::NotRun).unwrap(), "\"not_run\"");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {

@@ -51,6 +51,9 @@ struct Fake {
     dbs: Mutex<HashMap<String, DbStatus>>,
     secrets: Mutex<BTreeMap<String, Secret>>,
     health: Mutex<HashMap<String, HealthStatus>>,
+    snapshots: Mutex<Vec<DbSnapshot>>,
+    /// Snapshot id each restored instance came from.
+    restored_from: Mutex<HashMap<String, String>>,
 }
 
 fn unavailable(op: &str) -> Error {
@@ -182,14 +185,43 @@ impl DatabaseReplica for Fake {
     async fn describe_snapshot(&self, _region: &str, _id: &str) -> Result<DbSnapshot> {
         Err(ns("describe_snapshot"))
     }
-    async fn list_snapshots(&self, _db: &DbRef, _region: &str) -> Result<Vec<DbSnapshot>> {
-        Err(ns("list_snapshots"))
+    async fn list_snapshots(&self, db: &DbRef, region: &str) -> Result<Vec<DbSnapshot>> {
+        self.call("list_snapshots", &db.id, || {
+            Ok(self
+                .snapshots
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| &s.source == db && s.region == region)
+                .cloned()
+                .collect())
+        })
+        .await
     }
     async fn copy_snapshot(&self, _s: &DbSnapshot, _r: &str, _id: &str) -> Result<DbSnapshot> {
         Err(ns("copy_snapshot"))
     }
-    async fn restore_snapshot(&self, _s: &DbSnapshot, _t: &DbRef) -> Result<DbStatus> {
-        Err(ns("restore_snapshot"))
+    async fn restore_snapshot(&self, snap: &DbSnapshot, target: &DbRef) -> Result<DbStatus> {
+        self.call("restore_snapshot", &target.id, || {
+            let status = DbStatus {
+                db: target.clone(),
+                state: DbState::Creating,
+                role: DbRole::Primary,
+                endpoint: None,
+                replication_lag: None,
+                latest_restorable_time: None,
+            };
+            self.dbs
+                .lock()
+                .unwrap()
+                .insert(target.id.clone(), status.clone());
+            self.restored_from
+                .lock()
+                .unwrap()
+                .insert(target.id.clone(), snap.id.clone());
+            Ok(status)
+        })
+        .await
     }
     async fn restore_to_point_in_time(
         &self,
@@ -1113,4 +1145,47 @@ async fn events_are_ordered_and_timestamped() {
     assert_eq!(json["event"], "step_succeeded");
     assert_eq!(json["elapsed_seconds"], 10.0);
     assert!(report.to_string().contains("+00:00:00  notify"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_restore_uses_newest_available_and_measures_loss_from_incident() {
+    let fake = Fake::new();
+    let t0 = chrono::DateTime::UNIX_EPOCH + chrono::Duration::hours(1);
+    let source = DbRef::new("east", "orders");
+    let snap = |id: &str, mins_before: i64, available: bool| DbSnapshot {
+        region: "west".into(),
+        id: id.into(),
+        source: source.clone(),
+        created: t0 - chrono::Duration::minutes(mins_before),
+        available,
+    };
+    fake.snapshots.lock().unwrap().extend([
+        snap("old", 20, true),
+        snap("newest-ready", 10, true),
+        snap("copying", 2, false),
+    ]);
+    let g = graph(vec![step(
+        "db/restore",
+        Action::RestoreSnapshot {
+            source,
+            snapshot_region: "west".into(),
+            target: DbRef::new("west", "orders-restored"),
+        },
+        &[],
+    )]);
+    let executor = Executor::new(fake.providers())
+        // The run starts 5 minutes after the incident did.
+        .clock(crate::Clock::starting_at(t0 + chrono::Duration::minutes(5)))
+        .incident_started_at(t0);
+    let report = executor.run(&g).await;
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(
+        fake.restored_from.lock().unwrap()["orders-restored"],
+        "newest-ready"
+    );
+    assert_eq!(report.steps[0].data_loss, Some(Duration::from_secs(600)));
+    // Run again (a resume): the restored instance exists, nothing is restored twice.
+    let report = executor.run(&g).await;
+    assert!(report.succeeded() && report.steps[0].already_done);
+    assert_eq!(fake.calls("restore_snapshot").len(), 1);
 }
