@@ -24,6 +24,8 @@ pub(crate) struct Record {
     pub(crate) data_loss: Option<Duration>,
     /// Rollout revision read before the first attempt of a rollout step.
     pub(crate) revision_before: Option<u64>,
+    /// The read-back before the first attempt has run.
+    pub(crate) prechecked: bool,
 }
 
 /// What a read-back says about a non-idempotent action's effect.
@@ -99,6 +101,8 @@ impl Run<'_> {
                 };
                 match cp.rollout_status(workload).await {
                     Ok(status) => match rec.revision_before {
+                        // The revision before the first attempt is unknown: cannot tell.
+                        None if rec.prechecked => Observed::Unknown,
                         None => {
                             // Before the first attempt: remember where the rollout stood.
                             rec.revision_before = Some(status.revision);

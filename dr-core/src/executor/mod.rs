@@ -442,9 +442,13 @@ impl Run<'_> {
     async fn attempts(&self, step: &Step, rec: &mut Record, attempts: &mut u32) -> Result<bool> {
         let kind = step.action.kind();
         let guarded = !kind.is_idempotent() && kind != ActionKind::Approval;
-        if guarded && self.observe(step, rec).await == Observed::Done {
-            tracing::info!(step = %step.id, "effect already in place: not executing");
-            return Ok(true);
+        if guarded {
+            let before = self.observe(step, rec).await;
+            rec.prechecked = true;
+            if before == Observed::Done {
+                tracing::info!(step = %step.id, "effect already in place: not executing");
+                return Ok(true);
+            }
         }
         let policy = &self.exec.retry;
         loop {

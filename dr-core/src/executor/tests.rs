@@ -1189,3 +1189,34 @@ async fn snapshot_restore_uses_newest_available_and_measures_loss_from_incident(
     assert!(report.succeeded() && report.steps[0].already_done);
     assert_eq!(fake.calls("restore_snapshot").len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn rollout_restart_retried_only_when_revision_did_not_advance() {
+    let fake = Fake::new();
+    // The fake's revision never advances: a lost reply is retried after the read-back.
+    fake.fail("rollout_restart", &[Fail::Unavailable]);
+    let w = WorkloadRef::deployment("dr-west", "shop", "api");
+    let g = graph(vec![step(
+        "restart",
+        Action::RolloutRestart {
+            workload: w.clone(),
+        },
+        &[],
+    )]);
+    let report = Executor::new(fake.providers()).run(&g).await;
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(report.steps[0].attempts, 2);
+
+    // When the revision before the first attempt could not be read, no blind retry.
+    let fake = Fake::new();
+    fake.fail("rollout_status", &[Fail::Unavailable]);
+    fake.fail("rollout_restart", &[Fail::Unavailable]);
+    let report = Executor::new(fake.providers()).run(&g).await;
+    assert!(!report.succeeded());
+    assert_eq!(fake.calls("rollout_restart").len(), 1);
+    assert!(report.steps[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("gave up after 1 attempts"));
+}
