@@ -19,7 +19,7 @@ use crate::HumanDuration;
 /// use std::time::Duration;
 /// use dr_core::plan::{PlanBuilder, RegionRole, Scenario, Service, Tier};
 ///
-/// let min = |m| Duration::from_secs(60 * m);
+/// let min = |m: u64| Duration::from_secs(60 * m);
 /// let plan = PlanBuilder::new("shop")
 ///     .region("us-east-1", RegionRole::Primary)
 ///     .region("us-west-2", RegionRole::Secondary)

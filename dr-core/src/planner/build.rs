@@ -200,6 +200,7 @@ impl<'a> GraphBuilder<'a> {
         let forecast_of: BTreeMap<String, Duration> = graph
             .steps
             .iter()
+            .filter(|s| s.critical)
             .filter_map(|s| Some((s.service.clone()?, finish[s.id.as_str()])))
             .fold(BTreeMap::new(), |mut m, (svc, f)| {
                 let e: &mut Duration = m.entry(svc).or_default();
