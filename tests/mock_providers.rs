@@ -1,5 +1,6 @@
 //! The executor against mockall providers: the order of provider calls in a region failover,
 //! that a dry run calls nothing, and that a failed critical step stops its dependants.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

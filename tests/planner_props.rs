@@ -1,6 +1,7 @@
 //! Property tests of the planner on random plans: every graph is acyclic with every
 //! dependency before its dependant, the critical path is bounded by the sum of estimates and
 //! by every single chain, and forecasts are monotone in the estimates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;

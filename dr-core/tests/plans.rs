@@ -1,4 +1,5 @@
 //! Loading and planning the bundled plans.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dr_core::plan::Plan;
 use dr_core::planner;
