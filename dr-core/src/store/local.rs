@@ -1,0 +1,499 @@
+//! A snapshot store on a local (or mounted) file system.
+//!
+//! Layout under the root: a key's segments (split at `/`) become directories and the last
+//! segment a file. Every segment is percent-encoded (bytes outside `[A-Za-z0-9_-]`,
+//! including `.`, become `%XX`), so an encoded segment never contains a dot and the
+//! suffixes below cannot clash with a key, and a key `a` can coexist with a key `a/b`:
+//!
+//! * `<segment>.obj` — the content;
+//! * `<segment>.meta` — JSON sidecar: `sha256`, `size`, `created`, `metadata`;
+//! * `<segment>.tmp.<n>` — a write in progress (skipped by listings).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::RwLock;
+
+use super::{check_expected, full_capabilities};
+use crate::provider::{ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore};
+use crate::{Error, Result};
+
+const NAME: &str = "local-disk";
+const READ_CHUNK: usize = 256 * 1024;
+const OBJ: &str = ".obj";
+const META: &str = ".meta";
+
+/// The sidecar file stored next to each object.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Sidecar {
+    sha256: String,
+    size: u64,
+    created: DateTime<Utc>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+/// A [`SnapshotStore`] on a local directory (a disk, an NFS or SMB mount).
+///
+/// Writes stream to a temporary file in the object's directory, are fsynced and then renamed
+/// into place, so a failed or refused write leaves the previous object. The SHA-256 is
+/// computed while writing and kept in a JSON sidecar file; reads stream the file in 256 KiB
+/// chunks. Within one process, readers never see new content with old metadata; several
+/// processes writing the same key are not coordinated.
+///
+/// Keys are `/`-separated; a key with an empty segment, a `.` or `..` segment, or a leading
+/// `/` is refused with [`Error::InvalidRequest`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
+/// use dr_core::provider::SnapshotStoreExt;
+/// use dr_core::store::LocalDiskStore;
+///
+/// let dir = std::env::temp_dir().join(format!("dr-doc-{}", std::process::id()));
+/// let store = LocalDiskStore::new(&dir)?;
+/// store.put_bytes("db/orders.dump", "dump".into()).await?;
+/// assert_eq!(store.get_bytes("db/orders.dump").await?, "dump");
+/// store.verify("db/orders.dump").await?;
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct LocalDiskStore {
+    root: PathBuf,
+    /// Held shared to read a sidecar and open its content, exclusively to swap both.
+    commit: Arc<RwLock<()>>,
+    tmp_seq: Arc<AtomicU64>,
+}
+
+impl LocalDiskStore {
+    /// A store rooted at `root`, creating the directory if needed.
+    ///
+    /// # Errors
+    /// `Io` when the directory cannot be created.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::io(format!("creating store root {}", root.display()), e))?;
+        Ok(LocalDiskStore {
+            root,
+            commit: Arc::default(),
+            tmp_seq: Arc::default(),
+        })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file holding the content of `key` (whether or not it exists).
+    ///
+    /// # Errors
+    /// `InvalidRequest` for an invalid key.
+    pub fn object_path(&self, key: &str) -> Result<PathBuf> {
+        Ok(self.paths(key)?.0)
+    }
+
+    /// Content path, sidecar path and directory of `key`.
+    fn paths(&self, key: &str) -> Result<(PathBuf, PathBuf, PathBuf)> {
+        let segments = validate_key(key)?;
+        let mut dir = self.root.clone();
+        let (last, parents) = segments
+            .split_last()
+            .ok_or_else(|| invalid_key(key, "empty"))?;
+        for seg in parents {
+            dir.push(encode_segment(seg));
+        }
+        let base = encode_segment(last);
+        Ok((
+            dir.join(format!("{base}{OBJ}")),
+            dir.join(format!("{base}{META}")),
+            dir,
+        ))
+    }
+
+    async fn read_sidecar(&self, key: &str, path: &Path) -> Result<Sidecar> {
+        let text = match tokio::fs::read(path).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::not_found(NAME, format!("object {key}")))
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        serde_json::from_slice(&text).map_err(|e| Error::InvalidResponse {
+            provider: NAME.into(),
+            operation: "head".into(),
+            message: format!("metadata of {key} is unreadable: {e}"),
+        })
+    }
+
+    fn meta_of(key: &str, side: Sidecar) -> ObjectMeta {
+        ObjectMeta {
+            key: key.to_string(),
+            size: side.size,
+            etag: Some(format!("\"{}\"", side.sha256)),
+            sha256: Some(side.sha256),
+            created: side.created,
+            metadata: side.metadata,
+        }
+    }
+
+    /// Writes `data` to a temporary file, returning its path, digest and size.
+    async fn write_temp(&self, dir: &Path, mut data: ByteStream) -> Result<(PathBuf, String, u64)> {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("put.tmp.{}.{n}", std::process::id()));
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let result: Result<(String, u64)> = async {
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            while let Some(chunk) = data.next().await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+            }
+            file.flush()
+                .await
+                .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+            file.sync_all()
+                .await
+                .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+            Ok((hex::encode(hasher.finalize()), size))
+        }
+        .await;
+        drop(file);
+        match result {
+            Ok((sha, size)) => Ok((tmp, sha, size)),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_sidecar_temp(&self, dir: &Path, side: &Sidecar) -> Result<PathBuf> {
+        let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("meta.tmp.{}.{n}", std::process::id()));
+        let json = serde_json::to_vec_pretty(side).map_err(|e| Error::InvalidRequest {
+            provider: NAME.into(),
+            operation: "put".into(),
+            message: format!("metadata cannot be encoded: {e}"),
+        })?;
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        file.write_all(&json)
+            .await
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+        Ok(tmp)
+    }
+
+    async fn collect(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        // Start from the deepest directory the prefix names completely.
+        let mut start = self.root.clone();
+        if let Some((dirs, _)) = prefix.rsplit_once('/') {
+            for seg in dirs.split('/') {
+                if seg.is_empty() || seg == "." || seg == ".." {
+                    return Ok(Vec::new());
+                }
+                start.push(encode_segment(seg));
+            }
+        }
+        let base_key = match prefix.rsplit_once('/') {
+            Some((dirs, _)) => format!("{dirs}/"),
+            None => String::new(),
+        };
+        let mut out = Vec::new();
+        let mut pending = vec![(start, base_key)];
+        while let Some((dir, key_prefix)) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+            };
+            loop {
+                let entry = entries
+                    .next_entry()
+                    .await
+                    .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+                let Some(entry) = entry else { break };
+                let file_name = entry.file_name();
+                let Some(name) = file_name.to_str() else {
+                    continue;
+                };
+                let file_type = entry
+                    .file_type()
+                    .await
+                    .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+                if file_type.is_dir() {
+                    if let Some(seg) = decode_segment(name) {
+                        pending.push((entry.path(), format!("{key_prefix}{seg}/")));
+                    }
+                } else if let Some(base) = name.strip_suffix(OBJ) {
+                    let Some(seg) = decode_segment(base) else {
+                        continue;
+                    };
+                    let key = format!("{key_prefix}{seg}");
+                    if !key.starts_with(prefix) {
+                        continue;
+                    }
+                    let side_path = dir.join(format!("{base}{META}"));
+                    match self.read_sidecar(&key, &side_path).await {
+                        Ok(side) => out.push(Self::meta_of(&key, side)),
+                        // Deleted while listing.
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+fn invalid_key(key: &str, why: &str) -> Error {
+    Error::InvalidRequest {
+        provider: NAME.into(),
+        operation: "key".into(),
+        message: format!("invalid key {key:?}: {why}"),
+    }
+}
+
+fn validate_key(key: &str) -> Result<Vec<&str>> {
+    if key.is_empty() {
+        return Err(invalid_key(key, "empty"));
+    }
+    if key.starts_with('/') {
+        return Err(invalid_key(key, "absolute path"));
+    }
+    let segments: Vec<&str> = key.split('/').collect();
+    for seg in &segments {
+        match *seg {
+            "" => return Err(invalid_key(key, "empty segment")),
+            "." | ".." => return Err(invalid_key(key, "`.` or `..` segment")),
+            _ if seg.contains('\0') => return Err(invalid_key(key, "NUL byte")),
+            _ => {}
+        }
+    }
+    Ok(segments)
+}
+
+fn encode_segment(seg: &str) -> String {
+    let mut out = String::with_capacity(seg.len());
+    for b in seg.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode_segment(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = name.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' => {
+                out.push(b);
+                i += 1;
+            }
+            // Temporary files and anything else not written by this store.
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[async_trait]
+impl SnapshotStore for LocalDiskStore {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        full_capabilities()
+    }
+
+    async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {
+        let (obj, meta_path, dir) = self.paths(key)?;
+        let (tmp, sha, size) = self.write_temp(&dir, data).await?;
+        if let Err(e) = check_expected(NAME, key, opts.expected_sha256.as_deref(), &sha) {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        let side = Sidecar {
+            sha256: sha,
+            size,
+            created: Utc::now(),
+            metadata: opts.metadata,
+        };
+        let side_tmp = match self.write_sidecar_temp(&dir, &side).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
+        let _guard = self.commit.write().await;
+        let renamed = async {
+            tokio::fs::rename(&tmp, &obj)
+                .await
+                .map_err(|e| Error::io(format!("renaming into {}", obj.display()), e))?;
+            tokio::fs::rename(&side_tmp, &meta_path)
+                .await
+                .map_err(|e| Error::io(format!("renaming into {}", meta_path.display()), e))
+        }
+        .await;
+        if let Err(e) = renamed {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = tokio::fs::remove_file(&side_tmp).await;
+            return Err(e);
+        }
+        if let Ok(d) = tokio::fs::File::open(&dir).await {
+            // Persist the renames; not every platform can sync a directory.
+            let _ = d.sync_all().await;
+        }
+        Ok(Self::meta_of(key, side))
+    }
+
+    async fn get(&self, key: &str) -> Result<GetResult> {
+        let (obj, meta_path, _) = self.paths(key)?;
+        let (side, file) = {
+            let _guard = self.commit.read().await;
+            let side = self.read_sidecar(key, &meta_path).await?;
+            let file = match tokio::fs::File::open(&obj).await {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::not_found(NAME, format!("object {key}")))
+                }
+                Err(e) => return Err(Error::io(format!("opening {}", obj.display()), e)),
+            };
+            (side, file)
+        };
+        let path = obj.display().to_string();
+        let stream = futures::stream::unfold(Some(file), move |state| {
+            let path = path.clone();
+            async move {
+                let mut file = state?;
+                let mut buf = vec![0u8; READ_CHUNK];
+                let mut filled = 0;
+                // Fill the buffer (short reads happen) or reach the end.
+                while filled < READ_CHUNK {
+                    match file.read(&mut buf[filled..]).await {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => {
+                            return Some((Err(Error::io(format!("reading {path}"), e)), None))
+                        }
+                    }
+                }
+                if filled == 0 {
+                    return None;
+                }
+                buf.truncate(filled);
+                let next = (filled == READ_CHUNK).then_some(file);
+                Some((Ok(Bytes::from(buf)), next))
+            }
+        })
+        .boxed();
+        Ok(GetResult {
+            meta: Self::meta_of(key, side),
+            stream,
+        })
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        let (_, meta_path, _) = self.paths(key)?;
+        let side = self.read_sidecar(key, &meta_path).await?;
+        Ok(Self::meta_of(key, side))
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>> {
+        futures::stream::once(self.collect(prefix))
+            .flat_map(|r| match r {
+                Ok(v) => futures::stream::iter(v.into_iter().map(Ok)).boxed(),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let (obj, meta_path, _) = self.paths(key)?;
+        let _guard = self.commit.write().await;
+        for path in [&meta_path, &obj] {
+            match tokio::fs::remove_file(path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("deleting {}", path.display()), e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
+        self.paths(to)?;
+        let got = self.get(from).await?;
+        let opts = PutOptions {
+            metadata: got.meta.metadata.clone(),
+            expected_sha256: got.meta.sha256.clone(),
+        };
+        self.put(to, got.stream, opts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_round_trip() {
+        for seg in ["plain", "with space", "ünïcødé", "a=b+c%d", "x.obj", "-_"] {
+            let enc = encode_segment(seg);
+            assert!(!enc.contains('.'), "{enc}");
+            assert_eq!(decode_segment(&enc).as_deref(), Some(seg));
+        }
+        assert_eq!(decode_segment("put.tmp.1.2"), None);
+    }
+
+    #[test]
+    fn keys_are_validated() {
+        for bad in ["", "/abs", "a//b", "a/../b", "..", "a/./b", "a/"] {
+            let err = validate_key(bad).err();
+            assert!(
+                matches!(&err, Some(e @ Error::InvalidRequest { .. }) if e.to_string().contains(&format!("{bad:?}"))),
+                "{bad}: {err:?}"
+            );
+        }
+        assert!(validate_key("a/b c/ü").is_ok());
+    }
+}
