@@ -459,3 +459,47 @@ impl RecoveryGraph {
         counts
     }
 }
+
+/// The forecast, as a person reads it before anything runs: per-service targets against
+/// forecasts, the critical path and the risks.
+impl std::fmt::Display for RecoveryGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::duration::human;
+        writeln!(
+            f,
+            "Forecast: plan {} / scenario {}: {} steps, recovery in {} (a sequential runbook: {})",
+            self.plan,
+            self.scenario,
+            self.steps.len(),
+            human(self.forecast),
+            human(self.sequential_estimate())
+        )?;
+        if !self.services.is_empty() {
+            writeln!(
+                f,
+                "{:<20} {:>10} {:>10} {:>10} {:>10}  ok",
+                "service", "RTO target", "forecast", "RPO target", "forecast"
+            )?;
+            for s in &self.services {
+                writeln!(
+                    f,
+                    "{:<20} {:>10} {:>10} {:>10} {:>10}  {}",
+                    s.name,
+                    human(s.rto_target),
+                    human(s.forecast_rto),
+                    human(s.rpo_target),
+                    s.forecast_rpo.map_or_else(|| "-".to_string(), human),
+                    if s.within_targets { "✓" } else { "at risk" }
+                )?;
+            }
+        }
+        writeln!(f, "Critical path: {}", self.critical_path.join(" → "))?;
+        for r in &self.risks {
+            match &r.service {
+                Some(s) => writeln!(f, "Risk ({s}): {}", r.message)?,
+                None => writeln!(f, "Risk: {}", r.message)?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -21,6 +21,7 @@ pub mod provider;
 mod providers;
 mod secret;
 pub mod sim;
+pub mod simulation;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -189,3 +189,56 @@ impl RunEvent {
         }
     }
 }
+
+/// One line of progress, without the timestamp: `db/promote started (attempt 1)`.
+impl std::fmt::Display for RunEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::duration::human;
+        match self {
+            RunEvent::RunStarted {
+                scenario, steps, ..
+            } => write!(f, "run of `{scenario}` started ({steps} steps)"),
+            RunEvent::StepStarted { step, attempt, .. } => {
+                if *attempt == 1 {
+                    write!(f, "{step} started")
+                } else {
+                    write!(f, "{step} started (attempt {attempt})")
+                }
+            }
+            RunEvent::StepRetrying {
+                step,
+                attempt,
+                error,
+                backoff,
+                ..
+            } => write!(
+                f,
+                "{step} attempt {attempt} failed: {error}; retrying in {}",
+                human(*backoff)
+            ),
+            RunEvent::StepSucceeded {
+                step,
+                elapsed,
+                already_done,
+                ..
+            } => {
+                if *already_done {
+                    write!(f, "{step} already done (read back), not repeated")
+                } else {
+                    write!(f, "{step} done in {}", human(*elapsed))
+                }
+            }
+            RunEvent::StepFailed {
+                step,
+                error,
+                retry_class,
+                ..
+            } => write!(f, "{step} FAILED ({retry_class}): {error}"),
+            RunEvent::StepSkipped { step, reason, .. } => write!(f, "{step} skipped: {reason}"),
+            RunEvent::ApprovalRequested { step, prompt, .. } => {
+                write!(f, "{step} waiting for approval: {prompt}")
+            }
+            RunEvent::RunFinished { outcome, .. } => write!(f, "run finished: {outcome}"),
+        }
+    }
+}

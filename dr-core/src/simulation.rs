@@ -1,0 +1,240 @@
+//! A plan's world on the simulated cloud: provision every resource the plan declares, inject
+//! the incident a scenario recovers from, and hand out the providers to run it with.
+//!
+//! This is what the examples and the `run-plan` runner use when no cloud is configured.
+//!
+//! # Examples
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! use std::sync::Arc;
+//! use dr_core::executor::{AutoApprove, Executor};
+//! use dr_core::plan::Plan;
+//! use dr_core::planner;
+//! use dr_core::simulation::Simulation;
+//!
+//! let plan = Plan::from_yaml_str(r#"
+//! name: shop
+//! regions:
+//!   - { name: east, role: primary }
+//!   - { name: west, role: secondary }
+//! databases:
+//!   - { name: db, region: east, replicas: [{ id: db-west, region: west }] }
+//! services:
+//!   - { name: orders, rto: 30m, rpo: 5m, database: db }
+//! scenarios:
+//!   - { name: failover, kind: region-failover, from: east, to: west }
+//! "#).unwrap();
+//! let sim = Simulation::new(&plan, 7, Default::default());
+//! let scenario = plan.scenario("failover").unwrap();
+//! sim.inject(scenario).await;
+//! let observed = sim.observe().await;
+//! let graph = planner::plan(&plan, "failover", &observed).unwrap();
+//! let report = Executor::new(sim.providers())
+//!     .clock(sim.cloud().clock())
+//!     .approvals(Arc::new(AutoApprove))
+//!     .run(&graph)
+//!     .await;
+//! assert!(report.succeeded(), "{report}");
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use crate::plan::{Plan, RegionRole, Scenario, ScenarioKind};
+use crate::planner::ObservedState;
+use crate::provider::{ClusterDeployer as _, DbRef, WorkloadRef};
+use crate::sim::{EndpointBinding, SimCloud, SimConfig};
+use crate::Providers;
+
+/// Age of the newest automatic snapshot when the incident starts, as a fraction of the
+/// backup interval (a snapshot is on average half an interval old; this is a bit worse).
+const SNAPSHOT_AGE_FRACTION: f64 = 0.6;
+
+/// A plan provisioned on a [`SimCloud`].
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    cloud: SimCloud,
+    plan: Plan,
+}
+
+impl Simulation {
+    /// Provisions every region, database (with replicas, snapshots and copies), cluster and
+    /// workload, DNS record, health check and store of `plan` on a new simulated cloud: the
+    /// primary region serving, the secondary standing by (workloads at their standby replicas).
+    pub fn new(plan: &Plan, seed: u64, config: SimConfig) -> Self {
+        let cloud = SimCloud::with_config(seed, config);
+        provision(&cloud, plan);
+        Simulation {
+            cloud,
+            plan: plan.clone(),
+        }
+    }
+
+    /// The simulated cloud (to inspect its call log, inject more faults, read its clock).
+    pub fn cloud(&self) -> &SimCloud {
+        &self.cloud
+    }
+
+    /// Providers for every role, all backed by the simulated cloud, one store per plan store.
+    pub fn providers(&self) -> Providers {
+        let mut p = Providers::new()
+            .with_database(self.cloud.database())
+            .with_dns(self.cloud.dns())
+            .with_cluster(self.cloud.cluster())
+            .with_probe(self.cloud.probe())
+            .with_notifier(self.cloud.notifier());
+        for s in &self.plan.stores {
+            p = p.with_store(&s.name, self.cloud.store(&s.name));
+        }
+        p
+    }
+
+    /// Breaks what `scenario` recovers from: fails the region of a region failover, fails the
+    /// cluster's region of a rebuild when the cluster has the region to itself, rolls out a bad
+    /// release before a rollback. Scenarios about data (point-in-time restore) or a degraded
+    /// database leave the infrastructure up, as in real incidents.
+    pub async fn inject(&self, scenario: &Scenario) {
+        match scenario.kind {
+            ScenarioKind::RegionFailover => {
+                if let Some(from) = &scenario.from {
+                    self.cloud.fail_region(from);
+                }
+            }
+            ScenarioKind::ClusterRebuild => {
+                let failed = scenario.cluster.as_deref().and_then(|c| self.plan.cluster(c));
+                let target = scenario.to_cluster.as_deref().and_then(|c| self.plan.cluster(c));
+                if let (Some(f), Some(t)) = (failed, target) {
+                    if f.region != t.region {
+                        self.cloud.fail_region(&f.region);
+                    }
+                }
+            }
+            ScenarioKind::ApplicationRollback => {
+                // A bad release: a new revision of every workload of the service.
+                let Some(svc) = scenario.service.as_deref().and_then(|s| self.plan.service(s))
+                else {
+                    return;
+                };
+                let cluster = self.cloud.cluster();
+                for w in self.home_workloads(&svc.workloads) {
+                    let image = format!("{}:bad-release", w.name);
+                    if let Err(e) = cluster.set_image(&w, &w.name, &image).await {
+                        tracing::warn!(workload = %w, error = %e, "could not inject a bad release");
+                    }
+                }
+            }
+            ScenarioKind::DatabaseFailure
+            | ScenarioKind::PointInTimeRestore
+            | ScenarioKind::SecurityIsolation
+            | ScenarioKind::ServiceRestart => {}
+        }
+    }
+
+    /// What the planner sees now.
+    pub async fn observe(&self) -> ObservedState {
+        ObservedState::observe(&self.plan, &self.providers(), self.cloud.clock().now()).await
+    }
+
+    fn home_workloads(&self, names: &[String]) -> Vec<WorkloadRef> {
+        let primary = self.plan.primary_region().map(|r| r.name.as_str());
+        names
+            .iter()
+            .filter_map(|n| {
+                self.plan
+                    .clusters
+                    .iter()
+                    .filter(|c| Some(c.region.as_str()) == primary)
+                    .find_map(|c| c.workloads.iter().find(|w| &w.name == n).map(|w| (c, w)))
+            })
+            .map(|(c, w)| WorkloadRef {
+                cluster: c.name.clone(),
+                namespace: w.namespace.clone(),
+                kind: w.kind,
+                name: w.name.clone(),
+            })
+            .collect()
+    }
+}
+
+fn provision(cloud: &SimCloud, plan: &Plan) {
+    let primary_region = plan.primary_region().map(|r| r.name.clone());
+    for db in &plan.databases {
+        let primary = DbRef::new(&db.region, db.instance());
+        cloud.add_database(&primary, None);
+        for r in &db.replicas {
+            let replica = DbRef::new(&r.region, &r.id);
+            cloud.add_database(&replica, Some(&primary));
+            cloud.set_replication_lag(&replica, r.expected_lag.get());
+        }
+        if let Some(b) = &db.backups {
+            let age = Duration::from_secs_f64(b.every.get().as_secs_f64() * SNAPSHOT_AGE_FRACTION);
+            let id = format!("{}-auto", db.instance());
+            cloud.add_snapshot(&primary, &db.region, &id, age);
+            for region in &b.copy_to {
+                if region != &db.region {
+                    cloud.add_snapshot(&primary, region, &format!("{id}-copy"), age);
+                }
+            }
+        }
+    }
+    for c in &plan.clusters {
+        cloud.add_cluster(&c.name, &c.region, &c.ingress);
+        let serving = plan
+            .region(&c.region)
+            .is_some_and(|r| r.role == RegionRole::Primary);
+        for w in &c.workloads {
+            let wref = WorkloadRef {
+                cluster: c.name.clone(),
+                namespace: w.namespace.clone(),
+                kind: w.kind,
+                name: w.name.clone(),
+            };
+            cloud.add_workload(&wref, if serving { w.replicas } else { w.standby_replicas });
+        }
+    }
+    for record in &plan.dns {
+        if let Some(value) = primary_region
+            .as_deref()
+            .and_then(|r| plan.dns_target(record, r))
+        {
+            cloud.add_record(&record.zone, &record.name, &value);
+        }
+    }
+    for svc in &plan.services {
+        let (Some(check), Some(record)) = (
+            svc.health_check.as_deref().and_then(|h| plan.health_check(h)),
+            svc.dns.first().and_then(|d| plan.dns_record(d)),
+        ) else {
+            continue;
+        };
+        // The endpoint is served by the service's workloads on whichever cluster DNS names.
+        let workloads = plan
+            .clusters
+            .iter()
+            .flat_map(|c| {
+                c.workloads
+                    .iter()
+                    .filter(|w| svc.workloads.contains(&w.name))
+                    .map(|w| WorkloadRef {
+                        cluster: c.name.clone(),
+                        namespace: w.namespace.clone(),
+                        kind: w.kind,
+                        name: w.name.clone(),
+                    })
+            })
+            .collect();
+        cloud.bind_endpoint(
+            &check.target,
+            EndpointBinding {
+                zone: record.zone.clone(),
+                record: record.name.clone(),
+                workloads,
+            },
+        );
+    }
+    for s in &plan.stores {
+        // Creates the store.
+        let _ = cloud.store(&s.name);
+    }
+}
