@@ -19,6 +19,7 @@ pub mod plan;
 pub mod planner;
 pub mod provider;
 mod providers;
+mod reads;
 mod secret;
 pub mod sim;
 pub mod simulation;

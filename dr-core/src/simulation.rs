@@ -90,10 +90,11 @@ impl Simulation {
         p
     }
 
-    /// Breaks what `scenario` recovers from: fails the region of a region failover, fails the
-    /// cluster's region of a rebuild when the cluster has the region to itself, rolls out a bad
-    /// release before a rollback. Scenarios about data (point-in-time restore) or a degraded
-    /// database leave the infrastructure up, as in real incidents.
+    /// Breaks what `scenario` recovers from: fails the region of a region failover, the
+    /// primary instance of a database failure, the region of a cluster being rebuilt in
+    /// another region; rolls out a bad release before a rollback. Scenarios about data
+    /// (point-in-time restore), a compromise or misbehaving pods leave the infrastructure up,
+    /// as in real incidents.
     pub async fn inject(&self, scenario: &Scenario) {
         match scenario.kind {
             ScenarioKind::RegionFailover => {
@@ -102,8 +103,14 @@ impl Simulation {
                 }
             }
             ScenarioKind::ClusterRebuild => {
-                let failed = scenario.cluster.as_deref().and_then(|c| self.plan.cluster(c));
-                let target = scenario.to_cluster.as_deref().and_then(|c| self.plan.cluster(c));
+                let failed = scenario
+                    .cluster
+                    .as_deref()
+                    .and_then(|c| self.plan.cluster(c));
+                let target = scenario
+                    .to_cluster
+                    .as_deref()
+                    .and_then(|c| self.plan.cluster(c));
                 if let (Some(f), Some(t)) = (failed, target) {
                     if f.region != t.region {
                         self.cloud.fail_region(&f.region);
@@ -112,7 +119,10 @@ impl Simulation {
             }
             ScenarioKind::ApplicationRollback => {
                 // A bad release: a new revision of every workload of the service.
-                let Some(svc) = scenario.service.as_deref().and_then(|s| self.plan.service(s))
+                let Some(svc) = scenario
+                    .service
+                    .as_deref()
+                    .and_then(|s| self.plan.service(s))
                 else {
                     return;
                 };
@@ -124,8 +134,18 @@ impl Simulation {
                     }
                 }
             }
-            ScenarioKind::DatabaseFailure
-            | ScenarioKind::PointInTimeRestore
+            ScenarioKind::DatabaseFailure => {
+                // The primary instance breaks; its region stays up.
+                if let Some(db) = scenario
+                    .database
+                    .as_deref()
+                    .and_then(|d| self.plan.database(d))
+                {
+                    self.cloud
+                        .fail_database(&DbRef::new(&db.region, db.instance()));
+                }
+            }
+            ScenarioKind::PointInTimeRestore
             | ScenarioKind::SecurityIsolation
             | ScenarioKind::ServiceRestart => {}
         }
@@ -190,7 +210,14 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
                 kind: w.kind,
                 name: w.name.clone(),
             };
-            cloud.add_workload(&wref, if serving { w.replicas } else { w.standby_replicas });
+            cloud.add_workload(
+                &wref,
+                if serving {
+                    w.replicas
+                } else {
+                    w.standby_replicas
+                },
+            );
         }
     }
     for record in &plan.dns {
@@ -203,7 +230,9 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
     }
     for svc in &plan.services {
         let (Some(check), Some(record)) = (
-            svc.health_check.as_deref().and_then(|h| plan.health_check(h)),
+            svc.health_check
+                .as_deref()
+                .and_then(|h| plan.health_check(h)),
             svc.dns.first().and_then(|d| plan.dns_record(d)),
         ) else {
             continue;

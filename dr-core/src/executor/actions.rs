@@ -61,7 +61,7 @@ impl Run<'_> {
                 let Ok(dbp) = p.database(&db.region) else {
                     return Observed::Unknown;
                 };
-                match dbp.describe(db).await {
+                match crate::reads::patiently(|| dbp.describe(db)).await {
                     Ok(status) => match status.role {
                         DbRole::Primary => Observed::Done,
                         DbRole::Replica { .. } => {
@@ -76,20 +76,23 @@ impl Run<'_> {
             }
             Action::RestoreSnapshot { target, .. } | Action::RestorePointInTime { target, .. } => {
                 match p.database(&target.region) {
-                    Ok(dbp) => exists(dbp.describe(target).await),
+                    Ok(dbp) => exists(crate::reads::patiently(|| dbp.describe(target)).await),
                     Err(_) => Observed::Unknown,
                 }
             }
             Action::CreateReplica { replica, .. } => match p.database(&replica.region) {
-                Ok(dbp) => exists(dbp.describe(replica).await),
+                Ok(dbp) => exists(crate::reads::patiently(|| dbp.describe(replica)).await),
                 Err(_) => Observed::Unknown,
             },
             Action::CreateDbSnapshot { db, snapshot_id } => match p.database(&db.region) {
-                Ok(dbp) => exists(dbp.describe_snapshot(&db.region, snapshot_id).await),
+                Ok(dbp) => exists(
+                    crate::reads::patiently(|| dbp.describe_snapshot(&db.region, snapshot_id))
+                        .await,
+                ),
                 Err(_) => Observed::Unknown,
             },
             Action::RebootDatabase { db, .. } => match p.database(&db.region) {
-                Ok(dbp) => match dbp.describe(db).await {
+                Ok(dbp) => match crate::reads::patiently(|| dbp.describe(db)).await {
                     Ok(s) if s.state == DbState::Rebooting => Observed::Done,
                     _ => Observed::Unknown,
                 },
@@ -99,7 +102,7 @@ impl Run<'_> {
                 let Ok(cp) = p.cluster(&workload.cluster) else {
                     return Observed::Unknown;
                 };
-                match cp.rollout_status(workload).await {
+                match crate::reads::patiently(|| cp.rollout_status(workload)).await {
                     Ok(status) => match rec.revision_before {
                         // The revision before the first attempt is unknown: cannot tell.
                         None if rec.prechecked => Observed::Unknown,

@@ -477,7 +477,18 @@ impl Run<'_> {
                         return Ok(true);
                     }
                     Observed::NotDone => {}
-                    Observed::Unknown => return Err(err.exhausted(attempt)),
+                    Observed::Unknown => {
+                        // Never retried blindly: a second promotion or restart could do harm.
+                        return Err(Error::Other {
+                            provider: "executor".into(),
+                            operation: format!(
+                                "step {} (its effect could not be read back, so it was not retried)",
+                                step.id
+                            ),
+                            retry: Retry::Persistent,
+                            source: Box::new(err),
+                        });
+                    }
                 }
             }
             if attempt >= policy.max_attempts.max(1) {

@@ -92,7 +92,7 @@ impl ObservedState {
             let primary_ref = DbRef::new(&db.region, db.instance());
             let mut obs = DbObservation::default();
             if let Ok(p) = providers.database(&db.region) {
-                match p.describe(&primary_ref).await {
+                match crate::reads::patiently(|| p.describe(&primary_ref)).await {
                     Ok(status) => obs.primary = Some(status),
                     Err(e) => {
                         tracing::warn!(database = %db.name, error = %e, "primary unreachable")
@@ -102,7 +102,7 @@ impl ObservedState {
             for r in &db.replicas {
                 let rref = DbRef::new(&r.region, &r.id);
                 let o = match providers.database(&r.region) {
-                    Ok(p) => match p.describe(&rref).await {
+                    Ok(p) => match crate::reads::patiently(|| p.describe(&rref)).await {
                         Ok(s) => ReplicaObservation {
                             state: Some(s.state),
                             lag: s.replication_lag,
@@ -130,7 +130,7 @@ impl ObservedState {
                 let Ok(p) = providers.database(&region) else {
                     continue;
                 };
-                match p.list_snapshots(&primary_ref, &region).await {
+                match crate::reads::patiently(|| p.list_snapshots(&primary_ref, &region)).await {
                     Ok(snaps) => {
                         if let Some(s) = snaps
                             .iter()

@@ -231,7 +231,8 @@ pub trait ClusterDeployer: std::fmt::Debug + Send + Sync + 'static {
         kinds: &[String],
     ) -> Result<Vec<Manifest>>;
 
-    /// Polls [`rollout_status`](Self::rollout_status) until the rollout is complete.
+    /// Polls [`rollout_status`](Self::rollout_status) until the rollout is complete. Temporary
+    /// errors of a poll do not end the wait; the deadline does.
     ///
     /// # Errors
     /// `Timeout` after `deadline`.
@@ -242,18 +243,23 @@ pub trait ClusterDeployer: std::fmt::Debug + Send + Sync + 'static {
     ) -> Result<RolloutStatus> {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_secs(2);
+        let mut last: Option<RolloutStatus> = None;
         loop {
-            let status = self.rollout_status(workload).await?;
-            if status.is_complete() {
-                return Ok(status);
+            match self.rollout_status(workload).await {
+                Ok(status) if status.is_complete() => return Ok(status),
+                Ok(status) => last = Some(status),
+                // A throttled or failed poll does not end the wait: the deadline does.
+                Err(e) if crate::reads::ends_wait(&e) => return Err(e),
+                Err(e) => tracing::debug!(%workload, error = %e, "poll failed, polling on"),
             }
             let elapsed = start.elapsed();
             if elapsed >= deadline {
+                let progress = last.as_ref().map_or_else(
+                    || "no status read".to_string(),
+                    |s| format!("{}/{} available", s.available_replicas, s.replicas),
+                );
                 return Err(Error::Timeout {
-                    operation: format!(
-                        "waiting for {workload} ({}/{} available)",
-                        status.available_replicas, status.replicas
-                    ),
+                    operation: format!("waiting for {workload} ({progress})"),
                     after: deadline,
                 });
             }

@@ -239,24 +239,31 @@ pub trait DatabaseReplica: std::fmt::Debug + Send + Sync + 'static {
 
     /// Polls [`describe`](Self::describe) with backoff until the instance is `Available`.
     ///
+    /// Temporary errors of a poll (throttling, a 5xx) do not end the wait; the deadline does.
+    ///
     /// # Errors
-    /// `Timeout` after `deadline`; `InvalidState` when it reaches `Failed` or `Deleted`.
+    /// `Timeout` after `deadline`; `InvalidState` when it reaches `Failed` or `Deleted`;
+    /// a permanent error of `describe` (`NotFound`).
     async fn wait_available(&self, db: &DbRef, deadline: Duration) -> Result<DbStatus> {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_secs(5);
         loop {
-            let status = self.describe(db).await?;
-            match status.state {
-                DbState::Available => return Ok(status),
-                DbState::Failed | DbState::Deleted => {
-                    return Err(Error::InvalidState {
-                        provider: self.name().to_string(),
-                        resource: db.to_string(),
-                        state: status.state.to_string(),
-                        operation: "wait until available".into(),
-                    })
-                }
-                _ => {}
+            match self.describe(db).await {
+                Ok(status) => match status.state {
+                    DbState::Available => return Ok(status),
+                    DbState::Failed | DbState::Deleted => {
+                        return Err(Error::InvalidState {
+                            provider: self.name().to_string(),
+                            resource: db.to_string(),
+                            state: status.state.to_string(),
+                            operation: "wait until available".into(),
+                        })
+                    }
+                    state => tracing::debug!(%db, %state, "waiting for database"),
+                },
+                // A throttled or failed poll does not end the wait: the deadline does.
+                Err(e) if crate::reads::ends_wait(&e) => return Err(e),
+                Err(e) => tracing::debug!(%db, error = %e, "poll failed, polling on"),
             }
             let elapsed = start.elapsed();
             if elapsed >= deadline {
@@ -265,7 +272,6 @@ pub trait DatabaseReplica: std::fmt::Debug + Send + Sync + 'static {
                     after: deadline,
                 });
             }
-            tracing::debug!(%db, state = %status.state, "waiting for database");
             tokio::time::sleep(delay.min(deadline - elapsed)).await;
             delay = (delay * 2).min(Duration::from_secs(30));
         }

@@ -130,7 +130,8 @@ pub trait DnsFailover: std::fmt::Debug + Send + Sync + 'static {
     /// `NotFound`.
     async fn get_change(&self, change_id: &str) -> Result<DnsChange>;
 
-    /// Polls [`get_change`](Self::get_change) until the change is in sync.
+    /// Polls [`get_change`](Self::get_change) until the change is in sync. Temporary errors
+    /// of a poll do not end the wait; the deadline does.
     ///
     /// # Errors
     /// `Timeout` after `deadline`.
@@ -138,9 +139,12 @@ pub trait DnsFailover: std::fmt::Debug + Send + Sync + 'static {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_secs(2);
         loop {
-            let change = self.get_change(change_id).await?;
-            if change.in_sync {
-                return Ok(change);
+            match self.get_change(change_id).await {
+                Ok(change) if change.in_sync => return Ok(change),
+                Ok(_) => {}
+                // A throttled or failed poll does not end the wait: the deadline does.
+                Err(e) if crate::reads::ends_wait(&e) => return Err(e),
+                Err(e) => tracing::debug!(change_id, error = %e, "poll failed, polling on"),
             }
             let elapsed = start.elapsed();
             if elapsed >= deadline {

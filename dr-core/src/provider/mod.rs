@@ -26,7 +26,9 @@ pub use store::{
 use std::collections::BTreeSet;
 
 /// An operation a provider may or may not support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 #[allow(missing_docs)]
@@ -51,6 +53,7 @@ pub enum Operation {
     SetImage,
     SetEnv,
     PatchSecret,
+    ReadSecret,
     RolloutStatus,
     IsolateWorkload,
     DeletePod,
@@ -93,6 +96,7 @@ impl Operation {
             SetImage => "set_image",
             SetEnv => "set_env",
             PatchSecret => "patch_secret",
+            ReadSecret => "read_secret",
             RolloutStatus => "rollout_status",
             IsolateWorkload => "isolate_workload",
             DeletePod => "delete_pod",

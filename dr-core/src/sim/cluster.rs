@@ -406,6 +406,7 @@ impl ClusterDeployer for SimCluster {
             SetImage,
             SetEnv,
             PatchSecret,
+            ReadSecret,
             RolloutStatus,
             IsolateWorkload,
             DeletePod,
@@ -537,7 +538,7 @@ impl ClusterDeployer for SimCluster {
         key: &str,
     ) -> Result<Secret> {
         let target = format!("{cluster}/{namespace}/secret/{name}");
-        self.call(Operation::Export, cluster, &target, false, |st, _| {
+        self.call(Operation::ReadSecret, cluster, &target, false, |st, _| {
             st.clusters
                 .namespace_mut(cluster, namespace)?
                 .secrets

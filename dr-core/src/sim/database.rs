@@ -22,6 +22,8 @@ struct Instance {
     /// A transition in progress: its state, when it ends, the role it ends in.
     busy: Option<(DbState, Instant, DbRole)>,
     lag: Option<Duration>,
+    /// Broken on its own (its region may be up): see [`SimCloud::fail_database`].
+    failed: bool,
 }
 
 #[derive(Debug)]
@@ -82,6 +84,7 @@ impl Databases {
                 role: role.clone(),
                 busy: Some((DbState::Creating, ready_at, role)),
                 lag: None,
+                failed: false,
             },
         );
         Ok(())
@@ -104,7 +107,7 @@ impl Databases {
 
 fn status(st: &State, db: &DbRef, env: &Env<'_>) -> Result<DbStatus> {
     let inst = st.db.get(db)?;
-    let down = st.down.contains(&db.region);
+    let down = st.down.contains(&db.region) || inst.failed;
     let state = match (&inst.busy, down) {
         (_, true) => DbState::Failed,
         (Some((s, _, _)), false) => *s,
@@ -159,6 +162,7 @@ impl SimCloud {
                     role,
                     busy: None,
                     lag: None,
+                    failed: false,
                 },
             )
         });
@@ -171,6 +175,16 @@ impl SimCloud {
         self.with_state(|st, _| {
             if let Some(inst) = st.db.instances.get_mut(replica) {
                 inst.lag = Some(lag);
+            }
+        });
+    }
+
+    /// Breaks one instance (a storage failure, a corrupted engine): it reports `Failed` and
+    /// refuses every change, while the rest of its region keeps serving.
+    pub fn fail_database(&self, db: &DbRef) {
+        self.with_state(|st, _| {
+            if let Some(inst) = st.db.instances.get_mut(db) {
+                inst.failed = true;
             }
         });
     }
