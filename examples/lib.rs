@@ -1,16 +1,28 @@
-//! Shared pieces of the scenario programs (the `[[example]]` targets of this crate):
-//! locating the bundled plans, printing live progress, and a simulated on-call engineer
-//! who answers approval gates.
+//! Shared pieces of the scenario programs (the `[[example]]` targets of this crate): the
+//! runner every example calls ([`run_scenario`]), live progress printing, and a simulated
+//! on-call engineer who answers approval gates.
 #![forbid(unsafe_code)]
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dr_core::executor::{ApprovalHook, ApprovalRequest, Decision, RunEvent};
+use dr_core::executor::{ApprovalHook, ApprovalRequest, Decision, Executor, RunEvent};
+use dr_core::plan::{Plan, ScenarioKind};
+use dr_core::planner::{self, PlanningError};
+use dr_core::sim::{FaultConfig, SimConfig};
+use dr_core::simulation::Simulation;
 use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Exit status: the run succeeded and met every target, or a dry run was planned.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the run failed or missed a target.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: invalid input (a bad plan, an unknown scenario).
+pub const EXIT_INVALID: u8 = 2;
 
 /// The directory of the bundled plans (`examples/plans`).
 pub fn plans_dir() -> PathBuf {
@@ -28,29 +40,92 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Where progress lines go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink {
-    /// Standard output (human runs).
-    Stdout,
-    /// Standard error (when stdout carries JSON).
-    Stderr,
+/// Where a run's output goes: the process's stdout/stderr, or buffers (for tests).
+#[derive(Debug, Clone, Default)]
+pub struct Console {
+    captured: Option<Arc<Mutex<(String, String)>>>,
 }
 
-/// Prints every event as `+HH:MM:SS  line`, offsets from `start`, until the channel closes.
-pub async fn print_progress(mut rx: UnboundedReceiver<RunEvent>, start: DateTime<Utc>, sink: Sink) {
+impl Console {
+    /// Standard output and standard error.
+    pub fn stdio() -> Self {
+        Console::default()
+    }
+
+    /// Buffers, read back with [`Console::stdout`] and [`Console::stderr`].
+    pub fn captured() -> Self {
+        Console {
+            captured: Some(Arc::default()),
+        }
+    }
+
+    /// Writes a line to stdout.
+    pub fn out(&self, line: &str) {
+        match &self.captured {
+            Some(c) => {
+                let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+                c.0.push_str(line);
+                c.0.push('\n');
+            }
+            // A closed pipe (`| head`) is not an error worth a panic.
+            None => {
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+        }
+    }
+
+    /// Writes a line to stderr.
+    pub fn err(&self, line: &str) {
+        match &self.captured {
+            Some(c) => {
+                let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+                c.1.push_str(line);
+                c.1.push('\n');
+            }
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
+    }
+
+    /// What was written to stdout (captured consoles only).
+    pub fn stdout(&self) -> String {
+        self.captured
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).0.clone())
+            .unwrap_or_default()
+    }
+
+    /// What was written to stderr (captured consoles only).
+    pub fn stderr(&self) -> String {
+        self.captured
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).1.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Prints every event as `+HH:MM:SS  line` (offset from `start`) until the channel closes:
+/// to stdout, or to stderr when `to_stderr` (stdout then carries JSON).
+pub async fn print_progress(
+    mut rx: UnboundedReceiver<RunEvent>,
+    start: DateTime<Utc>,
+    console: Console,
+    to_stderr: bool,
+) {
     while let Some(event) = rx.recv().await {
         let offset = (event.at() - start).to_std().unwrap_or_default().as_secs();
         let line = format!(
-            "+{:02}:{:02}:{:02}  {event}\n",
+            "+{:02}:{:02}:{:02}  {event}",
             offset / 3600,
             (offset / 60) % 60,
             offset % 60
         );
-        let _ = match sink {
-            Sink::Stdout => std::io::stdout().write_all(line.as_bytes()),
-            Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
-        };
+        if to_stderr {
+            console.err(&line);
+        } else {
+            console.out(&line);
+        }
     }
 }
 
@@ -67,5 +142,166 @@ impl ApprovalHook for SimulatedOnCall {
         tokio::time::sleep(self.delay).await;
         tracing::info!(step = %request.step, "approved by the simulated on-call engineer");
         Ok(Decision::Approve)
+    }
+}
+
+/// How [`run_scenario`] runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// List the provider calls instead of running.
+    pub dry_run: bool,
+    /// Print only JSON on stdout (progress goes to stderr).
+    pub json: bool,
+    /// Seed of the simulated cloud and of retry jitter.
+    pub seed: u64,
+    /// Probability that a simulated call fails with a temporary error.
+    pub fault_rate: f64,
+    /// Steps run at once, at most.
+    pub concurrency: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            dry_run: false,
+            json: false,
+            seed: 42,
+            fault_rate: 0.0,
+            concurrency: 8,
+        }
+    }
+}
+
+/// Loads `plan_path`, provisions it on the simulated cloud, breaks what `scenario` recovers
+/// from, observes, prints the forecast, runs the recovery with live progress and prints the
+/// report. Must run on a paused tokio clock (`start_paused = true`) so simulated minutes pass
+/// at once. Returns the exit status ([`EXIT_OK`], [`EXIT_FAILED`], [`EXIT_INVALID`]).
+pub async fn run_scenario(
+    plan_path: &Path,
+    scenario: &str,
+    opts: &RunOptions,
+    console: &Console,
+) -> u8 {
+    let file = plan_path.display();
+    let plan = match Plan::load(plan_path) {
+        Ok(plan) => plan,
+        Err(e) => {
+            console.err(&format!("error: {e}"));
+            return EXIT_INVALID;
+        }
+    };
+    let Some(sc) = plan.scenario(scenario) else {
+        let known: Vec<&str> = plan.scenarios.iter().map(|s| s.name.as_str()).collect();
+        console.err(&format!(
+            "error: {file}: unknown scenario `{scenario}` (the plan has: {})",
+            known.join(", ")
+        ));
+        return EXIT_INVALID;
+    };
+    if !(0.0..=1.0).contains(&opts.fault_rate) {
+        console.err(&format!(
+            "error: fault rate {} is not a probability in [0, 1]",
+            opts.fault_rate
+        ));
+        return EXIT_INVALID;
+    }
+    let human = |line: &str| {
+        if opts.json {
+            console.err(line)
+        } else {
+            console.out(line)
+        }
+    };
+
+    let config =
+        SimConfig::default().with_faults(FaultConfig::default().with_rate(opts.fault_rate));
+    let sim = Simulation::new(&plan, opts.seed, config);
+    human(&format!("Incident: {}\n", incident(&plan, sc)));
+    sim.inject(sc).await;
+    let observed = sim.observe().await;
+    let graph = match planner::plan(&plan, &sc.name, &observed) {
+        Ok(graph) => graph,
+        Err(e @ PlanningError::Unrecoverable { .. }) => {
+            console.err(&format!("error: {file}: {e}"));
+            return EXIT_FAILED;
+        }
+        Err(e) => {
+            console.err(&format!("error: {file}: {e}"));
+            return EXIT_INVALID;
+        }
+    };
+
+    let clock = sim.cloud().clock();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let executor = Executor::new(sim.providers())
+        .clock(clock)
+        .seed(opts.seed)
+        .concurrency(opts.concurrency)
+        .approvals(Arc::new(SimulatedOnCall {
+            delay: Duration::from_secs(60),
+        }))
+        .events(tx);
+
+    if opts.dry_run {
+        let dry = executor.dry_run(&graph);
+        if opts.json {
+            match serde_json::to_string_pretty(&dry) {
+                Ok(json) => console.out(&json),
+                Err(e) => {
+                    console.err(&format!("error: cannot serialise the dry run: {e}"));
+                    return EXIT_FAILED;
+                }
+            }
+        } else {
+            console.out(&format!("{graph}\n{dry}"));
+        }
+        return EXIT_OK;
+    }
+
+    human(&graph.to_string());
+    human("Progress (simulated time):");
+    let printer = tokio::spawn(print_progress(rx, clock.now(), console.clone(), opts.json));
+    let report = executor.run(&graph).await;
+    drop(executor);
+    let _ = printer.await;
+    if opts.json {
+        console.out(&report.to_json());
+    } else {
+        console.out(&format!("\n{report}"));
+    }
+    if report.succeeded() && report.targets_met() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// One sentence on what the simulation breaks for `sc`.
+fn incident(plan: &Plan, sc: &dr_core::plan::Scenario) -> String {
+    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+    match sc.kind {
+        ScenarioKind::RegionFailover => format!("region {} is down", or(&sc.from)),
+        ScenarioKind::DatabaseFailure => {
+            format!(
+                "the primary instance of database {} has failed",
+                or(&sc.database)
+            )
+        }
+        ScenarioKind::PointInTimeRestore => format!(
+            "bad writes corrupted database {}: restore it to a point in time",
+            or(&sc.database)
+        ),
+        ScenarioKind::ClusterRebuild => format!("cluster {} is lost", or(&sc.cluster)),
+        ScenarioKind::ApplicationRollback => {
+            format!("a bad release of service {} is live", or(&sc.service))
+        }
+        ScenarioKind::SecurityIsolation => {
+            format!("service {} is compromised", or(&sc.service))
+        }
+        ScenarioKind::ServiceRestart => format!(
+            "the pods of service {} misbehave (plan {})",
+            or(&sc.service),
+            plan.name
+        ),
     }
 }

@@ -257,7 +257,10 @@ impl fmt::Display for RunReport {
 
         writeln!(f)?;
         writeln!(f, "Timeline:")?;
-        for s in &self.steps {
+        // In the order things happened; steps that never started last.
+        let mut timeline: Vec<&StepReport> = self.steps.iter().collect();
+        timeline.sort_by_key(|s| (s.started_at.is_none(), s.started_at));
+        for s in timeline {
             let at = s.started_at.map_or_else(
                 || "         ".to_string(),
                 |t| offset(since(self.started_at, t)),

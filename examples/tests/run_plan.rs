@@ -1,0 +1,228 @@
+//! The `run-plan` contract, through the function every example calls: exit statuses, the
+//! JSON report's fields, dry runs, invalid input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use dr_examples::{
+    plans_dir, run_scenario, Console, RunOptions, EXIT_FAILED, EXIT_INVALID, EXIT_OK,
+};
+use serde_json::Value;
+
+const SCENARIOS: [&str; 7] = [
+    "region-failover",
+    "database-failure",
+    "point-in-time-restore",
+    "cluster-rebuild",
+    "application-rollback",
+    "security-isolation",
+    "service-restart",
+];
+
+async fn run(plan: &str, scenario: &str, opts: RunOptions) -> (u8, Console) {
+    let console = Console::captured();
+    let code = run_scenario(&plans_dir().join(plan), scenario, &opts, &console).await;
+    (code, console)
+}
+
+fn json_opts() -> RunOptions {
+    RunOptions {
+        json: true,
+        ..RunOptions::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_scenario_succeeds_and_reports_json() {
+    for scenario in SCENARIOS {
+        let (code, console) = run("region-failover.yaml", scenario, json_opts()).await;
+        let out = console.stdout();
+        let report: Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{scenario}: stdout is not only JSON ({e}): {out}"));
+        assert_eq!(code, EXIT_OK, "{scenario}: {}", console.stderr());
+        assert_eq!(report["outcome"], "succeeded", "{scenario}");
+        assert_eq!(report["scenario"], scenario);
+        for field in ["forecast_rto_seconds", "achieved_rto_seconds"] {
+            assert!(
+                report[field].as_f64().is_some_and(|v| v > 0.0),
+                "{scenario}: {field}"
+            );
+        }
+        let services = report["services"].as_array().unwrap();
+        assert!(!services.is_empty(), "{scenario}");
+        for s in services {
+            for field in [
+                "name",
+                "rto_target_seconds",
+                "achieved_rto_seconds",
+                "rpo_target_seconds",
+                "achieved_rpo_seconds",
+                "met",
+            ] {
+                assert!(
+                    s.get(field).is_some(),
+                    "{scenario}: services[].{field} missing in {s}"
+                );
+            }
+            assert_eq!(s["met"], true, "{scenario}: {s}");
+        }
+        for s in report["steps"].as_array().unwrap() {
+            for field in [
+                "id",
+                "action",
+                "service",
+                "started_at",
+                "finished_at",
+                "attempts",
+                "status",
+            ] {
+                assert!(
+                    s.get(field).is_some(),
+                    "{scenario}: steps[].{field} missing in {s}"
+                );
+            }
+            assert_eq!(s["status"], "succeeded", "{scenario}: {s}");
+        }
+        // Progress went to stderr while stdout held only the report.
+        assert!(
+            console.stderr().contains("run finished: succeeded"),
+            "{scenario}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_lists_calls_without_times() {
+    for scenario in SCENARIOS {
+        let opts = RunOptions {
+            dry_run: true,
+            ..json_opts()
+        };
+        let (code, console) = run("region-failover.yaml", scenario, opts).await;
+        assert_eq!(code, EXIT_OK);
+        let dry: Value = serde_json::from_str(&console.stdout()).unwrap();
+        assert_eq!(dry["outcome"], "planned");
+        assert!(dry["forecast_rto_seconds"].as_f64().unwrap() > 0.0);
+        assert!(!dry["critical_path"].as_array().unwrap().is_empty());
+        for s in dry["steps"].as_array().unwrap() {
+            assert!(s.get("started_at").is_none() && s.get("finished_at").is_none());
+            assert!(!s["calls"].as_array().unwrap().is_empty(), "{s}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn human_output_has_forecast_progress_and_report() {
+    let (code, console) = run(
+        "region-failover.yaml",
+        "region-failover",
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(code, EXIT_OK);
+    let out = console.stdout();
+    let forecast = out.find("Forecast: plan shop-web").unwrap();
+    let progress = out
+        .find("+00:00:00  run of `region-failover` started")
+        .unwrap();
+    let report = out.find("Outcome:  succeeded").unwrap();
+    assert!(forecast < progress && progress < report, "{out}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_input_exits_2_naming_the_fault() {
+    let cases = [
+        ("invalid/malformed.yaml", "malformed.yaml:10:"),
+        ("invalid/bad-duration.yaml", "services[0].rto"),
+        (
+            "invalid/unknown-reference.yaml",
+            "unknown service `paymnts`",
+        ),
+        (
+            "invalid/cycle.yaml",
+            "dependency cycle: api → worker → queue → api",
+        ),
+        (
+            "invalid/impossible-rto.yaml",
+            "shorter than the fastest possible recovery",
+        ),
+        ("invalid/unmeetable-rpo.yaml", "RPO 15m cannot be met"),
+        ("invalid/zero-duration.yaml", "must be a positive duration"),
+        ("invalid/same-region.yaml", "cannot both fail and recover"),
+        ("invalid/duplicate-name.yaml", "duplicate name `orders`"),
+        ("invalid/malformed.toml", "malformed.toml:3:"),
+        ("invalid/malformed.json", "malformed.json:4:"),
+        ("does-not-exist.yaml", "cannot read plan"),
+    ];
+    for (plan, needle) in cases {
+        let (code, console) = run(plan, "failover", json_opts()).await;
+        assert_eq!(code, EXIT_INVALID, "{plan}");
+        assert!(
+            console.stderr().contains(needle),
+            "{plan}: `{needle}` not in {}",
+            console.stderr()
+        );
+        assert!(
+            console.stdout().is_empty(),
+            "{plan}: stdout must stay empty"
+        );
+    }
+    let (code, console) = run("region-failover.yaml", "no-such-scenario", json_opts()).await;
+    assert_eq!(code, EXIT_INVALID);
+    assert!(console
+        .stderr()
+        .contains("unknown scenario `no-such-scenario`"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_run_exits_1_with_a_failed_report() {
+    // Every simulated call fails: the run cannot succeed.
+    let opts = RunOptions {
+        fault_rate: 1.0,
+        ..json_opts()
+    };
+    let (code, console) = run("region-failover.yaml", "service-restart", opts).await;
+    assert_eq!(code, EXIT_FAILED);
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "failed");
+    assert!(report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["status"] == "failed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn moderate_faults_are_ridden_out_by_retries() {
+    let mut retries = 0;
+    for seed in 1..=5 {
+        let opts = RunOptions {
+            fault_rate: 0.1,
+            seed,
+            ..json_opts()
+        };
+        let (code, console) = run("region-failover.yaml", "region-failover", opts).await;
+        let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+        assert_eq!(code, EXIT_OK, "seed {seed}: {}", console.stderr());
+        retries += report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["attempts"].as_u64() > Some(1))
+            .count();
+    }
+    assert!(
+        retries > 0,
+        "faults were injected: some step must have been retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn same_seed_same_report() {
+    let opts = RunOptions {
+        fault_rate: 0.1,
+        seed: 9,
+        ..json_opts()
+    };
+    let (_, a) = run("region-failover.yaml", "region-failover", opts.clone()).await;
+    let (_, b) = run("region-failover.yaml", "region-failover", opts).await;
+    assert_eq!(a.stdout(), b.stdout());
+}
