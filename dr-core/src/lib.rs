@@ -34,3 +34,8 @@ pub use graph::{Action, ActionKind, RecoveryGraph, Step};
 pub use providers::Providers;
 pub use secret::Secret;
 pub use time::Clock;
+
+/// The workspace README's code blocks, compiled as doctests so it stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
