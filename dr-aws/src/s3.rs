@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{ChecksumMode, MetadataDirective};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, MetadataDirective};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
@@ -82,6 +82,7 @@ pub struct S3Store {
     bucket: String,
     part_size: usize,
     checksums: bool,
+    list_page_size: Option<i32>,
     timeout: Option<Duration>,
 }
 
@@ -127,6 +128,7 @@ impl S3Store {
             bucket: bucket.into(),
             part_size: DEFAULT_PART_SIZE,
             checksums: true,
+            list_page_size: None,
             timeout: None,
         }
     }
@@ -143,6 +145,12 @@ impl S3Store {
     /// `sha256` metadata is recorded either way.
     pub fn with_request_checksums(mut self, on: bool) -> Self {
         self.checksums = on;
+        self
+    }
+
+    /// Keys asked for per `ListObjectsV2` page (S3's default and maximum is 1000).
+    pub fn with_list_page_size(mut self, keys: u16) -> Self {
+        self.list_page_size = Some(i32::from(keys.max(1)));
         self
     }
 
@@ -218,6 +226,9 @@ impl S3Store {
                 .copy_source(src)
                 .metadata_directive(directive)
                 .set_metadata(metadata)
+                // Have S3 compute a whole-object checksum of the copy, which reads validate
+                // (a multipart source only has a checksum of its parts' checksums).
+                .set_checksum_algorithm(self.checksums.then_some(ChecksumAlgorithm::Sha256))
                 .send()
                 .await
                 .map_err(|e| map_sdk(self.ctx("copy", &source.key), e))?;
@@ -457,6 +468,7 @@ impl SnapshotStore for S3Store {
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                .set_max_keys(self.list_page_size)
                 .set_continuation_token(token)
                 .send()
                 .await
