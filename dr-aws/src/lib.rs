@@ -1,4 +1,13 @@
-//! dr-core providers for aws.
-//!
-//! This crate is a placeholder in the workspace; its providers are not implemented yet.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+
+mod config;
+mod error;
+mod rds;
+mod route53;
+mod s3;
+
+pub use config::{AwsBuilder, AwsConfig, DEFAULT_REGION, DEFAULT_RETRY_ATTEMPTS};
+pub use rds::{db_state, RdsDatabase};
+pub use route53::{HealthCheckProtocol, HealthCheckSpec, Route53Dns, UNCHANGED};
+pub use s3::{S3Store, DEFAULT_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA};

@@ -1,0 +1,158 @@
+//! Multipart uploads and copies: each one is completed or aborted, never left behind.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+use dr_core::Result;
+use sha2::{Digest, Sha256};
+
+use super::S3Store;
+use crate::error::missing;
+
+/// An open multipart upload.
+#[derive(Debug)]
+pub(super) struct Multipart {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    parts: Vec<CompletedPart>,
+}
+
+impl Multipart {
+    /// Starts a multipart upload of `key` in `store`'s bucket, or another client's `bucket`.
+    pub(super) async fn start(
+        store: &S3Store,
+        key: &str,
+        metadata: HashMap<String, String>,
+        checksums: bool,
+    ) -> Result<Self> {
+        let ctx = store.ctx("put", key);
+        let out = store
+            .client
+            .create_multipart_upload()
+            .bucket(&store.bucket)
+            .key(key)
+            .set_metadata(Some(metadata))
+            .set_checksum_algorithm(checksums.then_some(ChecksumAlgorithm::Sha256))
+            .send()
+            .await
+            .map_err(|e| crate::error::map_sdk(ctx, e))?;
+        let upload_id = out
+            .upload_id()
+            .ok_or_else(|| missing(super::NAME, "put", "UploadId"))?
+            .to_string();
+        Ok(Multipart {
+            client: store.client.clone(),
+            bucket: store.bucket.clone(),
+            key: key.to_string(),
+            upload_id,
+            parts: Vec::new(),
+        })
+    }
+
+    fn part_number(&self) -> i32 {
+        i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX)
+    }
+
+    /// Uploads the next part, with its SHA-256 for S3 to check.
+    pub(super) async fn upload(&mut self, store: &S3Store, part: Bytes) -> Result<()> {
+        let number = self.part_number();
+        let digest = aws_smithy_types::base64::encode(Sha256::digest(&part));
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .checksum_sha256(&digest)
+            .body(SdkByteStream::from(part))
+            .send()
+            .await
+            .map_err(|e| crate::error::map_sdk(store.ctx("put", &self.key), e))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .checksum_sha256(out.checksum_sha256().unwrap_or(&digest))
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Copies bytes `first..=last` of `source` (`bucket/key`, URL-encoded) as the next part.
+    pub(super) async fn copy_part(
+        &mut self,
+        store: &S3Store,
+        source: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<()> {
+        let number = self.part_number();
+        let out = self
+            .client
+            .upload_part_copy()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .copy_source(source)
+            .copy_source_range(format!("bytes={first}-{last}"))
+            .send()
+            .await
+            .map_err(|e| crate::error::map_sdk(store.ctx("copy", &self.key), e))?;
+        let result = out.copy_part_result();
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(result.and_then(|r| r.e_tag()).map(str::to_string))
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Completes the upload; returns the ETag.
+    pub(super) async fn complete(self, store: &S3Store) -> Result<Option<String>> {
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(self.parts.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| crate::error::map_sdk(store.ctx("put", &self.key), e))?;
+        Ok(out.e_tag().map(str::to_string))
+    }
+
+    /// Aborts the upload, so no parts are kept (or billed). Failures are logged: the caller
+    /// is already returning the error that made it abort.
+    pub(super) async fn abort(self) {
+        let res = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(
+                bucket = %self.bucket,
+                key = %self.key,
+                upload_id = %self.upload_id,
+                error = %e,
+                "could not abort multipart upload; a lifecycle rule will have to remove it"
+            );
+        }
+    }
+}
