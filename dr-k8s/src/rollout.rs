@@ -113,27 +113,36 @@ pub(crate) async fn scale(cl: &Cluster, w: &WorkloadRef, replicas: u32) -> Resul
 }
 
 /// `kubectl rollout restart`: stamps the pod template with the restart time.
+///
+/// The new revision is read before the patch (the controller may act on the patch before its
+/// answer arrives): a restart template is always new, so it gets the next revision.
 pub(crate) async fn restart(cl: &Cluster, w: &WorkloadRef) -> Result<u64> {
+    let op = "rollout_restart";
+    let obj = get(cl, w, op).await?;
+    let current = match w.kind {
+        WorkloadKind::Deployment => deployment_revision(&obj),
+        WorkloadKind::StatefulSet => {
+            let history = sts_history(cl, w, &obj, op).await?;
+            history.last().map_or(0, |(r, _)| *r)
+        }
+    };
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let patch = json!({ "spec": { "template": { "metadata": { "annotations": {
         RESTARTED_AT_ANNOTATION: now
     } } } } });
-    let patched = api(cl, w)
+    api(cl, w)
         .patch(&w.name, &PatchParams::default(), &Patch::Strategic(&patch))
         .await
-        .map_err(|e| map(e, "rollout_restart", &w.to_string()))?;
-    match w.kind {
-        // The controller gives the new ReplicaSet the next revision.
-        WorkloadKind::Deployment => {
-            Ok(annotation_revision(patched.metadata.annotations.as_ref()).unwrap_or(0) + 1)
-        }
-        WorkloadKind::StatefulSet => {
-            let obj = serde_json::to_value(&patched)
-                .map_err(|e| invalid_response("rollout_restart", e.to_string()))?;
-            let history = sts_history(cl, w, &obj, "rollout_restart").await?;
-            Ok(history.last().map_or(0, |(r, _)| *r) + 1)
-        }
-    }
+        .map_err(|e| map(e, op, &w.to_string()))?;
+    Ok(current + 1)
+}
+
+fn deployment_revision(obj: &Value) -> u64 {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The ReplicaSets of a Deployment by revision, ascending.
@@ -222,12 +231,10 @@ pub(crate) async fn undo(cl: &Cluster, w: &WorkloadRef, revision: Option<u64>) -
     let (patch, current, newest) = match w.kind {
         WorkloadKind::Deployment => {
             let history = deployment_history(cl, w, &obj, op).await?;
-            let current = obj
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(REVISION_ANNOTATION))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| history.last().map_or(0, |(r, _)| *r));
+            let current = match deployment_revision(&obj) {
+                0 => history.last().map_or(0, |(r, _)| *r),
+                r => r,
+            };
             let newest = history.last().map_or(current, |(r, _)| *r).max(current);
             let rs = pick(history, current, revision, w)?;
             let mut tmpl = rs.spec.and_then(|s| s.template).ok_or_else(|| {
@@ -378,12 +385,7 @@ pub(crate) async fn status(cl: &Cluster, w: &WorkloadRef) -> Result<RolloutStatu
         available = available.min(updated);
     }
     let revision = match w.kind {
-        WorkloadKind::Deployment => obj
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(REVISION_ANNOTATION))
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
+        WorkloadKind::Deployment => deployment_revision(&obj),
         WorkloadKind::StatefulSet => match obj
             .pointer("/status/updateRevision")
             .and_then(Value::as_str)

@@ -318,26 +318,27 @@ async fn scale_patches_the_scale_subresource() {
 
 #[tokio::test]
 async fn rollout_restart_stamps_the_template_and_returns_the_next_revision() {
-    let (deployer, server) = scripted(vec![expect(
-        "PATCH",
-        "/apis/apps/v1/namespaces/shop/deployments/api?",
-    )
-    .content_type(STRATEGIC)
-    .check(|b| {
-        let at =
-            b.pointer("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt");
-        let at = at.and_then(Value::as_str).expect("restartedAt set");
-        assert!(
-            at.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
-            "RFC 3339: {at}"
-        );
-        assert_eq!(
-            b.as_object().map(|o| o.len()),
-            Some(1),
-            "only the template annotation"
-        );
-    })
-    .reply(200, deployment(4))]);
+    let (deployer, server) = scripted(vec![
+        expect("GET", "/apis/apps/v1/namespaces/shop/deployments/api").reply(200, deployment(4)),
+        expect("PATCH", "/apis/apps/v1/namespaces/shop/deployments/api?")
+            .content_type(STRATEGIC)
+            .check(|b| {
+                let at = b.pointer(
+                    "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt",
+                );
+                let at = at.and_then(Value::as_str).expect("restartedAt set");
+                assert!(
+                    at.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
+                    "RFC 3339: {at}"
+                );
+                assert_eq!(
+                    b.as_object().map(|o| o.len()),
+                    Some(1),
+                    "only the template annotation"
+                );
+            })
+            .reply(200, deployment(4)),
+    ]);
     let k8s = deployer.await;
     assert_eq!(k8s.rollout_restart(&api()).await.expect("restarts"), 5);
     server.await.expect("script followed");

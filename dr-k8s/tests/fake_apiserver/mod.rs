@@ -9,7 +9,7 @@
 //! `deployment.kubernetes.io/revision` (rolling back re-uses the matching ReplicaSet), and a
 //! rollout completes after a few reads of the Deployment.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 mod merge;
 
@@ -90,7 +90,10 @@ impl FakeApiServer {
 
     /// Stores `obj` as if created (controllers run).
     pub fn insert(&self, prefix: &str, plural: &str, ns: &str, obj: Value) {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let mut st = self.lock();
         let key = (prefix.to_string(), plural.to_string(), ns.to_string(), name);
         st.create(key, obj);
@@ -144,39 +147,70 @@ fn query_param(query: &str, key: &str) -> Option<String> {
 }
 
 fn labels_match(obj: &Value, selector: &str) -> bool {
-    selector.split(',').filter(|s| !s.is_empty()).all(|kv| match kv.split_once('=') {
-        Some((k, v)) => obj.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v),
-        None => false,
-    })
+    selector
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .all(|kv| match kv.split_once('=') {
+            Some((k, v)) => {
+                obj.pointer("/metadata/labels")
+                    .and_then(|l| l.get(k))
+                    .and_then(Value::as_str)
+                    == Some(v)
+            }
+            None => false,
+        })
 }
 
 fn kind_of(prefix: &str, plural: &str, st: &State) -> String {
     let known = [
-        ("namespaces", "Namespace"), ("configmaps", "ConfigMap"), ("secrets", "Secret"),
-        ("services", "Service"), ("pods", "Pod"), ("persistentvolumeclaims", "PersistentVolumeClaim"),
-        ("serviceaccounts", "ServiceAccount"), ("deployments", "Deployment"), ("statefulsets", "StatefulSet"),
-        ("replicasets", "ReplicaSet"), ("controllerrevisions", "ControllerRevision"),
-        ("networkpolicies", "NetworkPolicy"), ("leases", "Lease"),
-        ("customresourcedefinitions", "CustomResourceDefinition"), ("ingresses", "Ingress"),
+        ("namespaces", "Namespace"),
+        ("configmaps", "ConfigMap"),
+        ("secrets", "Secret"),
+        ("services", "Service"),
+        ("pods", "Pod"),
+        ("persistentvolumeclaims", "PersistentVolumeClaim"),
+        ("serviceaccounts", "ServiceAccount"),
+        ("deployments", "Deployment"),
+        ("statefulsets", "StatefulSet"),
+        ("replicasets", "ReplicaSet"),
+        ("controllerrevisions", "ControllerRevision"),
+        ("networkpolicies", "NetworkPolicy"),
+        ("leases", "Lease"),
+        ("customresourcedefinitions", "CustomResourceDefinition"),
+        ("ingresses", "Ingress"),
     ];
     if let Some((_, k)) = known.iter().find(|(p, _)| *p == plural) {
         return k.to_string();
     }
-    crd_for(st, prefix, plural).map(|(kind, _)| kind).unwrap_or_else(|| plural.to_string())
+    crd_for(st, prefix, plural)
+        .map(|(kind, _)| kind)
+        .unwrap_or_else(|| plural.to_string())
 }
 
 /// (kind, namespaced) of a custom resource `plural` in `apis/group/version`.
 fn crd_for(st: &State, prefix: &str, plural: &str) -> Option<(String, bool)> {
-    st.objects.iter().filter(|(k, _)| k.1 == "customresourcedefinitions").find_map(|(_, crd)| {
-        let group = crd.pointer("/spec/group")?.as_str()?;
-        let p = crd.pointer("/spec/names/plural")?.as_str()?;
-        let versions = crd.pointer("/spec/versions")?.as_array()?;
-        let matches = versions.iter().any(|v| v["name"].as_str().map(|v| format!("apis/{group}/{v}")) == Some(prefix.to_string()));
-        (matches && p == plural).then(|| {
-            let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str).unwrap_or_default().to_string();
-            (kind, crd.pointer("/spec/scope").and_then(Value::as_str) == Some("Namespaced"))
+    st.objects
+        .iter()
+        .filter(|(k, _)| k.1 == "customresourcedefinitions")
+        .find_map(|(_, crd)| {
+            let group = crd.pointer("/spec/group")?.as_str()?;
+            let p = crd.pointer("/spec/names/plural")?.as_str()?;
+            let versions = crd.pointer("/spec/versions")?.as_array()?;
+            let matches = versions.iter().any(|v| {
+                v["name"].as_str().map(|v| format!("apis/{group}/{v}")) == Some(prefix.to_string())
+            });
+            (matches && p == plural).then(|| {
+                let kind = crd
+                    .pointer("/spec/names/kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                (
+                    kind,
+                    crd.pointer("/spec/scope").and_then(Value::as_str) == Some("Namespaced"),
+                )
+            })
         })
-    })
 }
 
 impl State {
@@ -197,14 +231,18 @@ impl State {
             meta["namespace"] = json!(key.2);
         }
         self.objects.insert(key.clone(), obj.clone());
+        // Controllers act after the answer was written, as on a real server.
         self.controllers(&key, None);
-        self.objects.get(&key).cloned().unwrap_or(obj)
+        obj
     }
 
     /// Stores `obj` over `old`, bumping resourceVersion and (on a spec change) generation.
     fn update(&mut self, key: Key, old: &Value, mut obj: Value) -> Value {
         let rv = self.next_rv();
-        let generation = old.pointer("/metadata/generation").and_then(Value::as_u64).unwrap_or(1);
+        let generation = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
         let changed = old.get("spec") != obj.get("spec");
         let meta = &mut obj["metadata"];
         meta["resourceVersion"] = json!(rv);
@@ -221,7 +259,7 @@ impl State {
         }
         self.objects.insert(key.clone(), obj.clone());
         self.controllers(&key, Some(old));
-        self.objects.get(&key).cloned().unwrap_or(obj)
+        obj
     }
 
     /// The minimal Deployment controller.
@@ -229,35 +267,75 @@ impl State {
         if key.1 != "deployments" {
             return;
         }
-        let Some(dep) = self.objects.get(key).cloned() else { return };
-        let template_changed = old.map(|o| o.pointer("/spec/template") != dep.pointer("/spec/template")).unwrap_or(true);
-        let scaled = old.map(|o| o.pointer("/spec/replicas") != dep.pointer("/spec/replicas")).unwrap_or(true);
+        let Some(dep) = self.objects.get(key).cloned() else {
+            return;
+        };
+        let template_changed = old
+            .map(|o| o.pointer("/spec/template") != dep.pointer("/spec/template"))
+            .unwrap_or(true);
+        let scaled = old
+            .map(|o| o.pointer("/spec/replicas") != dep.pointer("/spec/replicas"))
+            .unwrap_or(true);
         let uid = dep["metadata"]["uid"].clone();
-        let replicas = dep.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+        let replicas = dep
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
         let mut dep = dep;
         if template_changed {
-            let template = dep.pointer("/spec/template").cloned().unwrap_or(Value::Null);
-            let owned: Vec<Key> = self.objects.iter()
-                .filter(|(k, rs)| k.1 == "replicasets" && k.2 == key.2 && rs.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
+            let template = dep
+                .pointer("/spec/template")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let owned: Vec<Key> = self
+                .objects
+                .iter()
+                .filter(|(k, rs)| {
+                    k.1 == "replicasets"
+                        && k.2 == key.2
+                        && rs.pointer("/metadata/ownerReferences/0/uid") == Some(&uid)
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
-            let revision = |rs: &Value| rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-                .and_then(Value::as_str).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-            let max = owned.iter().filter_map(|k| self.objects.get(k)).map(revision).max().unwrap_or(0);
+            let revision = |rs: &Value| {
+                rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            let max = owned
+                .iter()
+                .filter_map(|k| self.objects.get(k))
+                .map(revision)
+                .max()
+                .unwrap_or(0);
             let strip = |t: &Value| {
                 let mut t = t.clone();
-                if let Some(l) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+                if let Some(l) = t
+                    .pointer_mut("/metadata/labels")
+                    .and_then(Value::as_object_mut)
+                {
                     l.remove("pod-template-hash");
                 }
                 t
             };
-            let same = owned.iter().find(|k| self.objects.get(*k).and_then(|rs| rs.pointer("/spec/template")).map(strip) == Some(template.clone())).cloned();
+            let same = owned
+                .iter()
+                .find(|k| {
+                    self.objects
+                        .get(*k)
+                        .and_then(|rs| rs.pointer("/spec/template"))
+                        .map(strip)
+                        == Some(template.clone())
+                })
+                .cloned();
             let rv = self.next_rv();
             let next = max + 1;
             match same {
                 Some(k) => {
                     if let Some(rs) = self.objects.get_mut(&k) {
-                        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(next.to_string());
+                        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                            json!(next.to_string());
                         rs["metadata"]["resourceVersion"] = json!(rv);
                     }
                 }
@@ -265,7 +343,10 @@ impl State {
                     let hash = format!("h{next}");
                     let mut t = template.clone();
                     t["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-                    let mut labels = dep.pointer("/spec/selector/matchLabels").cloned().unwrap_or(json!({}));
+                    let mut labels = dep
+                        .pointer("/spec/selector/matchLabels")
+                        .cloned()
+                        .unwrap_or(json!({}));
                     labels["pod-template-hash"] = json!(hash);
                     let name = format!("{}-{hash}", key.3);
                     self.uid += 1;
@@ -278,13 +359,25 @@ impl State {
                                                  "uid": uid, "controller": true}]},
                         "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": t}
                     });
-                    self.objects.insert(("apis/apps/v1".into(), "replicasets".into(), key.2.clone(), name), rs);
+                    self.objects.insert(
+                        (
+                            "apis/apps/v1".into(),
+                            "replicasets".into(),
+                            key.2.clone(),
+                            name,
+                        ),
+                        rs,
+                    );
                 }
             }
-            dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(next.to_string());
+            dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                json!(next.to_string());
         }
         if template_changed || scaled {
-            let generation = dep.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+            let generation = dep
+                .pointer("/metadata/generation")
+                .cloned()
+                .unwrap_or(json!(1));
             dep["status"] = json!({"observedGeneration": generation, "replicas": replicas,
                                    "updatedReplicas": 0, "availableReplicas": 0});
             self.pending.insert(key.clone(), self.rollout_reads);
@@ -294,7 +387,9 @@ impl State {
 
     /// A read of a Deployment: the rollout progresses.
     fn observe(&mut self, key: &Key) {
-        let Some(left) = self.pending.get_mut(key) else { return };
+        let Some(left) = self.pending.get_mut(key) else {
+            return;
+        };
         if *left > 0 {
             *left -= 1;
             return;
@@ -318,17 +413,29 @@ impl State {
         if resources.is_empty() {
             return status(404, "NotFound", format!("{prefix} not served"));
         }
-        (200, json!({"kind": "APIResourceList", "apiVersion": "v1",
-                     "groupVersion": prefix.trim_start_matches("apis/"), "resources": resources}))
+        (
+            200,
+            json!({"kind": "APIResourceList", "apiVersion": "v1",
+                     "groupVersion": prefix.trim_start_matches("apis/"), "resources": resources}),
+        )
     }
 
-    fn handle(&mut self, method: &str, path: &str, query: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+    fn handle(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
         let route = match route(path) {
             None => return status(404, "NotFound", format!("no route {path}")),
             Some(Err(prefix)) => return self.discovery(&prefix),
             Some(Ok(r)) => r,
         };
-        let body: Value = if body.is_empty() { Value::Null } else {
+        let body: Value = if body.is_empty() {
+            Value::Null
+        } else {
             match serde_json::from_slice(body) {
                 Ok(v) => v,
                 Err(e) => return status(400, "BadRequest", e.to_string()),
@@ -338,24 +445,46 @@ impl State {
         let Some(name) = route.name.clone() else {
             return self.collection(method, &route, &kind, query, body);
         };
-        let key: Key = (route.prefix.clone(), route.plural.clone(), route.namespace.clone(), name.clone());
+        let key: Key = (
+            route.prefix.clone(),
+            route.plural.clone(),
+            route.namespace.clone(),
+            name.clone(),
+        );
         let what = format!("{} \"{name}\"", route.plural);
         if method != "GET" {
             self.writes.push(format!("{method} {kind} {name}"));
         }
         let current = self.objects.get(&key).cloned();
         if route.sub.as_deref() == Some("scale") {
-            let Some(cur) = current else { return status(404, "NotFound", format!("{what} not found")) };
+            let Some(cur) = current else {
+                return status(404, "NotFound", format!("{what} not found"));
+            };
             if method == "PATCH" {
-                let replicas = body.pointer("/spec/replicas").cloned().unwrap_or(Value::Null);
+                let replicas = body
+                    .pointer("/spec/replicas")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 let mut next = cur.clone();
                 next["spec"]["replicas"] = replicas;
                 self.update(key, &cur, next);
             }
-            let obj = self.objects.get(&(route.prefix.clone(), route.plural.clone(), route.namespace.clone(), name.clone())).cloned().unwrap_or_default();
-            return (200, json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+            let obj = self
+                .objects
+                .get(&(
+                    route.prefix.clone(),
+                    route.plural.clone(),
+                    route.namespace.clone(),
+                    name.clone(),
+                ))
+                .cloned()
+                .unwrap_or_default();
+            return (
+                200,
+                json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
                 "metadata": {"name": name, "namespace": route.namespace},
-                "spec": {"replicas": obj.pointer("/spec/replicas")}, "status": {"replicas": obj.pointer("/status/replicas")}}));
+                "spec": {"replicas": obj.pointer("/spec/replicas")}, "status": {"replicas": obj.pointer("/status/replicas")}}),
+            );
         }
         match method {
             "GET" => match current {
@@ -370,9 +499,19 @@ impl State {
                 None => status(404, "NotFound", format!("{what} not found")),
             },
             "PUT" => {
-                let Some(cur) = current else { return status(404, "NotFound", format!("{what} not found")) };
-                if body.pointer("/metadata/resourceVersion") != cur.pointer("/metadata/resourceVersion") {
-                    return status(409, "Conflict", format!("Operation cannot be fulfilled on {what}: the object has been modified"));
+                let Some(cur) = current else {
+                    return status(404, "NotFound", format!("{what} not found"));
+                };
+                if body.pointer("/metadata/resourceVersion")
+                    != cur.pointer("/metadata/resourceVersion")
+                {
+                    return status(
+                        409,
+                        "Conflict",
+                        format!(
+                            "Operation cannot be fulfilled on {what}: the object has been modified"
+                        ),
+                    );
                 }
                 (200, self.update(key, &cur, body))
             }
@@ -408,16 +547,40 @@ impl State {
         if route.namespace.is_empty() {
             return None;
         }
-        let ns = ("api/v1".to_string(), "namespaces".to_string(), String::new(), route.namespace.clone());
-        (!self.objects.contains_key(&ns)).then(|| status(404, "NotFound", format!("namespaces \"{}\" not found", route.namespace)))
+        let ns = (
+            "api/v1".to_string(),
+            "namespaces".to_string(),
+            String::new(),
+            route.namespace.clone(),
+        );
+        (!self.objects.contains_key(&ns)).then(|| {
+            status(
+                404,
+                "NotFound",
+                format!("namespaces \"{}\" not found", route.namespace),
+            )
+        })
     }
 
-    fn collection(&mut self, method: &str, route: &Route, kind: &str, query: &str, body: Value) -> (u16, Value) {
+    fn collection(
+        &mut self,
+        method: &str,
+        route: &Route,
+        kind: &str,
+        query: &str,
+        body: Value,
+    ) -> (u16, Value) {
         match method {
             "GET" => {
                 let selector = query_param(query, "labelSelector").unwrap_or_default();
-                let items: Vec<Value> = self.objects.iter()
-                    .filter(|(k, _)| k.0 == route.prefix && k.1 == route.plural && (route.namespace.is_empty() || k.2 == route.namespace))
+                let items: Vec<Value> = self
+                    .objects
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.0 == route.prefix
+                            && k.1 == route.plural
+                            && (route.namespace.is_empty() || k.2 == route.namespace)
+                    })
                     .filter(|(_, v)| labels_match(v, &selector))
                     .map(|(_, v)| {
                         // Items of a list carry no apiVersion/kind, as the real server's.
@@ -429,17 +592,33 @@ impl State {
                         v
                     })
                     .collect();
-                (200, json!({"apiVersion": route.prefix.trim_start_matches("apis/").trim_start_matches("api/"),
-                             "kind": format!("{kind}List"), "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}))
+                (
+                    200,
+                    json!({"apiVersion": route.prefix.trim_start_matches("apis/").trim_start_matches("api/"),
+                             "kind": format!("{kind}List"), "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}),
+                )
             }
             "POST" => {
-                let Some(name) = body.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string) else {
+                let Some(name) = body
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                else {
                     return status(422, "Invalid", "metadata.name: Required value");
                 };
                 self.writes.push(format!("POST {kind} {name}"));
-                let key: Key = (route.prefix.clone(), route.plural.clone(), route.namespace.clone(), name.clone());
+                let key: Key = (
+                    route.prefix.clone(),
+                    route.plural.clone(),
+                    route.namespace.clone(),
+                    name.clone(),
+                );
                 if self.objects.contains_key(&key) {
-                    return status(409, "AlreadyExists", format!("{} \"{name}\" already exists", route.plural));
+                    return status(
+                        409,
+                        "AlreadyExists",
+                        format!("{} \"{name}\" already exists", route.plural),
+                    );
                 }
                 if let Some(err) = self.missing_namespace(route) {
                     return err;
@@ -466,7 +645,12 @@ impl tower::Service<Request<Body>> for FakeApiServer {
             let method = req.method().as_str().to_string();
             let path = req.uri().path().to_string();
             let query = req.uri().query().unwrap_or_default().to_string();
-            let ct = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let ct = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
             let body = req.into_body().collect_bytes().await.unwrap_or_default();
             // Let concurrent callers interleave, as over a network.
             tokio::task::yield_now().await;
