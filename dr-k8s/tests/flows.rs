@@ -249,8 +249,7 @@ async fn lease_elects_one_leader_and_expires() {
     let results = futures::future::join_all(tries).await;
     let leaders: Vec<_> = results
         .into_iter()
-        .map(|r| r.expect("no error"))
-        .flatten()
+        .filter_map(|r| r.expect("no error"))
         .collect();
     assert_eq!(leaders.len(), 1, "exactly one leader: {leaders:?}");
     let leader = leaders[0].clone();
