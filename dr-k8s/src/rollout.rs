@@ -25,7 +25,7 @@ use crate::error::{invalid_response, map, PROVIDER};
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 /// Pod-template annotation `kubectl rollout restart` sets.
 pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
-/// Prefix of the deny-all NetworkPolicy [`isolate`] applies: `dr-isolate-{workload}`.
+/// Prefix of the deny-all NetworkPolicy [`ClusterDeployer::isolate`](dr_core::provider::ClusterDeployer::isolate) applies: `dr-isolate-{workload}`.
 pub const ISOLATION_POLICY_PREFIX: &str = "dr-isolate-";
 
 /// Name of the isolation NetworkPolicy of workload `name`.

@@ -281,6 +281,7 @@ async fn lease_elects_one_leader_and_expires() {
 
     // The leader stops renewing: after the ttl, another runner takes over with a higher token.
     tokio::time::advance(Duration::from_secs(16)).await;
+    server.take_writes();
     let both = futures::future::join(
         runners[other].acquire("runner-x", ttl),
         runners[(idx + 2) % runners.len()].acquire("runner-y", ttl),
@@ -291,6 +292,12 @@ async fn lease_elects_one_leader_and_expires() {
         .flatten()
         .collect();
     assert_eq!(taken.len(), 1, "one takeover: {taken:?}");
+    // Both read the same expired lease and both replaced it: the second write was refused
+    // with a resourceVersion conflict.
+    assert_eq!(
+        server.take_writes(),
+        ["PUT Lease leader", "PUT Lease leader"]
+    );
     let new = taken[0].clone();
     assert_eq!(new.fencing_token, 2);
 
