@@ -1,4 +1,24 @@
-//! dr-core providers for k8s.
-//!
-//! This crate is a placeholder in the workspace; its providers are not implemented yet.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+
+mod apply;
+mod config;
+mod deployer;
+mod error;
+mod export;
+mod kinds;
+mod lease;
+mod rollout;
+
+pub use config::{KubeDeployerBuilder, DEFAULT_FIELD_MANAGER};
+pub use deployer::KubeDeployer;
+pub use export::{export_to_store, manifest_key, restore_from_store};
+pub use kinds::{restore_phase, RestorePhase};
+pub use lease::{KubeLease, Lease, LeaseGuard, FENCING_TOKEN_ANNOTATION};
+pub use rollout::{
+    isolation_policy_name, ISOLATION_POLICY_PREFIX, RESTARTED_AT_ANNOTATION, REVISION_ANNOTATION,
+};
+
+/// kube-rs, re-exported so callers build [`kube::Client`]s with the same version.
+pub use kube;
