@@ -11,6 +11,7 @@
 //!   time, in-memory and local-disk snapshot stores.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod duration;
 mod error;
 pub mod executor;
