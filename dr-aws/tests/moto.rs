@@ -120,11 +120,48 @@ async fn s3_small_round_trip_head_verify_and_metadata() {
     );
     assert_eq!(head.sha256, meta.sha256);
     store.verify("a/b.txt").await.expect("verify");
-
-    // ---- dr_core::testkit conformance suite goes here, once dr-core ships it:
-    // dr_core::testkit::run_all(&store, &unique("testkit"), corruptor).await;
     // where `corruptor` overwrites an object's content in place without touching its
     // `sha256` metadata (a PutObject through `store.client()` with the old metadata).
+}
+
+#[tokio::test]
+async fn s3_passes_the_snapshot_store_conformance_suite() {
+    let Some(aws) = aws().await else { return };
+    let store = bucket(&aws, None).await;
+    // Corrupts an object behind the store's back: new content, the old metadata (and so the
+    // old recorded sha256).
+    let client = store.client().clone();
+    let name = store.bucket().to_string();
+    let corruptor = move |key: String| {
+        let (client, name) = (client.clone(), name.clone());
+        async move {
+            let fail = |e: String| dr_core::Error::InvalidResponse {
+                provider: "moto".into(),
+                operation: "corrupt".into(),
+                message: e,
+            };
+            let head = client
+                .head_object()
+                .bucket(&name)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| fail(format!("{e:?}")))?;
+            client
+                .put_object()
+                .bucket(&name)
+                .key(&key)
+                .set_metadata(head.metadata().cloned())
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"corrupted!"))
+                .send()
+                .await
+                .map_err(|e| fail(format!("{e:?}")))?;
+            Ok(())
+        }
+    };
+    dr_core::testkit::store::run_all(&store, &unique("conformance"), &corruptor)
+        .await
+        .expect("S3 passes the SnapshotStore conformance suite");
 }
 
 #[tokio::test]
