@@ -152,7 +152,9 @@ async fn s3_passes_the_snapshot_store_conformance_suite() {
                 .bucket(&name)
                 .key(&key)
                 .set_metadata(head.metadata().cloned())
-                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"corrupted!"))
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                    b"corrupted!",
+                ))
                 .send()
                 .await
                 .map_err(|e| fail(format!("{e:?}")))?;

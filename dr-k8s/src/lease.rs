@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dr_core::provider::{Lease, LeaseGuard};
 use dr_core::{Error, Result};
 use k8s_openapi::api::coordination::v1::{Lease as KubeLeaseObject, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -17,89 +18,6 @@ use crate::error::{is_already_exists, is_conflict, map, PROVIDER};
 
 /// Annotation of the Lease object holding the fencing token.
 pub const FENCING_TOKEN_ANNOTATION: &str = "dr-orchestrator.io/fencing-token";
-
-/// Proof of leadership returned by [`Lease::acquire`].
-///
-/// Pass [`fencing_token`](Self::fencing_token) with every write a leader makes where the
-/// target can check it: a token lower than one already seen comes from a deposed leader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseGuard {
-    /// Who holds the lease.
-    pub holder: String,
-    /// Increases by one each time the lease changes hands (or is taken after expiry).
-    pub fencing_token: u64,
-    /// How long the lease lasts without renewal.
-    pub ttl: Duration,
-    version: String,
-}
-
-impl LeaseGuard {
-    /// A guard; for implementations of [`Lease`]. `version` is the implementation's own
-    /// version tag of the lease record (a resourceVersion).
-    pub fn new(
-        holder: impl Into<String>,
-        fencing_token: u64,
-        ttl: Duration,
-        version: impl Into<String>,
-    ) -> Self {
-        LeaseGuard {
-            holder: holder.into(),
-            fencing_token,
-            ttl,
-            version: version.into(),
-        }
-    }
-
-    /// The version tag of the lease record when this guard was issued.
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-}
-
-/// A lease electing one leader among runners of the same plan.
-///
-/// Holders must be unique per runner (host name, process id and a random suffix): acquiring
-/// again under the holder that already holds the lease renews it.
-///
-/// # Examples
-///
-/// ```no_run
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
-/// use std::time::Duration;
-/// use dr_k8s::{KubeDeployer, Lease};
-///
-/// let k8s = KubeDeployer::builder().in_cluster("dr").build().await?;
-/// let lease = k8s.lease("dr", "dr-system", "failover-leader")?;
-/// if let Some(guard) = lease.acquire("runner-a", Duration::from_secs(30)).await? {
-///     // ... lead, renewing before the ttl runs out ...
-///     let guard = lease.renew(&guard).await?;
-///     lease.release(guard).await?;
-/// }
-/// # Ok(()) }
-/// ```
-#[async_trait]
-pub trait Lease: fmt::Debug + Send + Sync + 'static {
-    /// Takes the lease for `holder` when it is free, expired or already `holder`'s;
-    /// `None` when another holder has it (or won a race for it).
-    ///
-    /// # Errors
-    /// Errors of the store of the lease (throttling, unavailability, authorisation).
-    async fn acquire(&self, holder: &str, ttl: Duration) -> Result<Option<LeaseGuard>>;
-
-    /// Extends the lease by its ttl from now.
-    ///
-    /// # Errors
-    /// `InvalidState` when the lease was lost (taken by another holder or deleted): stop
-    /// leading at once.
-    async fn renew(&self, guard: &LeaseGuard) -> Result<LeaseGuard>;
-
-    /// Gives the lease up, so another runner may take it without waiting for expiry.
-    /// Releasing a lease no longer held succeeds.
-    ///
-    /// # Errors
-    /// Errors of the store of the lease.
-    async fn release(&self, guard: LeaseGuard) -> Result<()>;
-}
 
 /// Wall-clock time read as the wall time at creation plus the (tokio) monotonic time since:
 /// immune to wall-clock steps, and driven by a paused tokio clock in tests.

@@ -13,9 +13,10 @@ mod rollout;
 
 pub use config::{KubeDeployerBuilder, DEFAULT_FIELD_MANAGER};
 pub use deployer::KubeDeployer;
+pub use dr_core::provider::{Lease, LeaseGuard};
 pub use export::{export_to_store, manifest_key, restore_from_store};
 pub use kinds::{restore_phase, RestorePhase};
-pub use lease::{KubeLease, Lease, LeaseGuard, FENCING_TOKEN_ANNOTATION};
+pub use lease::{KubeLease, FENCING_TOKEN_ANNOTATION};
 pub use rollout::{
     isolation_policy_name, ISOLATION_POLICY_PREFIX, RESTARTED_AT_ANNOTATION, REVISION_ANNOTATION,
 };

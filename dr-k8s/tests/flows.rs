@@ -223,6 +223,24 @@ async fn isolate_is_idempotent_and_reported() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn kube_lease_passes_the_lease_checks() {
+    let server = FakeApiServer::new(0);
+    server.insert(
+        "api/v1",
+        "namespaces",
+        "",
+        json!({"metadata": {"name": "dr-system"}}),
+    );
+    let runners: Vec<KubeLease> = (0..3)
+        .map(|_| KubeLease::new(server.client(), "dr-system", "conformance"))
+        .collect();
+    let dyns: Vec<&dyn Lease> = runners.iter().map(|l| l as &dyn Lease).collect();
+    dr_core::testkit::lease::run_all(&dyns)
+        .await
+        .expect("lease checks");
+}
+
+#[tokio::test(start_paused = true)]
 async fn lease_elects_one_leader_and_expires() {
     let server = FakeApiServer::new(0);
     let lease = KubeLease::new(server.client(), "dr-system", "leader");

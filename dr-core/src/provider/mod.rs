@@ -8,6 +8,7 @@ mod cluster;
 mod database;
 mod dns;
 mod health;
+mod lease;
 mod store;
 
 pub use cluster::{
@@ -18,6 +19,7 @@ pub use database::{
 };
 pub use dns::{DnsChange, DnsFailover, DnsRecord, DynDnsFailover, HealthStatus, Routing};
 pub use health::{DynHealthProbe, DynNotifier, HealthProbe, Notification, Notifier, Severity};
+pub use lease::{InMemoryLease, Lease, LeaseGuard};
 pub use store::{
     copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, PutOptions,
     SnapshotStore, SnapshotStoreExt,
