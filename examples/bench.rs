@@ -1,0 +1,185 @@
+//! Measurements behind `BENCHMARKS.md`:
+//!
+//! 1. every scenario of the bundled plan on the simulated cloud: achieved recovery time
+//!    against the critical-path bound of the steps' actual durations (how close the executor
+//!    comes to the best any scheduler could do), against the same steps run one after the
+//!    other (a runbook by hand), and against the forecast;
+//! 2. the same region failover under injected faults;
+//! 3. the real time a simulated failover takes;
+//! 4. planner throughput on a large generated plan.
+//!
+//! ```text
+//! cargo run --release --example bench
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dr_core::duration::human;
+use dr_core::executor::{Executor, RunReport};
+use dr_core::plan::{Plan, PlanBuilder, RegionRole, Scenario, Service};
+use dr_core::planner::{self, ObservedState};
+use dr_core::sim::{FaultConfig, SimConfig};
+use dr_core::simulation::Simulation;
+use dr_core::RecoveryGraph;
+use dr_examples::{plans_dir, SimulatedOnCall};
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Longest chain of actual step durations ending in a critical step: no scheduler can finish
+/// sooner given how long each step really took.
+fn actual_bound(graph: &RecoveryGraph, report: &RunReport) -> Duration {
+    let took: HashMap<&str, Duration> = report
+        .steps
+        .iter()
+        .filter_map(|s| Some((s.id.as_str(), (s.finished_at? - s.started_at?).to_std().ok()?)))
+        .collect();
+    let mut finish: HashMap<&str, Duration> = HashMap::new();
+    let mut bound = Duration::ZERO;
+    for step in &graph.steps {
+        let start = step
+            .depends_on
+            .iter()
+            .filter_map(|d| finish.get(d.as_str()).copied())
+            .max()
+            .unwrap_or_default();
+        let end = start + took.get(step.id.as_str()).copied().unwrap_or_default();
+        finish.insert(&step.id, end);
+        if step.critical {
+            bound = bound.max(end);
+        }
+    }
+    bound
+}
+
+fn sequential(report: &RunReport) -> Duration {
+    report
+        .steps
+        .iter()
+        .filter_map(|s| (s.finished_at? - s.started_at?).to_std().ok())
+        .sum()
+}
+
+async fn run(plan: &Plan, scenario: &str, fault_rate: f64, seed: u64) -> (RecoveryGraph, RunReport, Duration) {
+    let config = SimConfig::default().with_faults(FaultConfig::default().with_rate(fault_rate));
+    let sim = Simulation::new(plan, seed, config);
+    let sc = plan.scenario(scenario).expect("scenario");
+    sim.inject(sc).await;
+    let observed = sim.observe().await;
+    let graph = planner::plan(plan, scenario, &observed).expect("plan");
+    let real = Instant::now();
+    let report = Executor::new(sim.providers())
+        .clock(sim.cloud().clock())
+        .seed(seed)
+        .approvals(Arc::new(SimulatedOnCall {
+            delay: Duration::from_secs(60),
+        }))
+        .run(&graph)
+        .await;
+    (graph, report, real.elapsed())
+}
+
+fn big_plan(services: usize) -> Plan {
+    let hour = Duration::from_secs(100 * 3600);
+    let mut b = PlanBuilder::new("big")
+        .region("east", RegionRole::Primary)
+        .region("west", RegionRole::Secondary)
+        .cluster("east-k8s", "east", "lb.east.example.com")
+        .cluster("west-k8s", "west", "lb.west.example.com");
+    let dbs = services / 10 + 1;
+    for d in 0..dbs {
+        b = b.database_with_replica(format!("db{d}"), "east", format!("db{d}-west"), "west");
+    }
+    for s in 0..services {
+        b = b
+            .workload("east-k8s", format!("w{s}"), "ns", 3)
+            .workload("west-k8s", format!("w{s}"), "ns", 3)
+            .dns(format!("s{s}.example.com"), "Z1");
+        let mut svc = Service::new(format!("s{s}"), hour, hour)
+            .database(format!("db{}", s % dbs))
+            .workloads([format!("w{s}")])
+            .dns([format!("s{s}.example.com")])
+            .secret(format!("s{s}-secret"), "DATABASE_URL");
+        // A dependency on up to three earlier services.
+        for k in 1..=3 {
+            if s >= k * 7 {
+                svc = svc.depends_on(format!("s{}", s - k * 7));
+            }
+        }
+        b = b.service(svc);
+    }
+    b.scenario(Scenario::region_failover("failover", "east", "west"))
+        .build_unchecked()
+}
+
+#[tokio::main(flavor = "current_thread", start_paused = true)]
+async fn main() {
+    let plan = Plan::load(plans_dir().join("region-failover.yaml")).expect("bundled plan");
+    println!("## Scenarios of examples/plans/region-failover.yaml on the simulated cloud (seed 42)\n");
+    println!("| scenario | steps | achieved | critical-path bound (actual durations) | achieved / bound | sequential runbook | sequential / achieved | forecast | achieved / forecast | real time |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for sc in &plan.scenarios {
+        let (graph, report, real) = run(&plan, &sc.name, 0.0, 42).await;
+        assert!(report.succeeded(), "{}: {report}", sc.name);
+        let bound = actual_bound(&graph, &report);
+        let seq = sequential(&report);
+        println!(
+            "| {} | {} | {} | {} | {:.3} | {} | {:.2} | {} | {:.2} | {:.1} ms |",
+            sc.name,
+            graph.steps.len(),
+            human(report.achieved_rto),
+            human(bound),
+            secs(report.achieved_rto) / secs(bound),
+            human(seq),
+            secs(seq) / secs(report.achieved_rto),
+            human(graph.forecast),
+            secs(report.achieved_rto) / secs(graph.forecast),
+            real.as_secs_f64() * 1000.0
+        );
+    }
+
+    println!("\n## Region failover under injected temporary faults (20 seeds each)\n");
+    println!("| fault rate | succeeded | mean achieved | mean achieved / fault-free | mean attempts per step |");
+    println!("|---|---|---|---|---|");
+    let (_, clean, _) = run(&plan, "region-failover", 0.0, 42).await;
+    for rate in [0.0, 0.05, 0.1, 0.2] {
+        let (mut ok, mut total, mut attempts, mut steps) = (0, Duration::ZERO, 0u64, 0u64);
+        for seed in 1..=20 {
+            let (_, report, _) = run(&plan, "region-failover", rate, seed).await;
+            if report.succeeded() {
+                ok += 1;
+                total += report.achieved_rto;
+            }
+            attempts += report.steps.iter().map(|s| u64::from(s.attempts)).sum::<u64>();
+            steps += report.steps.len() as u64;
+        }
+        let mean = total / ok.max(1);
+        println!(
+            "| {rate} | {ok}/20 | {} | {:.2} | {:.2} |",
+            human(mean),
+            secs(mean) / secs(clean.achieved_rto),
+            attempts as f64 / steps as f64
+        );
+    }
+
+    println!("\n## Planner throughput\n");
+    println!("| services | steps | plans per second | steps planned per second |");
+    println!("|---|---|---|---|");
+    for n in [10, 100, 500] {
+        let big = big_plan(n);
+        let observed = ObservedState::nominal(&big, chrono::Utc::now());
+        let start = Instant::now();
+        let mut count = 0u32;
+        let mut steps = 0usize;
+        while start.elapsed() < Duration::from_secs(1) || count < 3 {
+            let g = planner::plan(&big, "failover", &observed).expect("plan");
+            steps = g.steps.len();
+            count += 1;
+        }
+        let per_sec = f64::from(count) / start.elapsed().as_secs_f64();
+        println!("| {n} | {steps} | {per_sec:.1} | {:.0} |", per_sec * steps as f64);
+    }
+}
