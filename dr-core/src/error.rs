@@ -210,7 +210,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether a retry may help. See the [module documentation](self).
+    /// Whether a retry may help. See [`Retry`] for the classes.
     pub fn retry(&self) -> Retry {
         match self {
             Error::Throttled { .. } | Error::Unavailable { .. } | Error::Timeout { .. } => {

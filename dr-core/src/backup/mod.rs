@@ -1,4 +1,4 @@
-//! Backups above any [`SnapshotStore`]: manifests, verified restores, integrity checks,
+//! Backups above any [`SnapshotStore`](crate::provider::SnapshotStore): manifests, verified restores, integrity checks,
 //! client-side encryption and grandfather-father-son retention.
 //!
 //! * [`Backups::write`] streams a backup into the store, digesting (and optionally

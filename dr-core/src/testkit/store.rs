@@ -1,4 +1,4 @@
-//! The [`SnapshotStore`] conformance suite.
+//! The [`SnapshotStore`](crate::provider::SnapshotStore) conformance suite.
 //!
 //! # Examples
 //!
