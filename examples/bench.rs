@@ -35,7 +35,12 @@ fn actual_bound(graph: &RecoveryGraph, report: &RunReport) -> Duration {
     let took: HashMap<&str, Duration> = report
         .steps
         .iter()
-        .filter_map(|s| Some((s.id.as_str(), (s.finished_at? - s.started_at?).to_std().ok()?)))
+        .filter_map(|s| {
+            Some((
+                s.id.as_str(),
+                (s.finished_at? - s.started_at?).to_std().ok()?,
+            ))
+        })
         .collect();
     let mut finish: HashMap<&str, Duration> = HashMap::new();
     let mut bound = Duration::ZERO;
@@ -63,7 +68,12 @@ fn sequential(report: &RunReport) -> Duration {
         .sum()
 }
 
-async fn run(plan: &Plan, scenario: &str, fault_rate: f64, seed: u64) -> (RecoveryGraph, RunReport, Duration) {
+async fn run(
+    plan: &Plan,
+    scenario: &str,
+    fault_rate: f64,
+    seed: u64,
+) -> (RecoveryGraph, RunReport, Duration) {
     let config = SimConfig::default().with_faults(FaultConfig::default().with_rate(fault_rate));
     let sim = Simulation::new(plan, seed, config);
     let sc = plan.scenario(scenario).expect("scenario");
@@ -118,7 +128,9 @@ fn big_plan(services: usize) -> Plan {
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
     let plan = Plan::load(plans_dir().join("region-failover.yaml")).expect("bundled plan");
-    println!("## Scenarios of examples/plans/region-failover.yaml on the simulated cloud (seed 42)\n");
+    println!(
+        "## Scenarios of examples/plans/region-failover.yaml on the simulated cloud (seed 42)\n"
+    );
     println!("| scenario | steps | achieved | critical-path bound (actual durations) | achieved / bound | sequential runbook | sequential / achieved | forecast | achieved / forecast | real time |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for sc in &plan.scenarios {
@@ -153,7 +165,11 @@ async fn main() {
                 ok += 1;
                 total += report.achieved_rto;
             }
-            attempts += report.steps.iter().map(|s| u64::from(s.attempts)).sum::<u64>();
+            attempts += report
+                .steps
+                .iter()
+                .map(|s| u64::from(s.attempts))
+                .sum::<u64>();
             steps += report.steps.len() as u64;
         }
         let mean = total / ok.max(1);
@@ -180,6 +196,9 @@ async fn main() {
             count += 1;
         }
         let per_sec = f64::from(count) / start.elapsed().as_secs_f64();
-        println!("| {n} | {steps} | {per_sec:.1} | {:.0} |", per_sec * steps as f64);
+        println!(
+            "| {n} | {steps} | {per_sec:.1} | {:.0} |",
+            per_sec * steps as f64
+        );
     }
 }

@@ -242,6 +242,15 @@ pub async fn run_scenario(
         }))
         .events(tx);
 
+    // Before anything runs: every step has a provider that supports what it does.
+    let problems = executor.preflight(&graph);
+    if !problems.is_empty() {
+        for p in &problems {
+            console.err(&format!("error: preflight: {p}"));
+        }
+        return EXIT_INVALID;
+    }
+
     if opts.dry_run {
         let dry = executor.dry_run(&graph);
         if opts.json {

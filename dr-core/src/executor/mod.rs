@@ -45,6 +45,7 @@ mod actions;
 mod approval;
 mod dry_run;
 mod event;
+mod preflight;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -62,6 +63,7 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use approval::{ApprovalHook, ApprovalRequest, AutoApprove, Decision};
 pub use dry_run::{DryRun, DryRunStep, PlannedCall};
 pub use event::RunEvent;
+pub use preflight::PreflightProblem;
 pub use report::{Outcome, RunReport, ServiceReport, StepReport, StepStatus};
 
 use crate::graph::{ActionKind, RecoveryGraph, Step};
@@ -240,6 +242,32 @@ impl Executor {
     pub fn incident_started_at(mut self, at: DateTime<Utc>) -> Self {
         self.incident_started_at = Some(at);
         self
+    }
+
+    /// Checks, calling nothing, that every step of `graph` has a provider that supports what
+    /// it does, and that approval gates have a hook to answer them. An empty list means the
+    /// run will not fail for a missing provider or an unsupported operation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_core::executor::Executor;
+    /// use dr_core::plan::Plan;
+    /// use dr_core::{planner, Providers};
+    ///
+    /// let plan = Plan::from_yaml_str(r#"
+    /// name: shop
+    /// regions: [{ name: east, role: primary }, { name: west, role: secondary }]
+    /// databases: [{ name: db, region: east, replicas: [{ id: db-west, region: west }] }]
+    /// services: [{ name: orders, rto: 30m, rpo: 5m, database: db }]
+    /// scenarios: [{ name: failover, kind: region-failover, from: east, to: west }]
+    /// "#).unwrap();
+    /// let graph = planner::plan_nominal(&plan, "failover").unwrap();
+    /// let problems = Executor::new(Providers::new()).preflight(&graph);
+    /// assert!(problems[0].message.contains("database provider for region west"));
+    /// ```
+    pub fn preflight(&self, graph: &RecoveryGraph) -> Vec<PreflightProblem> {
+        preflight::preflight(graph, &self.providers, self.approvals.is_some())
     }
 
     /// Lists every provider call a run of `graph` would make, in order, calling nothing.
