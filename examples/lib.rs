@@ -17,6 +17,9 @@ use dr_core::sim::{FaultConfig, SimConfig};
 use dr_core::simulation::Simulation;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+#[cfg(feature = "aws")]
+pub mod aws;
+
 /// Exit status: the run succeeded and met every target, or a dry run was planned.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: the run failed or missed a target.
