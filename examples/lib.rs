@@ -1,6 +1,7 @@
 //! Shared pieces of the scenario programs (the `[[example]]` targets of this crate): the
 //! runner every example calls ([`run_scenario`]), live progress printing, and a simulated
-//! on-call engineer who answers approval gates.
+//! on-call engineer who answers approval gates. With the `aws` feature, [`aws`] runs the
+//! region failover against AWS (or moto) through `dr-aws`.
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;

@@ -356,8 +356,8 @@ async fn read_replicas(
                 let role = match &status.role {
                     DbRole::Primary => "primary".to_string(),
                     DbRole::Replica { source } => format!(
-                        "still names its source {source} (the endpoint does not model \
-                         promotion, as moto)"
+                        "still names its source {source} (moto accepts promotions without \
+                         modelling them)"
                     ),
                 };
                 console.out(&format!(
