@@ -1,6 +1,7 @@
 //! Shared pieces of the scenario programs (the `[[example]]` targets of this crate): the
 //! runner every example calls ([`run_scenario`]), live progress printing, and a simulated
-//! on-call engineer who answers approval gates.
+//! on-call engineer who answers approval gates. With the `aws` feature, [`aws`] runs the
+//! region failover against AWS (or moto) through `dr-aws`.
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;
@@ -16,6 +17,9 @@ use dr_core::planner::{self, PlanningError};
 use dr_core::sim::{FaultConfig, SimConfig};
 use dr_core::simulation::Simulation;
 use tokio::sync::mpsc::UnboundedReceiver;
+
+#[cfg(feature = "aws")]
+pub mod aws;
 
 /// Exit status: the run succeeded and met every target, or a dry run was planned.
 pub const EXIT_OK: u8 = 0;

@@ -226,3 +226,14 @@ async fn same_seed_same_report() {
     let (_, b) = run("region-failover.yaml", "region-failover", opts).await;
     assert_eq!(a.stdout(), b.stdout());
 }
+
+/// The AWS example's plan loads, and its failover succeeds on the simulated cloud alone.
+#[tokio::test(start_paused = true)]
+async fn aws_plan_validates_and_fails_over_on_the_sim() {
+    let path = plans_dir().join("aws-region-failover.yaml");
+    let plan = dr_core::plan::Plan::load(&path).unwrap();
+    assert_eq!(plan.regions.len(), 2);
+    assert!(plan.health_checks.is_empty());
+    let (code, console) = run("aws-region-failover.yaml", "region-failover", json_opts()).await;
+    assert_eq!(code, EXIT_OK, "{}", console.stderr());
+}
