@@ -149,6 +149,14 @@ impl ApprovalHook for SimulatedOnCall {
     }
 }
 
+/// A simulated cloud quick enough to run beside real providers in real time: short API
+/// latency, promotions, restores and rollouts in seconds.
+pub fn real_time_sim() -> SimConfig {
+    let mut config = SimConfig::default().with_latency(Duration::from_millis(50));
+    config.rollout = dr_core::HumanDuration::from_secs(3);
+    config
+}
+
 /// How [`run_scenario`] runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {

@@ -26,9 +26,8 @@ use dr_core::executor::{Executor, RunReport};
 use dr_core::plan::Plan;
 use dr_core::planner::{self, ObservedState, PlanningError};
 use dr_core::provider::{DatabaseReplica, DbRef, DbRole, DbStatus, DnsFailover};
-use dr_core::sim::SimConfig;
 use dr_core::simulation::Simulation;
-use dr_core::{Clock, HumanDuration, Providers};
+use dr_core::{Clock, Providers};
 
 pub use provision::{provision, Provisioned};
 
@@ -110,14 +109,6 @@ impl AwsRun {
     }
 }
 
-/// A simulated cloud quick enough to run in real time: short API latency, rollouts in
-/// seconds.
-fn real_time_sim() -> SimConfig {
-    let mut config = SimConfig::default().with_latency(Duration::from_millis(50));
-    config.rollout = HumanDuration::from_secs(3);
-    config
-}
-
 /// Loads the AWS configuration for `region`, or explains why there is none.
 ///
 /// # Errors
@@ -193,7 +184,7 @@ pub async fn run_aws_failover(
 
     // The sim side: clusters, workloads and notifications. Its databases and DNS records are
     // provisioned too, but no step is routed to them.
-    let sim = Simulation::new(&plan, opts.seed, real_time_sim());
+    let sim = Simulation::new(&plan, opts.seed, crate::real_time_sim());
     sim.inject(&sc).await;
     let providers = providers(&plan, &provisioned, &sim);
 
