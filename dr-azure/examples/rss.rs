@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! source scripts/standins/azurite.sh && azurite_start
-//! cargo run --release -p dr-azure --example rss            # 1 GiB
-//! RSS_MIB=256 cargo run --release -p dr-azure --example rss
+//! cargo run --release -p dr-azure --example azure-rss            # 1 GiB
+//! RSS_MIB=256 cargo run --release -p dr-azure --example azure-rss
 //! ```
 //!
 //! Reads `AZURITE_BLOB_URL`, `AZURITE_ACCOUNT` and `AZURITE_KEY`.
@@ -33,7 +33,10 @@ fn peak_rss_mib() -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let var = |n: &str| std::env::var(n).map_err(|_| format!("{n} is not set (start Azurite)"));
-    let mib: usize = std::env::var("RSS_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: usize = std::env::var("RSS_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let len = mib * MIB;
     let store = AzureBlobBuilder::new()
         .with_endpoint(var("AZURITE_BLOB_URL")?)
@@ -50,15 +53,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = PutOptions::default().with_expected_sha256(expected.clone());
     let put = store.put(&key, pattern_stream(1, len, MIB), opts).await?;
     let up = start.elapsed();
-    println!("put {mib} MiB in {up:.1?}; peak RSS {:.1} MiB", peak_rss_mib());
+    println!(
+        "put {mib} MiB in {up:.1?}; peak RSS {:.1} MiB",
+        peak_rss_mib()
+    );
 
     let start = Instant::now();
     let got = store.get(&key).await?;
     let (sha, size) = sha256_stream(got.stream).await?;
     let down = start.elapsed();
-    println!("get {mib} MiB in {down:.1?}; peak RSS {:.1} MiB", peak_rss_mib());
+    println!(
+        "get {mib} MiB in {down:.1?}; peak RSS {:.1} MiB",
+        peak_rss_mib()
+    );
     if sha != expected || size != len as u64 || put.sha256.as_deref() != Some(expected.as_str()) {
-        return Err(format!("round trip mismatch: {sha} ({size} bytes), expected {expected}").into());
+        return Err(
+            format!("round trip mismatch: {sha} ({size} bytes), expected {expected}").into(),
+        );
     }
     store.delete(&key).await?;
     println!(

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::num::NonZero;
 use std::sync::Arc;
 
-use azure_core::http::{RequestContent, Url};
+use azure_core::http::Url;
 use azure_storage_blob::models::{
     BlobClientDownloadOptions, BlobClientGetPropertiesResultHeaders,
     BlobClientStartCopyFromUrlResultHeaders, BlobContainerClientListBlobsOptions, BlobItem,
@@ -30,6 +30,7 @@ pub(crate) struct BlobApi {
     container: Arc<BlobContainerClient>,
     retries: u32,
     download_concurrency: usize,
+    page_size: Option<u32>,
 }
 
 impl std::fmt::Debug for BlobApi {
@@ -50,9 +51,7 @@ fn object(key: &str) -> String {
 /// `time::OffsetDateTime` (the SDK's type) to chrono, without naming the `time` crate.
 macro_rules! to_chrono {
     ($t:expr) => {
-        $t.and_then(|t| {
-            DateTime::<Utc>::from_timestamp(t.unix_timestamp(), t.nanosecond())
-        })
+        $t.and_then(|t| DateTime::<Utc>::from_timestamp(t.unix_timestamp(), t.nanosecond()))
     };
 }
 
@@ -82,11 +81,13 @@ impl BlobApi {
         container: BlobContainerClient,
         retries: u32,
         download_concurrency: usize,
+        page_size: Option<u32>,
     ) -> Self {
         BlobApi {
             container: Arc::new(container),
             retries,
             download_concurrency,
+            page_size,
         }
     }
 
@@ -149,7 +150,7 @@ impl BlobApi {
         let rsp = self
             .blob(key)
             .block_blob_client()
-            .upload(RequestContent::from(data.to_vec()), Some(options))
+            .upload(data.into(), Some(options))
             .await
             .map_err(|e| self.err(e, "put", key))?;
         Ok(rsp.etag.map(|e| e.to_string()))
@@ -160,7 +161,7 @@ impl BlobApi {
         let len = data.len() as u64;
         self.blob(key)
             .block_blob_client()
-            .stage_block(id, len, RequestContent::from(data.to_vec()), None)
+            .stage_block(id, len, data.into(), None)
             .await
             .map_err(|e| self.err(e, "put (stage block)", key))?;
         Ok(())
@@ -236,6 +237,7 @@ impl BlobApi {
         let options = BlobContainerClientListBlobsOptions {
             prefix: Some(prefix.to_string()).filter(|p| !p.is_empty()),
             include: Some(vec![ListBlobsIncludeItem::Metadata]),
+            maxresults: self.page_size.and_then(|n| i32::try_from(n).ok()),
             ..BlobContainerClientListBlobsOptions::default()
         };
         let pager = match self.container.list_blobs(Some(options)) {
@@ -304,7 +306,9 @@ impl BlobApi {
 
 /// `22020096` from `bytes 0-4194303/22020096`.
 fn total_from_content_range(value: &str) -> Option<u64> {
-    value.rsplit_once('/').and_then(|(_, total)| total.trim().parse().ok())
+    value
+        .rsplit_once('/')
+        .and_then(|(_, total)| total.trim().parse().ok())
 }
 
 fn item_meta(item: BlobItem) -> Result<ObjectMeta> {
@@ -316,10 +320,7 @@ fn item_meta(item: BlobItem) -> Result<ObjectMeta> {
         });
     };
     let props = item.properties.unwrap_or_default();
-    let user = item
-        .metadata
-        .and_then(|m| m.values)
-        .unwrap_or_default();
+    let user = item.metadata.and_then(|m| m.values).unwrap_or_default();
     Ok(meta(
         &name,
         props.content_length.unwrap_or(0),
@@ -335,7 +336,10 @@ mod tests {
 
     #[test]
     fn size_comes_from_the_content_range_total() {
-        assert_eq!(total_from_content_range("bytes 0-4194303/22020096"), Some(22_020_096));
+        assert_eq!(
+            total_from_content_range("bytes 0-4194303/22020096"),
+            Some(22_020_096)
+        );
         assert_eq!(total_from_content_range("bytes */0"), Some(0));
         assert_eq!(total_from_content_range("bytes 0-1/*"), None);
     }

@@ -78,6 +78,7 @@ pub struct AzureBlobBuilder {
     download_concurrency: usize,
     max_retries: u32,
     copy_timeout: Duration,
+    list_page_size: Option<u32>,
 }
 
 impl Default for AzureBlobBuilder {
@@ -92,6 +93,7 @@ impl Default for AzureBlobBuilder {
             download_concurrency: 4,
             max_retries: 4,
             copy_timeout: Duration::from_secs(600),
+            list_page_size: None,
         }
     }
 }
@@ -124,8 +126,7 @@ impl AzureBlobBuilder {
         b.account = env(&["AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT"]);
         b.container = env(&["AZURE_STORAGE_CONTAINER"]);
         b.endpoint = env(&["AZURE_STORAGE_ENDPOINT", "AZURE_STORAGE_BLOB_ENDPOINT"]);
-        b.credential = if let Some(key) = env(&["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_KEY"])
-        {
+        b.credential = if let Some(key) = env(&["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_KEY"]) {
             Some(AzureCredential::SharedKey(key))
         } else {
             env(&["AZURE_STORAGE_SAS_TOKEN"]).map(AzureCredential::Sas)
@@ -202,6 +203,12 @@ impl AzureBlobBuilder {
         self
     }
 
+    /// Blobs per List Blobs page (the service's default and maximum is 5000).
+    pub fn with_list_page_size(mut self, n: u32) -> Self {
+        self.list_page_size = Some(n.clamp(1, 5000));
+        self
+    }
+
     /// Builds the store. Makes no network call.
     ///
     /// # Errors
@@ -251,7 +258,11 @@ impl AzureBlobBuilder {
         let mut token = None;
         let mut shared_key = None;
         let mut sas = None;
-        match self.credential.clone().unwrap_or(AzureCredential::DefaultChain) {
+        match self
+            .credential
+            .clone()
+            .unwrap_or(AzureCredential::DefaultChain)
+        {
             AzureCredential::SharedKey(key) => {
                 client_options.per_try_policies.push(SharedKeyPolicy::new(
                     account.clone(),
@@ -274,7 +285,12 @@ impl AzureBlobBuilder {
         };
         let client = BlobContainerClient::new(container_url, token, Some(options))
             .map_err(|e| invalid(format!("container client: {e}")))?;
-        let api = BlobApi::new(client, self.max_retries, self.download_concurrency);
+        let api = BlobApi::new(
+            client,
+            self.max_retries,
+            self.download_concurrency,
+            self.list_page_size,
+        );
         Ok(AzureBlobStore::new(
             api,
             crate::store::Settings {
@@ -358,7 +374,10 @@ mod tests {
     #[test]
     fn account_is_read_from_the_endpoint() -> Result<(), Box<dyn std::error::Error>> {
         let azurite = Url::parse("http://127.0.0.1:10000/devstoreaccount1")?;
-        assert_eq!(account_from_url(&azurite).as_deref(), Some("devstoreaccount1"));
+        assert_eq!(
+            account_from_url(&azurite).as_deref(),
+            Some("devstoreaccount1")
+        );
         let cloud = Url::parse("https://acct.blob.core.usgovcloudapi.net")?;
         assert_eq!(account_from_url(&cloud).as_deref(), Some("acct"));
         Ok(())

@@ -174,7 +174,11 @@ mod tests {
         }
         let raw = map_unretried(http(StatusCode::TooManyRequests, ""), "get", "object a");
         assert!(matches!(raw, Error::Throttled { .. }));
-        let busy = map_unretried(http(StatusCode::ServiceUnavailable, "ServerBusy"), "put", "x");
+        let busy = map_unretried(
+            http(StatusCode::ServiceUnavailable, "ServerBusy"),
+            "put",
+            "x",
+        );
         assert!(matches!(busy, Error::Throttled { .. }));
         let timeout = map_unretried(http(StatusCode::RequestTimeout, ""), "put", "x");
         assert!(matches!(timeout, Error::Timeout { .. }));

@@ -216,11 +216,12 @@ impl AzureBlobStore {
         let upload = next_upload_id();
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(block_size.min(1024 * 1024));
         let mut ids: Vec<Vec<u8>> = Vec::new();
         let mut in_flight = FuturesUnordered::new();
         let api = &self.api;
-        let stage = |id: Vec<u8>, block: Bytes| async move { api.stage_block(key, &id, block).await };
+        let stage =
+            |id: Vec<u8>, block: Bytes| async move { api.stage_block(key, &id, block).await };
         while let Some(chunk) = data.next().await {
             let mut chunk: Bytes = chunk?;
             hasher.update(&chunk);
@@ -231,7 +232,8 @@ impl AzureBlobStore {
                 if buf.len() == block_size {
                     let id = block_id(upload, ids.len());
                     ids.push(id.clone());
-                    let block = std::mem::take(&mut buf).freeze();
+                    let block =
+                        std::mem::replace(&mut buf, BytesMut::with_capacity(block_size)).freeze();
                     in_flight.push(stage(id, block));
                     while in_flight.len() >= self.settings.upload_concurrency {
                         if let Some(r) = in_flight.next().await {
@@ -248,9 +250,7 @@ impl AzureBlobStore {
         let etag = if ids.is_empty() {
             // Smaller than a block: one atomic Put Blob.
             let data = buf.freeze();
-            self.api
-                .put_single(key, data, metadata, block_size)
-                .await?
+            self.api.put_single(key, data, metadata, block_size).await?
         } else {
             if !buf.is_empty() {
                 let id = block_id(upload, ids.len());

@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! source scripts/standins/fakegcs.sh && fakegcs_start
-//! cargo run --release -p dr-gcp --example rss              # 1 GiB
-//! RSS_MIB=256 cargo run --release -p dr-gcp --example rss
+//! cargo run --release -p dr-gcp --example gcs-rss              # 1 GiB
+//! RSS_MIB=256 cargo run --release -p dr-gcp --example gcs-rss
 //! ```
 //!
 //! Reads `GCS_EMULATOR_URL` and `GCS_BUCKET`. Only the upload and the download are measured
@@ -36,7 +36,10 @@ fn peak_rss_mib() -> f64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("GCS_EMULATOR_URL").map_err(|_| "GCS_EMULATOR_URL is not set")?;
     let bucket = std::env::var("GCS_BUCKET").unwrap_or_else(|_| "dr-test".into());
-    let mib: usize = std::env::var("RSS_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: usize = std::env::var("RSS_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let len = mib * MIB;
     let store = GcsBuilder::new()
         .with_endpoint(url)
@@ -52,16 +55,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = PutOptions::default().with_expected_sha256(expected.clone());
     store.put(&key, pattern_stream(1, len, MIB), opts).await?;
     let up = start.elapsed();
-    println!("put {mib} MiB in {up:.1?}; peak RSS {:.1} MiB", peak_rss_mib());
+    println!(
+        "put {mib} MiB in {up:.1?}; peak RSS {:.1} MiB",
+        peak_rss_mib()
+    );
 
     let start = Instant::now();
     let got = store.get(&key).await?;
     let recorded = got.meta.sha256.clone();
     let (sha, size) = sha256_stream(got.stream).await?;
     let down = start.elapsed();
-    println!("get {mib} MiB in {down:.1?}; peak RSS {:.1} MiB", peak_rss_mib());
+    println!(
+        "get {mib} MiB in {down:.1?}; peak RSS {:.1} MiB",
+        peak_rss_mib()
+    );
     if sha != expected || size != len as u64 || recorded.as_deref() != Some(expected.as_str()) {
-        return Err(format!("round trip mismatch: {sha} ({size} bytes), expected {expected}").into());
+        return Err(
+            format!("round trip mismatch: {sha} ({size} bytes), expected {expected}").into(),
+        );
     }
     println!(
         "gcs: {mib} MiB round trip verified (sha256 {expected}); peak RSS {:.1} MiB",

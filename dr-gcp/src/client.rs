@@ -39,6 +39,7 @@ pub(crate) struct GcsApi {
     pub(crate) bucket: String,
     pub(crate) attempts: u32,
     pub(crate) upload_buffer: usize,
+    pub(crate) list_page_size: i32,
 }
 
 /// What `put` learned from the stream it uploaded.
@@ -131,8 +132,11 @@ impl StreamingSource for HashingSource {
 /// Core metadata of a service object; its `sha256` custom metadata becomes
 /// [`ObjectMeta::sha256`], its generation the etag.
 pub(crate) fn meta(o: &Object) -> ObjectMeta {
-    let mut metadata: BTreeMap<String, String> =
-        o.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut metadata: BTreeMap<String, String> = o
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let sha256 = metadata.remove(SHA256_KEY);
     let created = o
         .create_time
@@ -256,7 +260,10 @@ impl GcsApi {
                 let mut rsp = state?;
                 match rsp.next().await {
                     Some(Ok(b)) => Some((Ok(b), Some(rsp))),
-                    Some(Err(e)) => Some((Err(error::map_unretried(e, "get (body)", &object(&key))), None)),
+                    Some(Err(e)) => Some((
+                        Err(error::map_unretried(e, "get (body)", &object(&key))),
+                        None,
+                    )),
                     None => None,
                 }
             }
@@ -289,6 +296,7 @@ impl GcsApi {
                 .list_objects()
                 .set_parent(bucket_path(&self.bucket))
                 .set_prefix(prefix)
+                .set_page_size(self.list_page_size)
                 .set_page_token(token)
                 .send()
                 .await
@@ -326,7 +334,12 @@ impl GcsApi {
 
     /// Rewrites `from` (in `source_bucket`) to `to` in this bucket, server-side, following
     /// rewrite tokens until done. Metadata (with `sha256`) is copied.
-    pub(crate) async fn rewrite(&self, source_bucket: &str, from: &str, to: &str) -> Result<Object> {
+    pub(crate) async fn rewrite(
+        &self,
+        source_bucket: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Object> {
         let mut token = String::new();
         loop {
             let rsp = self
@@ -355,5 +368,86 @@ impl GcsApi {
             }
             token = rsp.rewrite_token;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(chunks: Vec<Result<Bytes>>, expected: Option<&str>) -> HashingSource {
+        HashingSource {
+            stream: Mutex::new(futures::stream::iter(chunks).boxed()),
+            hasher: Sha256::new(),
+            size: 0,
+            expected: expected.map(str::to_string),
+            key: "k".into(),
+            outcome: Arc::new(Mutex::new(Outcome::default())),
+            finished: false,
+        }
+    }
+
+    async fn drain(s: &mut HashingSource) -> (usize, bool) {
+        let (mut ok, mut failed) = (0, false);
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(_) => ok += 1,
+                Err(_) => failed = true,
+            }
+        }
+        (ok, failed)
+    }
+
+    const HELLO_SHA: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[tokio::test]
+    async fn the_end_of_the_stream_records_sha256_and_size() {
+        let mut s = source(
+            vec![
+                Ok(Bytes::from_static(b"hel")),
+                Ok(Bytes::from_static(b"lo")),
+            ],
+            Some(&HELLO_SHA.to_uppercase()),
+        );
+        assert_eq!(drain(&mut s).await, (2, false));
+        let outcome = lock(&s.outcome);
+        assert_eq!(outcome.sha256.as_deref(), Some(HELLO_SHA));
+        assert_eq!(outcome.size, 5);
+        assert!(outcome.error.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_checksum_replaces_the_end_of_the_stream() {
+        let mut s = source(
+            vec![Ok(Bytes::from_static(b"hello"))],
+            Some(&"0".repeat(64)),
+        );
+        // The client sees an error where the stream would end: it never finalizes.
+        assert_eq!(drain(&mut s).await, (1, true));
+        let outcome = lock(&s.outcome);
+        assert!(matches!(
+            outcome.error,
+            Some(Error::ChecksumMismatch { .. })
+        ));
+        assert!(outcome.sha256.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_error_is_kept_as_is() {
+        let mut s = source(
+            vec![
+                Ok(Bytes::from_static(b"part")),
+                Err(Error::Cancelled {
+                    reason: "broken".into(),
+                }),
+                Ok(Bytes::from_static(b"never read")),
+            ],
+            None,
+        );
+        assert_eq!(drain(&mut s).await, (1, true));
+        assert!(matches!(
+            lock(&s.outcome).error,
+            Some(Error::Cancelled { .. })
+        ));
     }
 }

@@ -1,10 +1,10 @@
 //! [`GcsBuilder`]: configuration of a [`GcsStore`](crate::GcsStore).
 
+use dr_core::{Error, Result};
 use google_cloud_auth::credentials::{anonymous, Credentials};
 use google_cloud_gax::retry_policy::RetryPolicyExt;
 use google_cloud_storage::client::{Storage, StorageControl};
 use google_cloud_storage::retry_policy::RetryableErrors;
-use dr_core::{Error, Result};
 
 use crate::client::GcsApi;
 use crate::store::GcsStore;
@@ -62,6 +62,7 @@ pub struct GcsBuilder {
     credentials: GcsCredentials,
     upload_buffer: usize,
     attempts: u32,
+    list_page_size: i32,
     control: Option<StorageControl>,
 }
 
@@ -74,6 +75,7 @@ impl std::fmt::Debug for GcsBuilder {
             .field("credentials", &self.credentials)
             .field("upload_buffer", &self.upload_buffer)
             .field("attempts", &self.attempts)
+            .field("list_page_size", &self.list_page_size)
             .field("control", &self.control.as_ref().map(|_| "custom"))
             .finish()
     }
@@ -88,6 +90,7 @@ impl Default for GcsBuilder {
             credentials: GcsCredentials::Default,
             upload_buffer: 8 * MIB,
             attempts: 5,
+            list_page_size: 0,
             control: None,
         }
     }
@@ -112,7 +115,11 @@ impl GcsBuilder {
         let mut b = Self::new();
         b.bucket = env(&["GCS_BUCKET", "GOOGLE_STORAGE_BUCKET"]);
         if let Some(e) = env(&["STORAGE_EMULATOR_HOST", "GCS_EMULATOR_URL"]) {
-            let e = if e.contains("://") { e } else { format!("http://{e}") };
+            let e = if e.contains("://") {
+                e
+            } else {
+                format!("http://{e}")
+            };
             b.endpoint = Some(e);
             b.credentials = GcsCredentials::Anonymous;
         }
@@ -156,6 +163,12 @@ impl GcsBuilder {
     /// returned after those are marked exhausted ([`dr_core::Retry::Persistent`]).
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Objects per listing page (0, the default, lets the service choose: 1000).
+    pub fn with_list_page_size(mut self, n: u32) -> Self {
+        self.list_page_size = i32::try_from(n).unwrap_or(i32::MAX);
         self
     }
 
@@ -214,6 +227,7 @@ impl GcsBuilder {
             bucket,
             attempts: self.attempts,
             upload_buffer: self.upload_buffer,
+            list_page_size: self.list_page_size,
         }))
     }
 }

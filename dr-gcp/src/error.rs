@@ -226,11 +226,26 @@ mod tests {
     fn grpc_codes_map_to_core_classes() {
         let c = |code| map(grpc(code), "head", "object a", 3);
         assert!(c(Code::NotFound).is_not_found());
-        assert!(matches!(c(Code::AlreadyExists), Error::AlreadyExists { .. }));
-        assert!(matches!(c(Code::FailedPrecondition), Error::InvalidState { .. }));
-        assert!(matches!(c(Code::PermissionDenied), Error::Unauthorized { .. }));
-        assert!(matches!(c(Code::Unauthenticated), Error::Unauthorized { .. }));
-        assert!(matches!(c(Code::InvalidArgument), Error::InvalidRequest { .. }));
+        assert!(matches!(
+            c(Code::AlreadyExists),
+            Error::AlreadyExists { .. }
+        ));
+        assert!(matches!(
+            c(Code::FailedPrecondition),
+            Error::InvalidState { .. }
+        ));
+        assert!(matches!(
+            c(Code::PermissionDenied),
+            Error::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            c(Code::Unauthenticated),
+            Error::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            c(Code::InvalidArgument),
+            Error::InvalidRequest { .. }
+        ));
         for code in [
             Code::ResourceExhausted,
             Code::Unavailable,
@@ -257,7 +272,10 @@ mod tests {
         assert!(matches!(h(408), Error::Timeout { .. }));
         assert!(matches!(h(503), Error::Unavailable { .. }));
         assert!(h(500).is_retryable());
-        assert_eq!(map(http(502), "get", "object a", 3).retry(), Retry::Persistent);
+        assert_eq!(
+            map(http(502), "get", "object a", 3).retry(),
+            Retry::Persistent
+        );
     }
 
     #[test]

@@ -69,8 +69,15 @@ impl Recorded {
 }
 
 impl google_cloud_storage::stub::StorageControl for Recorded {
-    async fn get_object(&self, req: GetObjectRequest, _o: RequestOptions) -> GResult<Response<Object>> {
-        self.log(format!("get {} {} gen={}", req.bucket, req.object, req.generation));
+    async fn get_object(
+        &self,
+        req: GetObjectRequest,
+        _o: RequestOptions,
+    ) -> GResult<Response<Object>> {
+        self.log(format!(
+            "get {} {} gen={}",
+            req.bucket, req.object, req.generation
+        ));
         match req.object.as_str() {
             "db/missing" => Err(status(Code::NotFound)),
             "db/forbidden" => Err(status(Code::PermissionDenied)),
@@ -84,7 +91,10 @@ impl google_cloud_storage::stub::StorageControl for Recorded {
         req: ListObjectsRequest,
         _o: RequestOptions,
     ) -> GResult<Response<ListObjectsResponse>> {
-        self.log(format!("list {} prefix={} token={}", req.parent, req.prefix, req.page_token));
+        self.log(format!(
+            "list {} prefix={} token={}",
+            req.parent, req.prefix, req.page_token
+        ));
         let page = match req.page_token.as_str() {
             "" => ListObjectsResponse::new()
                 .set_objects([recorded_object("db/1", 1), recorded_object("db/2", 2)])
@@ -95,7 +105,11 @@ impl google_cloud_storage::stub::StorageControl for Recorded {
         Ok(Response::from(page))
     }
 
-    async fn delete_object(&self, req: DeleteObjectRequest, _o: RequestOptions) -> GResult<Response<()>> {
+    async fn delete_object(
+        &self,
+        req: DeleteObjectRequest,
+        _o: RequestOptions,
+    ) -> GResult<Response<()>> {
         self.log(format!("delete {} {}", req.bucket, req.object));
         match req.object.as_str() {
             "db/missing" => Err(status(Code::NotFound)),
@@ -110,7 +124,10 @@ impl google_cloud_storage::stub::StorageControl for Recorded {
         _o: RequestOptions,
     ) -> GResult<Response<Object>> {
         let object = req.object.unwrap_or_default();
-        let mask = req.update_mask.map(|m| m.paths.join(",")).unwrap_or_default();
+        let mask = req
+            .update_mask
+            .map(|m| m.paths.join(","))
+            .unwrap_or_default();
         self.log(format!(
             "update {} {} mask={mask} if_generation_match={:?} sha256={:?}",
             object.bucket,
@@ -121,7 +138,9 @@ impl google_cloud_storage::stub::StorageControl for Recorded {
         if let Some(code) = self.update_fails {
             return Err(status(code));
         }
-        Ok(Response::from(object.set_generation(req.if_generation_match.unwrap_or(0))))
+        Ok(Response::from(
+            object.set_generation(req.if_generation_match.unwrap_or(0)),
+        ))
     }
 
     async fn rewrite_object(
@@ -131,7 +150,10 @@ impl google_cloud_storage::stub::StorageControl for Recorded {
     ) -> GResult<Response<RewriteResponse>> {
         self.log(format!(
             "rewrite {}/{} -> {}/{} token={}",
-            req.source_bucket, req.source_object, req.destination_bucket, req.destination_name,
+            req.source_bucket,
+            req.source_object,
+            req.destination_bucket,
+            req.destination_name,
             req.rewrite_token
         ));
         if req.source_object == "db/missing" {
@@ -139,7 +161,9 @@ impl google_cloud_storage::stub::StorageControl for Recorded {
         }
         // A large rewrite: the service asks to call again with a token.
         let rsp = if req.rewrite_token.is_empty() {
-            RewriteResponse::new().set_done(false).set_rewrite_token("continue-1")
+            RewriteResponse::new()
+                .set_done(false)
+                .set_rewrite_token("continue-1")
         } else {
             RewriteResponse::new()
                 .set_done(true)
@@ -170,8 +194,14 @@ async fn head_reads_sha256_created_and_checksums() -> dr_core::Result<()> {
     assert_eq!(meta.sha256, Some("ab".repeat(32)));
     assert_eq!(meta.etag.as_deref(), Some("7"));
     assert_eq!(meta.created.timestamp(), 1_700_000_000);
-    assert_eq!(meta.metadata.get("origin").map(String::as_str), Some("east"));
-    assert!(!meta.metadata.contains_key("sha256"), "sha256 is not user metadata");
+    assert_eq!(
+        meta.metadata.get("origin").map(String::as_str),
+        Some("east")
+    );
+    assert!(
+        !meta.metadata.contains_key("sha256"),
+        "sha256 is not user metadata"
+    );
     let full = store.head_full("db/orders").await?;
     assert_eq!(full.crc32c, Some(0xdead_beef));
     assert_eq!(full.md5.as_deref(), Some("abcd"));
@@ -186,14 +216,19 @@ async fn head_reads_sha256_created_and_checksums() -> dr_core::Result<()> {
 #[tokio::test]
 async fn control_errors_map_to_core_classes() -> dr_core::Result<()> {
     let store = store(std::sync::Arc::new(Recorded::default())).await?;
-    assert!(store.head("db/missing").await.err().is_some_and(|e| e.is_not_found()));
+    assert!(store
+        .head("db/missing")
+        .await
+        .err()
+        .is_some_and(|e| e.is_not_found()));
     assert!(matches!(
         store.head("db/forbidden").await.err(),
         Some(Error::Unauthorized { .. })
     ));
     let busy = store.head("db/busy").await.err();
     assert!(
-        busy.as_ref().is_some_and(|e| e.retry() == Retry::Persistent),
+        busy.as_ref()
+            .is_some_and(|e| e.retry() == Retry::Persistent),
         "an Unavailable the client already retried is exhausted: {busy:?}"
     );
     Ok(())
@@ -254,7 +289,10 @@ async fn copy_follows_rewrite_tokens_across_buckets() -> dr_core::Result<()> {
         ]
     );
     let missing = east.copy("db/missing", "db/x").await.err();
-    assert!(missing.as_ref().is_some_and(Error::is_not_found), "{missing:?}");
+    assert!(
+        missing.as_ref().is_some_and(Error::is_not_found),
+        "{missing:?}"
+    );
     Ok(())
 }
 

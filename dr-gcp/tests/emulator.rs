@@ -83,12 +83,19 @@ impl Emulator {
         );
         let rsp = reqwest::Client::new()
             .post(url)
-            .header("content-type", format!("multipart/related; boundary={boundary}"))
+            .header(
+                "content-type",
+                format!("multipart/related; boundary={boundary}"),
+            )
             .body(payload)
             .send()
             .await
             .map_err(other)?;
-        assert!(rsp.status().is_success(), "corrupting upload: {}", rsp.status());
+        assert!(
+            rsp.status().is_success(),
+            "corrupting upload: {}",
+            rsp.status()
+        );
         Ok(())
     }
 }
@@ -105,7 +112,13 @@ fn other(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite() -> Result<()> {
     let Some(emu) = emulator() else { return Ok(()) };
-    let store = emu.builder(&emu.bucket).with_upload_buffer_size(2 * MIB).build().await?;
+    // Small pages, so listing 1100 objects follows page tokens.
+    let store = emu
+        .builder(&emu.bucket)
+        .with_upload_buffer_size(2 * MIB)
+        .with_list_page_size(300)
+        .build()
+        .await?;
     let prefix = unique("suite");
     let corruptor = |key: String| {
         let emu = &emu;
@@ -117,7 +130,11 @@ async fn conformance_suite() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumable_upload_is_not_visible_until_finalized() -> Result<()> {
     let Some(emu) = emulator() else { return Ok(()) };
-    let store = emu.builder(&emu.bucket).with_upload_buffer_size(MIB).build().await?;
+    let store = emu
+        .builder(&emu.bucket)
+        .with_upload_buffer_size(MIB)
+        .build()
+        .await?;
     let key = format!("{}object", unique("resumable"));
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(1);
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -149,7 +166,10 @@ async fn resumable_upload_is_not_visible_until_finalized() -> Result<()> {
     let meta = writer.await.map_err(other)??;
     assert_eq!(meta.size, 5 * MIB as u64);
     let full = store.head_full(&key).await?;
-    assert_eq!(full.meta.sha256.as_deref(), Some(pattern_sha256(4, 5 * MIB).as_str()));
+    assert_eq!(
+        full.meta.sha256.as_deref(),
+        Some(pattern_sha256(4, 5 * MIB).as_str())
+    );
     assert!(full.crc32c.is_some(), "the service's CRC32C is reported");
     store.verify(&key).await?;
     store.delete(&key).await
@@ -162,8 +182,13 @@ async fn expected_sha256_is_stored_with_the_object() -> Result<()> {
     let key = format!("{}object", unique("preset"));
     let sha = pattern_sha256(2, 3 * MIB);
     let opts = PutOptions::default().with_expected_sha256(sha.to_uppercase());
-    store.put(&key, pattern_stream(2, 3 * MIB, MIB), opts).await?;
-    assert_eq!(store.head(&key).await?.sha256.as_deref(), Some(sha.as_str()));
+    store
+        .put(&key, pattern_stream(2, 3 * MIB, MIB), opts)
+        .await?;
+    assert_eq!(
+        store.head(&key).await?.sha256.as_deref(),
+        Some(sha.as_str())
+    );
     store.verify(&key).await?;
     store.delete(&key).await
 }
@@ -176,15 +201,26 @@ async fn rewrite_across_buckets() -> Result<()> {
     let prefix = unique("rewrite");
     let from = format!("{prefix}source");
     let opts = PutOptions::default().with_metadata("origin", "east");
-    let put = east.put(&from, pattern_stream(6, 3 * MIB, MIB), opts).await?;
+    let put = east
+        .put(&from, pattern_stream(6, 3 * MIB, MIB), opts)
+        .await?;
     let to = format!("{prefix}copied");
     let copied = east.copy_to(&from, &west, &to).await?;
     assert_eq!(copied.sha256, put.sha256);
-    assert_eq!(copied.metadata.get("origin").map(String::as_str), Some("east"));
+    assert_eq!(
+        copied.metadata.get("origin").map(String::as_str),
+        Some("east")
+    );
     west.verify(&to).await?;
     assert!(east.head(&to).await.err().is_some_and(|e| e.is_not_found()));
-    let missing = east.copy_to(&format!("{prefix}missing"), &west, &to).await.err();
-    assert!(missing.as_ref().is_some_and(Error::is_not_found), "{missing:?}");
+    let missing = east
+        .copy_to(&format!("{prefix}missing"), &west, &to)
+        .await
+        .err();
+    assert!(
+        missing.as_ref().is_some_and(Error::is_not_found),
+        "{missing:?}"
+    );
     east.delete(&from).await?;
     west.delete(&to).await
 }
@@ -223,7 +259,12 @@ mod json_control {
         }
 
         fn object_url(&self, bucket: &str, name: &str) -> String {
-            format!("{}/storage/v1/b/{}/o/{}", self.base, strip(bucket), enc(name))
+            format!(
+                "{}/storage/v1/b/{}/o/{}",
+                self.base,
+                strip(bucket),
+                enc(name)
+            )
         }
 
         async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value> {
@@ -242,7 +283,9 @@ mod json_control {
                     _ => Code::Unavailable,
                 };
                 let message = String::from_utf8_lossy(&body).into_owned();
-                return Err(Error::service(Status::default().set_code(code).set_message(message)));
+                return Err(Error::service(
+                    Status::default().set_code(code).set_message(message),
+                ));
             }
             if body.is_empty() {
                 return Ok(Value::Null);
@@ -269,12 +312,13 @@ mod json_control {
     }
 
     fn base64(s: &str) -> Vec<u8> {
-        const ALPHABET: &[u8] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = Vec::new();
         let (mut acc, mut bits) = (0u32, 0);
         for c in s.bytes().filter(|c| *c != b'=') {
-            let Some(v) = ALPHABET.iter().position(|a| *a == c) else { continue };
+            let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
+                continue;
+            };
             acc = (acc << 6) | v as u32;
             bits += 6;
             if bits >= 8 {
@@ -304,7 +348,9 @@ mod json_control {
             })
             .unwrap_or_default();
         let crc = base64(&text("crc32c"));
-        let crc32c = <[u8; 4]>::try_from(crc.as_slice()).ok().map(u32::from_be_bytes);
+        let crc32c = <[u8; 4]>::try_from(crc.as_slice())
+            .ok()
+            .map(u32::from_be_bytes);
         let mut checksums = ObjectChecksums::new().set_md5_hash(base64(&text("md5Hash")));
         if let Some(c) = crc32c {
             checksums = checksums.set_crc32c(c);
@@ -419,7 +465,9 @@ mod json_control {
                 strip(&req.destination_bucket),
                 enc(&req.destination_name)
             );
-            let v = self.call(self.http.post(url).json(&serde_json::json!({}))).await?;
+            let v = self
+                .call(self.http.post(url).json(&serde_json::json!({})))
+                .await?;
             let mut rsp = RewriteResponse::new()
                 .set_done(v["done"].as_bool().unwrap_or(false))
                 .set_rewrite_token(v["rewriteToken"].as_str().unwrap_or_default())
