@@ -8,8 +8,9 @@ use crate::PROVIDER;
 /// Maps an error returned by an `azure_storage_blob` call on `resource` (`object a/b`,
 /// `container backups`) during `operation` to the core error classes.
 ///
-/// * 404 → `NotFound`; 409 → `AlreadyExists`; 412 → `InvalidState` (a precondition failed:
-///   the object changed underneath); 400 → `InvalidRequest`; 401/403 → `Unauthorized`.
+/// * 404 → `NotFound`; 409 `…AlreadyExists` → `AlreadyExists`, other 409 conflicts (leases,
+///   pending copies) → `InvalidState`; 412 → `InvalidState` (a precondition failed: the
+///   object changed underneath); 400 → `InvalidRequest`; 401/403 → `Unauthorized`.
 /// * 429 and 503 `ServerBusy` → `Throttled`; other 5xx → `Unavailable`; 408, 500
 ///   `OperationTimedOut` → `Timeout`; connection and I/O errors → `Unavailable`.
 /// * A credential that cannot produce a token → `Unauthorized`.
@@ -70,7 +71,14 @@ fn from_status(
     let resource = resource.to_string();
     match code {
         404 => Error::NotFound { provider, resource },
-        409 => Error::AlreadyExists { provider, resource },
+        409 if error_code.ends_with("AlreadyExists") => Error::AlreadyExists { provider, resource },
+        // Other conflicts: a lease, a pending copy, a container being deleted…
+        409 => Error::InvalidState {
+            provider,
+            resource,
+            state: format!("in conflict ({error_code})"),
+            operation,
+        },
         412 => Error::InvalidState {
             provider,
             resource,
@@ -140,6 +148,10 @@ mod tests {
         assert!(matches!(
             class(StatusCode::Conflict, "BlobAlreadyExists"),
             Error::AlreadyExists { .. }
+        ));
+        assert!(matches!(
+            class(StatusCode::Conflict, "LeaseIdMissing"),
+            Error::InvalidState { .. }
         ));
         assert!(matches!(
             class(StatusCode::PreconditionFailed, "ConditionNotMet"),
