@@ -1,4 +1,16 @@
-//! dr-core providers for azure.
-//!
-//! This crate is a placeholder in the workspace; its providers are not implemented yet.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod auth;
+mod client;
+mod config;
+mod error;
+mod store;
+
+pub use auth::account_sas;
+pub use config::{AzureBlobBuilder, AzureCredential};
+pub use store::AzureBlobStore;
+
+/// The provider name used in errors and reports.
+pub const PROVIDER: &str = "azure-blob";

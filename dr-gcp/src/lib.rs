@@ -1,4 +1,17 @@
-//! dr-core providers for gcp.
-//!
-//! This crate is a placeholder in the workspace; its providers are not implemented yet.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod client;
+mod config;
+mod error;
+mod store;
+
+#[cfg(test)]
+mod mock_tests;
+
+pub use config::{GcsBuilder, GcsCredentials};
+pub use store::{GcsObjectMeta, GcsStore};
+
+/// The provider name used in errors and reports.
+pub const PROVIDER: &str = "gcs";

@@ -1,0 +1,356 @@
+//! Raw `azure_storage_blob` calls, each returning core errors and core types.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZero;
+use std::sync::Arc;
+
+use azure_core::http::Url;
+use azure_storage_blob::models::{
+    BlobClientDownloadOptions, BlobClientGetPropertiesResultHeaders,
+    BlobClientStartCopyFromUrlResultHeaders, BlobContainerClientListBlobsOptions, BlobItem,
+    BlockBlobClientCommitBlockListOptions, BlockBlobClientCommitBlockListResultHeaders,
+    BlockBlobClientUploadOptions, BlockLookupList, CopyStatus, ListBlobsIncludeItem,
+};
+use azure_storage_blob::{BlobClient, BlobContainerClient};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use dr_core::provider::{ByteStream, ObjectMeta};
+use dr_core::{Error, Result};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error;
+
+/// Blob metadata entry holding the hex SHA-256 of the content, as computed by `put`.
+pub(crate) const SHA256_KEY: &str = "sha256";
+
+/// The SDK's container client with the crate's error mapping.
+#[derive(Clone)]
+pub(crate) struct BlobApi {
+    container: Arc<BlobContainerClient>,
+    retries: u32,
+    download_concurrency: usize,
+    page_size: Option<u32>,
+}
+
+impl std::fmt::Debug for BlobApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut url = self.container.url().clone();
+        url.set_query(None);
+        f.debug_struct("BlobApi")
+            .field("container", &url.as_str())
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+fn object(key: &str) -> String {
+    format!("object {key}")
+}
+
+/// `time::OffsetDateTime` (the SDK's type) to chrono, without naming the `time` crate.
+macro_rules! to_chrono {
+    ($t:expr) => {
+        $t.and_then(|t| DateTime::<Utc>::from_timestamp(t.unix_timestamp(), t.nanosecond()))
+    };
+}
+
+/// Builds the core metadata from the blob's size, times, etag and user metadata (whose
+/// `sha256` entry becomes [`ObjectMeta::sha256`]).
+pub(crate) fn meta(
+    key: &str,
+    size: u64,
+    created: Option<DateTime<Utc>>,
+    etag: Option<String>,
+    user: HashMap<String, String>,
+) -> ObjectMeta {
+    let mut metadata: BTreeMap<String, String> = user.into_iter().collect();
+    let sha256 = metadata.remove(SHA256_KEY);
+    ObjectMeta {
+        key: key.to_string(),
+        size,
+        sha256,
+        created: created.unwrap_or_else(Utc::now),
+        etag,
+        metadata,
+    }
+}
+
+impl BlobApi {
+    pub(crate) fn new(
+        container: BlobContainerClient,
+        retries: u32,
+        download_concurrency: usize,
+        page_size: Option<u32>,
+    ) -> Self {
+        BlobApi {
+            container: Arc::new(container),
+            retries,
+            download_concurrency,
+            page_size,
+        }
+    }
+
+    pub(crate) fn url(&self) -> &Url {
+        self.container.url()
+    }
+
+    fn blob(&self, key: &str) -> BlobClient {
+        self.container.blob_client(key)
+    }
+
+    /// The blob's URL (with the SAS query, if any).
+    pub(crate) fn blob_url(&self, key: &str) -> Url {
+        self.blob(key).url().clone()
+    }
+
+    fn err(&self, e: azure_core::Error, op: &str, key: &str) -> Error {
+        error::map(e, op, &object(key), self.retries)
+    }
+
+    /// Creates the container; an existing one is fine.
+    pub(crate) async fn create_container(&self) -> Result<()> {
+        match self.container.create(None).await {
+            Ok(_) => Ok(()),
+            Err(e) => match error::map(e, "create container", "container", self.retries) {
+                Error::AlreadyExists { .. } => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Get Blob Properties.
+    pub(crate) async fn properties(&self, key: &str) -> Result<ObjectMeta> {
+        let rsp = self
+            .blob(key)
+            .get_properties(None)
+            .await
+            .map_err(|e| self.err(e, "head", key))?;
+        let bad = |e: azure_core::Error| error::map_unretried(e, "head", &object(key));
+        let size = rsp.content_length().map_err(bad)?.unwrap_or(0);
+        let created = to_chrono!(rsp.creation_time().map_err(bad)?);
+        let etag = rsp.etag().map_err(bad)?.map(|e| e.to_string());
+        let user = rsp.metadata().map_err(bad)?;
+        Ok(meta(key, size, created, etag, user))
+    }
+
+    /// Put Blob of a whole (small) object, with its metadata. Atomic.
+    pub(crate) async fn put_single(
+        &self,
+        key: &str,
+        data: Bytes,
+        metadata: HashMap<String, String>,
+        partition: usize,
+    ) -> Result<Option<String>> {
+        let options = BlockBlobClientUploadOptions {
+            metadata: Some(metadata),
+            partition_size: NonZero::new((partition as u64).max(data.len() as u64 + 1)),
+            ..BlockBlobClientUploadOptions::default()
+        };
+        let rsp = self
+            .blob(key)
+            .block_blob_client()
+            .upload(data.into(), Some(options))
+            .await
+            .map_err(|e| self.err(e, "put", key))?;
+        Ok(rsp.etag.map(|e| e.to_string()))
+    }
+
+    /// Put Block: stages one block, invisible until committed.
+    pub(crate) async fn stage_block(&self, key: &str, id: &[u8], data: Bytes) -> Result<()> {
+        let len = data.len() as u64;
+        self.blob(key)
+            .block_blob_client()
+            .stage_block(id, len, data.into(), None)
+            .await
+            .map_err(|e| self.err(e, "put (stage block)", key))?;
+        Ok(())
+    }
+
+    /// Put Block List: commits the staged blocks, in order, with the blob's metadata.
+    pub(crate) async fn commit(
+        &self,
+        key: &str,
+        ids: Vec<Vec<u8>>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Option<String>> {
+        let list = BlockLookupList {
+            latest: Some(ids),
+            ..BlockLookupList::default()
+        };
+        let content = list
+            .try_into()
+            .map_err(|e| error::map_unretried(e, "put (commit)", &object(key)))?;
+        let options = BlockBlobClientCommitBlockListOptions {
+            metadata: Some(metadata),
+            ..BlockBlobClientCommitBlockListOptions::default()
+        };
+        let rsp = self
+            .blob(key)
+            .block_blob_client()
+            .commit_block_list(content, Some(options))
+            .await
+            .map_err(|e| self.err(e, "put (commit)", key))?;
+        let etag = rsp
+            .etag()
+            .map_err(|e| error::map_unretried(e, "put (commit)", &object(key)))?;
+        Ok(etag.map(|e| e.to_string()))
+    }
+
+    /// Get Blob, as ranged requests locked to the blob's etag, streamed.
+    pub(crate) async fn download(&self, key: &str) -> Result<(ObjectMeta, ByteStream)> {
+        let options = BlobClientDownloadOptions {
+            parallel: NonZero::new(self.download_concurrency),
+            ..BlobClientDownloadOptions::default()
+        };
+        let rsp = self
+            .blob(key)
+            .download(Some(options))
+            .await
+            .map_err(|e| self.err(e, "get", key))?;
+        let p = rsp.properties;
+        // The first ranged response's Content-Length is one partition: the object's size
+        // is the total of its Content-Range.
+        let size = rsp
+            .headers
+            .get_optional_str(&"content-range".into())
+            .and_then(total_from_content_range)
+            .or(p.content_length)
+            .unwrap_or(0);
+        let meta = meta(
+            key,
+            size,
+            to_chrono!(p.created_on),
+            p.etag.map(|e| e.to_string()),
+            p.metadata,
+        );
+        let owned = key.to_string();
+        let stream = rsp
+            .body
+            .map_err(move |e| error::map_unretried(e, "get (body)", &object(&owned)))
+            .boxed();
+        Ok((meta, stream))
+    }
+
+    /// List Blobs with their metadata, following `NextMarker`s.
+    pub(crate) fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>> {
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(prefix.to_string()).filter(|p| !p.is_empty()),
+            include: Some(vec![ListBlobsIncludeItem::Metadata]),
+            maxresults: self.page_size.and_then(|n| i32::try_from(n).ok()),
+            ..BlobContainerClientListBlobsOptions::default()
+        };
+        let pager = match self.container.list_blobs(Some(options)) {
+            Ok(p) => p,
+            Err(e) => {
+                let e = error::map(e, "list", &format!("prefix {prefix}"), self.retries);
+                return futures::stream::once(async move { Err(e) }).boxed();
+            }
+        };
+        let retries = self.retries;
+        pager
+            .map(move |item| match item {
+                Ok(item) => item_meta(item),
+                Err(e) => Err(error::map(e, "list", &format!("prefix {prefix}"), retries)),
+            })
+            .boxed()
+    }
+
+    /// Delete Blob; a missing blob is not an error.
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        match self.blob(key).delete(None).await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.err(e, "delete", key) {
+                Error::NotFound { .. } => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Copy Blob from `source` (a URL this account can read), copying its metadata. Returns
+    /// whether the copy already completed.
+    pub(crate) async fn start_copy(&self, to: &str, source: &Url) -> Result<bool> {
+        let rsp = self
+            .blob(to)
+            .start_copy_from_url(source.to_string(), None)
+            .await
+            .map_err(|e| self.err(e, "copy", to))?;
+        let status = rsp
+            .copy_status()
+            .map_err(|e| error::map_unretried(e, "copy", &object(to)))?;
+        Ok(matches!(status, Some(CopyStatus::Success)))
+    }
+
+    /// The copy status of `key`: `Ok(true)` done, `Ok(false)` pending.
+    pub(crate) async fn copy_done(&self, key: &str) -> Result<bool> {
+        let rsp = self
+            .blob(key)
+            .get_properties(None)
+            .await
+            .map_err(|e| self.err(e, "copy (status)", key))?;
+        let status = rsp
+            .copy_status()
+            .map_err(|e| error::map_unretried(e, "copy (status)", &object(key)))?;
+        match status {
+            None | Some(CopyStatus::Success) => Ok(true),
+            Some(CopyStatus::Pending) => Ok(false),
+            Some(other) => Err(Error::InvalidState {
+                provider: crate::PROVIDER.into(),
+                resource: object(key),
+                state: format!("copy {other:?}"),
+                operation: "copy".into(),
+            }),
+        }
+    }
+}
+
+/// `22020096` from `bytes 0-4194303/22020096`.
+fn total_from_content_range(value: &str) -> Option<u64> {
+    value
+        .rsplit_once('/')
+        .and_then(|(_, total)| total.trim().parse().ok())
+}
+
+fn item_meta(item: BlobItem) -> Result<ObjectMeta> {
+    let Some(name) = item.name else {
+        return Err(Error::InvalidResponse {
+            provider: crate::PROVIDER.into(),
+            operation: "list".into(),
+            message: "a listed blob has no name".into(),
+        });
+    };
+    let props = item.properties.unwrap_or_default();
+    let user = item.metadata.and_then(|m| m.values).unwrap_or_default();
+    Ok(meta(
+        &name,
+        props.content_length.unwrap_or(0),
+        to_chrono!(props.creation_time),
+        props.etag.map(|e| e.to_string()),
+        user,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_comes_from_the_content_range_total() {
+        assert_eq!(
+            total_from_content_range("bytes 0-4194303/22020096"),
+            Some(22_020_096)
+        );
+        assert_eq!(total_from_content_range("bytes */0"), Some(0));
+        assert_eq!(total_from_content_range("bytes 0-1/*"), None);
+    }
+
+    #[test]
+    fn sha256_metadata_is_not_user_metadata() {
+        let mut user = HashMap::new();
+        user.insert(SHA256_KEY.to_string(), "ab".to_string());
+        user.insert("kind".to_string(), "dump".to_string());
+        let m = meta("k", 3, None, None, user);
+        assert_eq!(m.sha256.as_deref(), Some("ab"));
+        assert_eq!(m.metadata.len(), 1);
+    }
+}

@@ -1,0 +1,482 @@
+//! The conformance suite and Cloud Storage-specific checks, against fake-gcs-server.
+//!
+//! Run by `scripts/test.sh`, which starts the emulator on port 80
+//! (`scripts/standins/fakegcs.sh`) and exports `GCS_EMULATOR_URL`, `GCS_BUCKET` and
+//! `GCS_BUCKET_2`.
+//!
+//! Reads and resumable writes are the client's own, over JSON/HTTP, against the emulator.
+//! The client's control calls use gRPC, which the emulator does not speak: here they go
+//! through [`json_control::JsonControl`], a `StorageControl` stub that replays each call on
+//! the emulator's JSON API.
+
+use bytes::Bytes;
+use chrono::Utc;
+use dr_core::provider::{PutOptions, SnapshotStore, SnapshotStoreExt};
+use dr_core::testkit::store::{self as suite, pattern_sha256, pattern_stream};
+use dr_core::{Error, Result};
+use dr_gcp::{GcsBuilder, GcsCredentials, GcsStore};
+use futures::StreamExt;
+use google_cloud_storage::client::StorageControl;
+
+const MIB: usize = 1024 * 1024;
+
+struct Emulator {
+    url: String,
+    bucket: String,
+    bucket2: String,
+}
+
+fn emulator() -> Option<Emulator> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    match var("GCS_EMULATOR_URL") {
+        Some(url) => Some(Emulator {
+            url,
+            bucket: var("GCS_BUCKET").unwrap_or_else(|| "dr-test".into()),
+            bucket2: var("GCS_BUCKET_2").unwrap_or_else(|| "dr-test-2".into()),
+        }),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but the fake-gcs-server stand-in is missing: GCS_EMULATOR_URL is not set (scripts/test.sh starts it)")
+        }
+        None => {
+            println!("skipped: GCS_EMULATOR_URL not set (run scripts/test.sh)");
+            None
+        }
+    }
+}
+
+fn unique(label: &str) -> String {
+    format!(
+        "{label}-{}-{}/",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+}
+
+impl Emulator {
+    async fn store(&self, bucket: &str) -> Result<GcsStore> {
+        self.builder(bucket).build().await
+    }
+
+    fn builder(&self, bucket: &str) -> GcsBuilder {
+        GcsBuilder::new()
+            .with_bucket(bucket)
+            .with_endpoint(&self.url)
+            .with_credentials(GcsCredentials::Anonymous)
+            .with_control_client(StorageControl::from_stub(json_control::JsonControl::new(
+                &self.url,
+            )))
+    }
+
+    /// Rewrites the object behind the store's back (a plain upload through the JSON API),
+    /// keeping its recorded `sha256`.
+    async fn corrupt(&self, key: &str) -> Result<()> {
+        let store = self.store(&self.bucket).await?;
+        let head = store.head(key).await?;
+        let body = serde_json::json!({"name": key, "metadata": {"sha256": head.sha256}});
+        let url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
+            self.url, self.bucket
+        );
+        let boundary = "dr-corrupt-boundary";
+        let payload = format!(
+            "--{boundary}\r\ncontent-type: application/json\r\n\r\n{body}\r\n--{boundary}\r\ncontent-type: application/octet-stream\r\n\r\ncorrupted!\r\n--{boundary}--\r\n"
+        );
+        let rsp = reqwest::Client::new()
+            .post(url)
+            .header(
+                "content-type",
+                format!("multipart/related; boundary={boundary}"),
+            )
+            .body(payload)
+            .send()
+            .await
+            .map_err(other)?;
+        assert!(
+            rsp.status().is_success(),
+            "corrupting upload: {}",
+            rsp.status()
+        );
+        Ok(())
+    }
+}
+
+fn other(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Other {
+        provider: "test".into(),
+        operation: "setup".into(),
+        retry: dr_core::Retry::Permanent,
+        source: Box::new(e),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite() -> Result<()> {
+    let Some(emu) = emulator() else { return Ok(()) };
+    // Small pages, so listing 1100 objects follows page tokens.
+    let store = emu
+        .builder(&emu.bucket)
+        .with_upload_buffer_size(2 * MIB)
+        .with_list_page_size(300)
+        .build()
+        .await?;
+    let prefix = unique("suite");
+    let corruptor = |key: String| {
+        let emu = &emu;
+        async move { emu.corrupt(&key).await }
+    };
+    suite::run_all(&store, &prefix, &corruptor).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumable_upload_is_not_visible_until_finalized() -> Result<()> {
+    let Some(emu) = emulator() else { return Ok(()) };
+    let store = emu
+        .builder(&emu.bucket)
+        .with_upload_buffer_size(MIB)
+        .build()
+        .await?;
+    let key = format!("{}object", unique("resumable"));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(1);
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+    .boxed();
+    let writer = {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move { store.put(&key, stream, PutOptions::default()).await })
+    };
+    let mut chunks = pattern_stream(4, 5 * MIB, MIB / 2);
+    for _ in 0..6 {
+        if let Some(c) = chunks.next().await {
+            tx.send(c).await.map_err(other)?;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let head = store.head(&key).await.err();
+    assert!(
+        head.as_ref().is_some_and(Error::is_not_found),
+        "an object is visible before its resumable upload was finalized: {head:?}"
+    );
+    while let Some(c) = chunks.next().await {
+        tx.send(c).await.map_err(other)?;
+    }
+    drop(tx);
+    let meta = writer.await.map_err(other)??;
+    assert_eq!(meta.size, 5 * MIB as u64);
+    let full = store.head_full(&key).await?;
+    assert_eq!(
+        full.meta.sha256.as_deref(),
+        Some(pattern_sha256(4, 5 * MIB).as_str())
+    );
+    assert!(full.crc32c.is_some(), "the service's CRC32C is reported");
+    store.verify(&key).await?;
+    store.delete(&key).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_sha256_is_stored_with_the_object() -> Result<()> {
+    let Some(emu) = emulator() else { return Ok(()) };
+    let store = emu.store(&emu.bucket).await?;
+    let key = format!("{}object", unique("preset"));
+    let sha = pattern_sha256(2, 3 * MIB);
+    let opts = PutOptions::default().with_expected_sha256(sha.to_uppercase());
+    store
+        .put(&key, pattern_stream(2, 3 * MIB, MIB), opts)
+        .await?;
+    assert_eq!(
+        store.head(&key).await?.sha256.as_deref(),
+        Some(sha.as_str())
+    );
+    store.verify(&key).await?;
+    store.delete(&key).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_across_buckets() -> Result<()> {
+    let Some(emu) = emulator() else { return Ok(()) };
+    let east = emu.store(&emu.bucket).await?;
+    let west = emu.store(&emu.bucket2).await?;
+    let prefix = unique("rewrite");
+    let from = format!("{prefix}source");
+    let opts = PutOptions::default().with_metadata("origin", "east");
+    let put = east
+        .put(&from, pattern_stream(6, 3 * MIB, MIB), opts)
+        .await?;
+    let to = format!("{prefix}copied");
+    let copied = east.copy_to(&from, &west, &to).await?;
+    assert_eq!(copied.sha256, put.sha256);
+    assert_eq!(
+        copied.metadata.get("origin").map(String::as_str),
+        Some("east")
+    );
+    west.verify(&to).await?;
+    assert!(east.head(&to).await.err().is_some_and(|e| e.is_not_found()));
+    let missing = east
+        .copy_to(&format!("{prefix}missing"), &west, &to)
+        .await
+        .err();
+    assert!(
+        missing.as_ref().is_some_and(Error::is_not_found),
+        "{missing:?}"
+    );
+    east.delete(&from).await?;
+    west.delete(&to).await
+}
+
+/// A `StorageControl` stub replaying the control calls the store makes on the emulator's
+/// JSON API, answering as the gRPC service would (status codes, not HTTP statuses).
+mod json_control {
+    use std::collections::HashMap;
+
+    use google_cloud_gax::error::rpc::{Code, Status};
+    use google_cloud_gax::options::RequestOptions;
+    use google_cloud_gax::response::Response;
+    use google_cloud_storage::model::{
+        DeleteObjectRequest, GetObjectRequest, ListObjectsRequest, ListObjectsResponse, Object,
+        ObjectChecksums, RewriteObjectRequest, RewriteResponse, UpdateObjectRequest,
+    };
+    use google_cloud_storage::Error;
+    use serde_json::Value;
+
+    type Result<T> = std::result::Result<T, Error>;
+
+    #[derive(Debug)]
+    pub(super) struct JsonControl {
+        base: String,
+        http: reqwest::Client,
+        updates: tokio::sync::Mutex<()>,
+    }
+
+    impl JsonControl {
+        pub(super) fn new(base: &str) -> Self {
+            JsonControl {
+                base: base.trim_end_matches('/').to_string(),
+                http: reqwest::Client::new(),
+                updates: tokio::sync::Mutex::new(()),
+            }
+        }
+
+        fn object_url(&self, bucket: &str, name: &str) -> String {
+            format!(
+                "{}/storage/v1/b/{}/o/{}",
+                self.base,
+                strip(bucket),
+                enc(name)
+            )
+        }
+
+        async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+            let rsp = req.send().await.map_err(Error::io)?;
+            let status = rsp.status().as_u16();
+            let body = rsp.bytes().await.map_err(Error::io)?;
+            if !(200..300).contains(&status) {
+                let code = match status {
+                    404 => Code::NotFound,
+                    409 => Code::AlreadyExists,
+                    412 => Code::FailedPrecondition,
+                    401 => Code::Unauthenticated,
+                    403 => Code::PermissionDenied,
+                    429 => Code::ResourceExhausted,
+                    400 => Code::InvalidArgument,
+                    _ => Code::Unavailable,
+                };
+                let message = String::from_utf8_lossy(&body).into_owned();
+                return Err(Error::service(
+                    Status::default().set_code(code).set_message(message),
+                ));
+            }
+            if body.is_empty() {
+                return Ok(Value::Null);
+            }
+            serde_json::from_slice(&body).map_err(Error::deser)
+        }
+    }
+
+    fn strip(bucket: &str) -> &str {
+        bucket.strip_prefix("projects/_/buckets/").unwrap_or(bucket)
+    }
+
+    fn enc(s: &str) -> String {
+        let mut out = String::new();
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(b as char)
+                }
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    }
+
+    fn base64(s: &str) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        let (mut acc, mut bits) = (0u32, 0);
+        for c in s.bytes().filter(|c| *c != b'=') {
+            let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
+                continue;
+            };
+            acc = (acc << 6) | v as u32;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        out
+    }
+
+    fn num(v: &Value, field: &str) -> i64 {
+        match &v[field] {
+            Value::String(s) => s.parse().unwrap_or_default(),
+            Value::Number(n) => n.as_i64().unwrap_or_default(),
+            _ => 0,
+        }
+    }
+
+    fn to_object(v: &Value) -> Object {
+        let text = |f: &str| v[f].as_str().unwrap_or_default().to_string();
+        let metadata: HashMap<String, String> = v["metadata"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let crc = base64(&text("crc32c"));
+        let crc32c = <[u8; 4]>::try_from(crc.as_slice())
+            .ok()
+            .map(u32::from_be_bytes);
+        let mut checksums = ObjectChecksums::new().set_md5_hash(base64(&text("md5Hash")));
+        if let Some(c) = crc32c {
+            checksums = checksums.set_crc32c(c);
+        }
+        let mut o = Object::new()
+            .set_name(text("name"))
+            .set_bucket(format!("projects/_/buckets/{}", text("bucket")))
+            .set_etag(text("etag"))
+            .set_generation(num(v, "generation"))
+            .set_metageneration(num(v, "metageneration"))
+            .set_size(num(v, "size"))
+            .set_metadata(metadata)
+            .set_checksums(checksums);
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&text("timeCreated")) {
+            if let Ok(ts) =
+                google_cloud_wkt::Timestamp::new(t.timestamp(), t.timestamp_subsec_nanos() as i32)
+            {
+                o = o.set_create_time(ts);
+            }
+        }
+        o
+    }
+
+    impl google_cloud_storage::stub::StorageControl for JsonControl {
+        async fn get_object(
+            &self,
+            req: GetObjectRequest,
+            _options: RequestOptions,
+        ) -> Result<Response<Object>> {
+            let mut url = self.object_url(&req.bucket, &req.object);
+            if req.generation != 0 {
+                url.push_str(&format!("?generation={}", req.generation));
+            }
+            let v = self.call(self.http.get(url)).await?;
+            Ok(Response::from(to_object(&v)))
+        }
+
+        async fn list_objects(
+            &self,
+            req: ListObjectsRequest,
+            _options: RequestOptions,
+        ) -> Result<Response<ListObjectsResponse>> {
+            let mut url = format!(
+                "{}/storage/v1/b/{}/o?prefix={}",
+                self.base,
+                strip(&req.parent),
+                enc(&req.prefix)
+            );
+            if !req.page_token.is_empty() {
+                url.push_str(&format!("&pageToken={}", enc(&req.page_token)));
+            }
+            if req.page_size > 0 {
+                url.push_str(&format!("&maxResults={}", req.page_size));
+            }
+            let v = self.call(self.http.get(url)).await?;
+            let objects: Vec<Object> = v["items"]
+                .as_array()
+                .map(|items| items.iter().map(to_object).collect())
+                .unwrap_or_default();
+            let mut page = ListObjectsResponse::new().set_objects(objects);
+            if let Some(t) = v["nextPageToken"].as_str() {
+                page = page.set_next_page_token(t);
+            }
+            Ok(Response::from(page))
+        }
+
+        async fn delete_object(
+            &self,
+            req: DeleteObjectRequest,
+            _options: RequestOptions,
+        ) -> Result<Response<()>> {
+            self.call(self.http.delete(self.object_url(&req.bucket, &req.object)))
+                .await?;
+            Ok(Response::from(()))
+        }
+
+        async fn update_object(
+            &self,
+            req: UpdateObjectRequest,
+            _options: RequestOptions,
+        ) -> Result<Response<Object>> {
+            let object = req.object.unwrap_or_default();
+            let url = self.object_url(&object.bucket, &object.name);
+            // fake-gcs-server ignores `ifGenerationMatch` on PATCH; the service honours it,
+            // so the stub checks it, one update at a time.
+            let _one_at_a_time = self.updates.lock().await;
+            if let Some(g) = req.if_generation_match {
+                let current = self.call(self.http.get(&url)).await?;
+                if num(&current, "generation") != g {
+                    return Err(Error::service(
+                        Status::default()
+                            .set_code(Code::FailedPrecondition)
+                            .set_message("generation does not match"),
+                    ));
+                }
+            }
+            let body = serde_json::json!({ "metadata": object.metadata });
+            let v = self.call(self.http.patch(url).json(&body)).await?;
+            Ok(Response::from(to_object(&v)))
+        }
+
+        async fn rewrite_object(
+            &self,
+            req: RewriteObjectRequest,
+            _options: RequestOptions,
+        ) -> Result<Response<RewriteResponse>> {
+            let url = format!(
+                "{}/storage/v1/b/{}/o/{}/rewriteTo/b/{}/o/{}",
+                self.base,
+                strip(&req.source_bucket),
+                enc(&req.source_object),
+                strip(&req.destination_bucket),
+                enc(&req.destination_name)
+            );
+            let v = self
+                .call(self.http.post(url).json(&serde_json::json!({})))
+                .await?;
+            let mut rsp = RewriteResponse::new()
+                .set_done(v["done"].as_bool().unwrap_or(false))
+                .set_rewrite_token(v["rewriteToken"].as_str().unwrap_or_default())
+                .set_total_bytes_rewritten(num(&v, "totalBytesRewritten"))
+                .set_object_size(num(&v, "objectSize"));
+            if v["resource"].is_object() {
+                rsp = rsp.set_resource(to_object(&v["resource"]));
+            }
+            Ok(Response::from(rsp))
+        }
+    }
+}
