@@ -1,7 +1,7 @@
-//! The flows of `flows.rs` against a real cluster, opt-in: set `DR_K8S_CONTEXT` to a
-//! kubeconfig context of a disposable cluster. Each test works in its own namespace
-//! `dr-k8s-live-…` and deletes it at the end. Without the variable every test prints why it
-//! is skipped and passes.
+//! The flows of `flows.rs` against a real cluster, opt-in: they are `#[ignore]`d (cargo
+//! prints the reason) and run with `--ignored` and `DR_K8S_CONTEXT` set to a kubeconfig
+//! context of a disposable cluster. Each test works in its own namespace `dr-k8s-live-…` and
+//! deletes it at the end. Run with `--ignored` but without the variable, they fail saying so.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,12 +15,10 @@ use kube::api::{Api, DeleteParams};
 
 const CLUSTER: &str = "live";
 
-/// The deployer and a fresh namespace name, or `None` (with the reason printed) when no
-/// cluster was given.
-async fn setup(test: &str) -> Option<(KubeDeployer, String)> {
+/// The deployer and a fresh namespace name.
+async fn setup(test: &str) -> (KubeDeployer, String) {
     let Ok(context) = std::env::var("DR_K8S_CONTEXT") else {
-        eprintln!("skipped {test}: DR_K8S_CONTEXT is not set (no cluster to test against)");
-        return None;
+        panic!("{test} needs a cluster: set DR_K8S_CONTEXT to a kubeconfig context");
     };
     let k8s = KubeDeployer::builder()
         .cluster_from_context(CLUSTER, context)
@@ -31,7 +29,7 @@ async fn setup(test: &str) -> Option<(KubeDeployer, String)> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    Some((k8s, format!("dr-k8s-live-{}-{nanos:x}", std::process::id())))
+    (k8s, format!("dr-k8s-live-{}-{nanos:x}", std::process::id()))
 }
 
 async fn teardown(k8s: &KubeDeployer, namespace: &str) {
@@ -54,10 +52,9 @@ fn app(image: &str) -> Manifest {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: DR_K8S_CONTEXT=… cargo test -p dr-k8s --test live -- --ignored"]
 async fn live_deploy_wait_undo() {
-    let Some((k8s, ns)) = setup("live_deploy_wait_undo").await else {
-        return;
-    };
+    let (k8s, ns) = setup("live_deploy_wait_undo").await;
     let api = WorkloadRef::deployment(CLUSTER, &ns, "api");
     let wait = Duration::from_secs(300);
     k8s.apply(CLUSTER, &ns, &[app("registry.k8s.io/pause:3.9")])
@@ -77,10 +74,9 @@ async fn live_deploy_wait_undo() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: DR_K8S_CONTEXT=… cargo test -p dr-k8s --test live -- --ignored"]
 async fn live_secret_and_isolation() {
-    let Some((k8s, ns)) = setup("live_secret_and_isolation").await else {
-        return;
-    };
+    let (k8s, ns) = setup("live_secret_and_isolation").await;
     k8s.apply(CLUSTER, &ns, &[app("registry.k8s.io/pause:3.9")])
         .await
         .expect("apply");
@@ -101,10 +97,9 @@ async fn live_secret_and_isolation() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: DR_K8S_CONTEXT=… cargo test -p dr-k8s --test live -- --ignored"]
 async fn live_lease() {
-    let Some((k8s, ns)) = setup("live_lease").await else {
-        return;
-    };
+    let (k8s, ns) = setup("live_lease").await;
     k8s.apply(CLUSTER, &ns, &[]).await.expect("namespace");
     let a: KubeLease = k8s.lease(CLUSTER, &ns, "leader").expect("lease");
     let b: KubeLease = k8s.lease(CLUSTER, &ns, "leader").expect("lease");
@@ -131,10 +126,9 @@ async fn live_lease() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: DR_K8S_CONTEXT=… cargo test -p dr-k8s --test live -- --ignored"]
 async fn live_export_restore() {
-    let Some((k8s, ns)) = setup("live_export_restore").await else {
-        return;
-    };
+    let (k8s, ns) = setup("live_export_restore").await;
     let cfg = Manifest {
         kind: "ConfigMap".into(),
         name: "cfg".into(),

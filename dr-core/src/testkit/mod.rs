@@ -10,6 +10,7 @@
 //! one lease.
 
 pub mod lease;
+pub mod rss;
 pub mod store;
 
 pub use store::{Corruptor, NoCorruptor};
