@@ -78,6 +78,9 @@ pub struct SimCall {
     pub target: String,
     /// How it ended.
     pub outcome: SimOutcome,
+    /// Whether its effect happened: `true` for a success, and for a call failed by an
+    /// injected fault *after* its effect (the case read-backs exist for).
+    pub took_effect: bool,
 }
 
 /// How a simulated call ended.
@@ -338,7 +341,7 @@ impl SimCloud {
         });
         match refused {
             Some(e) => {
-                self.record(role, op, target, Err(&e));
+                self.record(role, op, target, Err(&e), false);
                 Err(e)
             }
             None => Ok(fault == Fault::AfterEffect),
@@ -354,6 +357,7 @@ impl SimCloud {
         fail_after: bool,
         result: Result<T>,
     ) -> Result<T> {
+        let took_effect = result.is_ok();
         let result = match result {
             Ok(_) if fail_after => Err(Error::Unavailable {
                 provider: PROVIDER.into(),
@@ -362,11 +366,18 @@ impl SimCloud {
             }),
             r => r,
         };
-        self.record(role, op, target, result.as_ref().map(|_| ()));
+        self.record(role, op, target, result.as_ref().map(|_| ()), took_effect);
         result
     }
 
-    fn record(&self, role: &'static str, op: Operation, target: &str, result: Result<(), &Error>) {
+    fn record(
+        &self,
+        role: &'static str,
+        op: Operation,
+        target: &str,
+        result: Result<(), &Error>,
+        took_effect: bool,
+    ) {
         let at = self.inner.clock.now();
         let outcome = match result {
             Ok(()) => SimOutcome::Ok,
@@ -381,6 +392,7 @@ impl SimCloud {
             operation: op,
             target: target.to_string(),
             outcome,
+            took_effect,
         });
     }
 
