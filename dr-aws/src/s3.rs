@@ -13,7 +13,7 @@ use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use dr_core::provider::{
-    ByteStream, Capabilities, GetResult, ObjectMeta, Operation, PutOptions, SnapshotStore,
+    ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore,
 };
 use dr_core::{Error, Result};
 use futures::stream::BoxStream;
@@ -391,8 +391,7 @@ impl SnapshotStore for S3Store {
     }
 
     fn capabilities(&self) -> Capabilities {
-        use Operation::*;
-        Capabilities::of([Put, Get, Head, List, Delete, Copy])
+        Capabilities::full_store()
     }
 
     async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {

@@ -16,29 +16,13 @@ use futures::StreamExt;
 
 /// Loads the configuration from the environment, or `None` when moto is not running here.
 async fn aws() -> Option<AwsConfig> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "the moto stand-in is missing: AWS_ENDPOINT_URL is not set in CI \
-                 (source scripts/standins/moto.sh and run moto_start before cargo test)"
-            );
-        }
-        eprintln!("skipped: AWS_ENDPOINT_URL not set (run scripts/test.sh)");
-        return None;
-    }
+    dr_core::testkit::standin("AWS_ENDPOINT_URL", "moto")?;
     Some(AwsConfig::from_env().await.expect("AWS config from env"))
 }
 
 /// A name no other test (or earlier run against the same server) uses.
 fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+    dr_core::testkit::unique(prefix)
 }
 
 // ---------------------------------------------------------------------------------------

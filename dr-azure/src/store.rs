@@ -9,8 +9,7 @@ use azure_core::http::Url;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use dr_core::provider::{
-    copy_between, ByteStream, Capabilities, GetResult, ObjectMeta, Operation, PutOptions,
-    SnapshotStore,
+    copy_between, ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore,
 };
 use dr_core::{Error, Result};
 use futures::stream::{BoxStream, FuturesUnordered};
@@ -293,14 +292,7 @@ impl SnapshotStore for AzureBlobStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::of([
-            Operation::Put,
-            Operation::Get,
-            Operation::Head,
-            Operation::List,
-            Operation::Delete,
-            Operation::Copy,
-        ])
+        Capabilities::full_store()
     }
 
     async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {

@@ -26,30 +26,20 @@ struct Azurite {
 
 /// The stand-in's settings, or `None` (after saying why) when it is not running.
 fn azurite() -> Option<Azurite> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    match (
-        var("AZURITE_BLOB_URL"),
-        var("AZURITE_ACCOUNT"),
-        var("AZURITE_KEY"),
-    ) {
-        (Some(url), Some(account), Some(key)) => Some(Azurite { url, account, key }),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but the Azurite stand-in is missing: AZURITE_BLOB_URL is not set (scripts/test.sh starts it)")
-        }
-        _ => {
-            println!("skipped: AZURITE_BLOB_URL not set (run scripts/test.sh)");
-            None
-        }
-    }
+    let url = dr_core::testkit::standin("AZURITE_BLOB_URL", "Azurite")?;
+    let var = |n: &str| {
+        std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set beside AZURITE_BLOB_URL"))
+    };
+    Some(Azurite {
+        url,
+        account: var("AZURITE_ACCOUNT"),
+        key: var("AZURITE_KEY"),
+    })
 }
 
 /// A prefix no other run uses.
 fn unique(label: &str) -> String {
-    format!(
-        "{label}-{}-{}/",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    )
+    format!("{}/", dr_core::testkit::unique(label))
 }
 
 impl Azurite {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use dr_core::provider::{
-    ByteStream, Capabilities, GetResult, ObjectMeta, Operation, PutOptions, SnapshotStore,
+    ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore,
 };
 use dr_core::Result;
 use futures::stream::BoxStream;
@@ -119,14 +119,7 @@ impl SnapshotStore for GcsStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::of([
-            Operation::Put,
-            Operation::Get,
-            Operation::Head,
-            Operation::List,
-            Operation::Delete,
-            Operation::Copy,
-        ])
+        Capabilities::full_store()
     }
 
     async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {

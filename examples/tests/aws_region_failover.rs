@@ -13,19 +13,9 @@ use dr_core::executor::StepStatus;
 use dr_examples::aws::{run_aws_failover, targets_met_where_measured, AwsRunOptions};
 use dr_examples::{plans_dir, Console, EXIT_OK};
 
-/// Whether the moto stand-in is configured.
+/// Whether the moto stand-in is configured (in CI, it must be).
 fn moto_available() -> bool {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the moto stand-in is missing: AWS_ENDPOINT_URL is not set in CI \
-             (source scripts/standins/moto.sh and run moto_start before cargo test)"
-        );
-    }
-    eprintln!("skipped: AWS_ENDPOINT_URL not set (run scripts/test.sh, or start moto)");
-    false
+    dr_core::testkit::standin("AWS_ENDPOINT_URL", "moto").is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,6 +145,12 @@ impl Capabilities {
         Capabilities(ops.into_iter().collect())
     }
 
+    /// Everything a [`SnapshotStore`] can do: put, get, head, list, delete, copy.
+    pub fn full_store() -> Self {
+        use Operation::*;
+        Self::of([Put, Get, Head, List, Delete, Copy])
+    }
+
     /// Whether `op` is supported.
     pub fn supports(&self, op: Operation) -> bool {
         self.0.contains(&op)

@@ -10,19 +10,12 @@ mod memory;
 pub use local::LocalDiskStore;
 pub use memory::InMemoryStore;
 
-use crate::provider::{Capabilities, Operation};
+use crate::provider::Capabilities;
 use crate::{Error, Result};
 
 /// The operations both stores support.
 fn full_capabilities() -> Capabilities {
-    Capabilities::of([
-        Operation::Put,
-        Operation::Get,
-        Operation::Head,
-        Operation::List,
-        Operation::Delete,
-        Operation::Copy,
-    ])
+    Capabilities::full_store()
 }
 
 /// Compares a computed digest with the one the caller expected.
