@@ -18,6 +18,8 @@ pub(super) struct GraphBuilder<'a> {
     pub(super) scenario: &'a Scenario,
     pub(super) observed: &'a ObservedState,
     steps: Vec<Step>,
+    /// Indices of each service's steps, so per-service queries do not scan every step.
+    by_service: HashMap<String, Vec<usize>>,
     /// Data-loss window forecast per database name recovered in this scenario.
     pub(super) db_loss: BTreeMap<String, Duration>,
     pub(super) risks: Vec<Risk>,
@@ -30,6 +32,7 @@ impl<'a> GraphBuilder<'a> {
             scenario,
             observed,
             steps: Vec::new(),
+            by_service: HashMap::new(),
             db_loss: BTreeMap::new(),
             risks: Vec::new(),
         }
@@ -126,6 +129,12 @@ impl<'a> GraphBuilder<'a> {
         depends_on.sort();
         depends_on.dedup();
         let idempotency_key = format!("{}:{}:{}", self.plan.name, self.scenario.name, id);
+        if let Some(service) = service {
+            self.by_service
+                .entry(service.to_string())
+                .or_default()
+                .push(self.steps.len());
+        }
         self.steps.push(Step {
             id: id.clone(),
             action,
@@ -150,10 +159,10 @@ impl<'a> GraphBuilder<'a> {
     /// steps after which the service counts as recovered.
     pub(super) fn service_sinks(&self, service: &str) -> Vec<String> {
         let own: Vec<&Step> = self
-            .steps
-            .iter()
-            .filter(|s| s.service.as_deref() == Some(service))
-            .collect();
+            .by_service
+            .get(service)
+            .map(|ix| ix.iter().map(|&i| &self.steps[i]).collect())
+            .unwrap_or_default();
         let depended: BTreeSet<&str> = own
             .iter()
             .flat_map(|s| s.depends_on.iter().map(String::as_str))
@@ -208,6 +217,7 @@ impl<'a> GraphBuilder<'a> {
                 m
             });
         let mut services = Vec::new();
+        let index = service_index(self.plan);
         let mut ordered: Vec<&Service> = self.plan.services.iter().collect();
         ordered.sort_by_key(|s| s.tier);
         let risks = &mut self.risks;
@@ -215,7 +225,7 @@ impl<'a> GraphBuilder<'a> {
             let Some(&forecast_rto) = forecast_of.get(&svc.name) else {
                 continue;
             };
-            let dbs = databases_of(self.plan, svc);
+            let dbs = databases_of(&index, svc);
             let forecast_rpo = dbs
                 .iter()
                 .filter_map(|d| self.db_loss.get(d))
@@ -261,8 +271,13 @@ impl<'a> GraphBuilder<'a> {
     }
 }
 
+/// Services by name.
+pub(super) fn service_index(plan: &Plan) -> HashMap<&str, &Service> {
+    plan.services.iter().map(|s| (s.name.as_str(), s)).collect()
+}
+
 /// Databases a service uses, directly or through the services it depends on.
-pub(super) fn databases_of(plan: &Plan, service: &Service) -> BTreeSet<String> {
+pub(super) fn databases_of(index: &HashMap<&str, &Service>, service: &Service) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut stack = vec![service];
     let mut seen = BTreeSet::new();
@@ -273,7 +288,11 @@ pub(super) fn databases_of(plan: &Plan, service: &Service) -> BTreeSet<String> {
         if let Some(db) = &s.database {
             out.insert(db.clone());
         }
-        stack.extend(s.depends_on.iter().filter_map(|d| plan.service(d)));
+        stack.extend(
+            s.depends_on
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied()),
+        );
     }
     out
 }

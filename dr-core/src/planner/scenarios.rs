@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::build::{databases_of, GraphBuilder};
+use super::build::{databases_of, service_index, GraphBuilder};
 use super::PlanningError;
 use crate::graph::{Action, ActionKind, SecretSource};
 use crate::plan::{Cluster, Database, DbStrategy, ScenarioKind, Service, Workload};
@@ -907,7 +907,7 @@ fn security_isolation(g: &mut GraphBuilder<'_>) -> Result<()> {
             vec![iso, export],
         ));
     }
-    for db in databases_of(g.plan, svc) {
+    for db in databases_of(&service_index(g.plan), svc) {
         let Some(db) = g.plan.database(&db) else {
             continue;
         };
