@@ -48,15 +48,7 @@ impl<'a> GraphBuilder<'a> {
     ) -> String {
         let kind = action.kind();
         let (estimate, timeout) = (self.plan.estimate(kind), self.plan.timeout(kind));
-        self.push(
-            id.into(),
-            action,
-            service,
-            depends_on,
-            estimate,
-            timeout,
-            true,
-        )
+        self.push(id.into(), action, service, depends_on, estimate, timeout)
     }
 
     /// Adds a step that only starts a long operation, `waited` by a later step.
@@ -67,16 +59,10 @@ impl<'a> GraphBuilder<'a> {
         service: Option<&str>,
         depends_on: Vec<String>,
     ) -> String {
+        // An API call that only starts the operation is timed like the quickest call, not
+        // like the operation it starts.
         let timeout = self.plan.timeout(ActionKind::Scale);
-        self.push(
-            id.into(),
-            action,
-            service,
-            depends_on,
-            API_CALL,
-            timeout,
-            true,
-        )
+        self.push(id.into(), action, service, depends_on, API_CALL, timeout)
     }
 
     /// Adds a wait step whose estimate and timeout are those of the operation it waits for.
@@ -89,15 +75,7 @@ impl<'a> GraphBuilder<'a> {
         depends_on: Vec<String>,
     ) -> String {
         let (estimate, timeout) = (self.plan.estimate(waited), self.plan.timeout(waited));
-        self.push(
-            id.into(),
-            action,
-            service,
-            depends_on,
-            estimate,
-            timeout,
-            true,
-        )
+        self.push(id.into(), action, service, depends_on, estimate, timeout)
     }
 
     /// Adds an optional step: its failure degrades the run instead of failing it.
@@ -115,7 +93,7 @@ impl<'a> GraphBuilder<'a> {
         id
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Adds a critical step ([`add_optional`](Self::add_optional) clears the flag).
     fn push(
         &mut self,
         id: String,
@@ -124,7 +102,6 @@ impl<'a> GraphBuilder<'a> {
         mut depends_on: Vec<String>,
         estimate: Duration,
         timeout: Duration,
-        critical: bool,
     ) -> String {
         depends_on.sort();
         depends_on.dedup();
@@ -143,7 +120,7 @@ impl<'a> GraphBuilder<'a> {
             idempotency_key,
             estimate,
             timeout,
-            critical,
+            critical: true,
         });
         id
     }
