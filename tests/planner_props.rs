@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use dr_core::graph::{ActionKind, RecoveryGraph};
+use dr_core::graph::RecoveryGraph;
 use dr_core::plan::{
     Backups, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Plan, PlanBuilder,
     RegionRole, Replica, Scenario, SecretBinding, Service, Tier, Workload,
 };
 use dr_core::planner::{self, ObservedState};
 use dr_core::provider::WorkloadKind;
+use dr_core::step::BUILTIN_KINDS;
 use dr_core::HumanDuration;
 use proptest::prelude::*;
 
@@ -60,7 +61,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec((1u32..6, 0u32..3), 1..5),
         1usize..4,
         prop::collection::vec(svc_spec(), 1..8),
-        prop::collection::vec((0usize..ActionKind::ALL.len(), 1u64..3600), 0..6),
+        prop::collection::vec((0usize..BUILTIN_KINDS.len(), 1u64..3600), 0..6),
     )
         .prop_map(|(dbs, workloads, records, services, estimates)| Spec {
             dbs,
@@ -180,7 +181,7 @@ fn build(spec: &Spec) -> Plan {
     }
     for &(k, secs) in &spec.estimates {
         plan.estimates
-            .insert(ActionKind::ALL[k], HumanDuration::from_secs(secs));
+            .insert(BUILTIN_KINDS[k].to_string(), HumanDuration::from_secs(secs));
     }
     let with_workloads = plan
         .services
@@ -306,12 +307,14 @@ proptest! {
     }
 
     #[test]
-    fn forecasts_are_monotone_in_estimates(spec in spec(), kind in 0..ActionKind::ALL.len(), extra in 1u64..7200) {
+    fn forecasts_are_monotone_in_estimates(spec in spec(), kind in 0..BUILTIN_KINDS.len(), extra in 1u64..7200) {
         let plan = build(&spec);
-        let kind = ActionKind::ALL[kind];
+        let kind = BUILTIN_KINDS[kind];
         let mut slower = plan.clone();
-        let longer = plan.estimate(kind) + Duration::from_secs(extra);
-        slower.estimates.insert(kind, longer.into());
+        // Longer than the plan's estimate, or than any kind's default (at most a day).
+        let base = plan.estimate(kind, Duration::from_secs(86_400));
+        let longer = base + Duration::from_secs(extra);
+        slower.estimates.insert(kind.to_string(), longer.into());
         let observed = ObservedState::nominal(&plan, chrono::DateTime::UNIX_EPOCH);
         for sc in &plan.scenarios {
             let fast = planner::plan(&plan, &sc.name, &observed).unwrap();

@@ -6,342 +6,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::provider::{DbRef, Manifest, Notification, RestorePoint, WorkloadRef};
-use crate::Secret;
-
-/// Where the value written into a secret comes from, resolved when the step runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "from")]
-pub enum SecretSource {
-    /// The connection endpoint of a database, read (`describe`) when the step runs, so it is
-    /// the endpoint of the instance that was just promoted or restored.
-    DatabaseEndpoint {
-        /// The database whose endpoint is written.
-        db: DbRef,
-        /// Template around the endpoint; `{endpoint}` is replaced
-        /// (`postgres://app@{endpoint}/orders`). `None` writes the bare endpoint.
-        template: Option<String>,
-    },
-    /// A literal value from the plan or the embedding service.
-    Literal {
-        /// The value (never printed).
-        value: Secret,
-    },
-}
-
-/// What a step does. Every variant carries everything needed to run it: the executor looks
-/// nothing up in the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
-#[non_exhaustive]
-pub enum Action {
-    /// Send a notification.
-    Notify {
-        /// Channel name.
-        channel: String,
-        /// The message.
-        notification: Notification,
-    },
-    /// Wait for a person (through the embedding service's approval hook) to approve.
-    Approval {
-        /// What is being approved.
-        prompt: String,
-    },
-    /// Reboot a database, failing over to its standby when `force_failover`.
-    RebootDatabase {
-        /// The database.
-        db: DbRef,
-        /// Multi-AZ forced failover.
-        force_failover: bool,
-    },
-    /// Promote a read replica to primary.
-    PromoteReplica {
-        /// The replica.
-        db: DbRef,
-    },
-    /// Restore a new instance from the latest available snapshot of `source` held in
-    /// `snapshot_region`.
-    RestoreSnapshot {
-        /// The database whose snapshots are used.
-        source: DbRef,
-        /// Region holding the snapshot (a cross-region copy in a region failover).
-        snapshot_region: String,
-        /// The instance to create.
-        target: DbRef,
-    },
-    /// Restore a new instance from `source` at a point in time.
-    RestorePointInTime {
-        /// Source database.
-        source: DbRef,
-        /// The instance to create.
-        target: DbRef,
-        /// The point in time.
-        at: RestorePoint,
-    },
-    /// Wait until a database is available.
-    WaitDatabase {
-        /// The database.
-        db: DbRef,
-    },
-    /// Take a snapshot (evidence, or before a risky change).
-    CreateDbSnapshot {
-        /// The database.
-        db: DbRef,
-        /// Snapshot identifier.
-        snapshot_id: String,
-    },
-    /// Create a new read replica (to restore redundancy after a promotion).
-    CreateReplica {
-        /// Source (the new primary).
-        source: DbRef,
-        /// Replica to create.
-        replica: DbRef,
-    },
-    /// Point a DNS record set at new values and wait until the change is in sync.
-    SwitchDns {
-        /// Hosted zone.
-        zone: String,
-        /// Record name.
-        name: String,
-        /// Set identifier for failover/weighted sets.
-        set_id: Option<String>,
-        /// New values.
-        values: Vec<String>,
-    },
-    /// Apply manifests to a cluster.
-    ApplyManifests {
-        /// Cluster name.
-        cluster: String,
-        /// Namespace.
-        namespace: String,
-        /// The manifests.
-        manifests: Vec<Manifest>,
-    },
-    /// Scale a workload.
-    Scale {
-        /// The workload.
-        workload: WorkloadRef,
-        /// Replica count.
-        replicas: u32,
-    },
-    /// Restart a workload's pods through a rollout.
-    RolloutRestart {
-        /// The workload.
-        workload: WorkloadRef,
-    },
-    /// Roll a workload back.
-    RolloutUndo {
-        /// The workload.
-        workload: WorkloadRef,
-        /// Target revision, or the previous one.
-        revision: Option<u64>,
-    },
-    /// Write one key of a Secret.
-    SetSecret {
-        /// Cluster name.
-        cluster: String,
-        /// Namespace.
-        namespace: String,
-        /// Secret name.
-        secret: String,
-        /// Key within the secret.
-        key: String,
-        /// Where the value comes from.
-        value: SecretSource,
-    },
-    /// Wait until a workload's rollout is complete.
-    WaitWorkload {
-        /// The workload.
-        workload: WorkloadRef,
-    },
-    /// Cut a workload off from traffic.
-    IsolateWorkload {
-        /// The workload.
-        workload: WorkloadRef,
-    },
-    /// Export a namespace's objects into a snapshot store (evidence, or a backup).
-    ExportResources {
-        /// Cluster name.
-        cluster: String,
-        /// Namespace.
-        namespace: String,
-        /// Kinds to export (all when empty).
-        kinds: Vec<String>,
-        /// Snapshot store name.
-        store: String,
-        /// Object key to write.
-        key: String,
-    },
-    /// Probe a health endpoint until it reports healthy (within the step timeout).
-    VerifyHealth {
-        /// Health check name, as in the plan.
-        check: String,
-        /// The probe target (URL).
-        target: String,
-    },
-}
-
-/// The kind of an [`Action`], without its parameters: the key of per-kind estimates and
-/// defaults.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
-pub enum ActionKind {
-    Notify,
-    Approval,
-    RebootDatabase,
-    PromoteReplica,
-    RestoreSnapshot,
-    RestorePointInTime,
-    WaitDatabase,
-    CreateDbSnapshot,
-    CreateReplica,
-    SwitchDns,
-    ApplyManifests,
-    Scale,
-    RolloutRestart,
-    RolloutUndo,
-    SetSecret,
-    WaitWorkload,
-    IsolateWorkload,
-    ExportResources,
-    VerifyHealth,
-}
-
-impl ActionKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [ActionKind; 19] = [
-        ActionKind::Notify,
-        ActionKind::Approval,
-        ActionKind::RebootDatabase,
-        ActionKind::PromoteReplica,
-        ActionKind::RestoreSnapshot,
-        ActionKind::RestorePointInTime,
-        ActionKind::WaitDatabase,
-        ActionKind::CreateDbSnapshot,
-        ActionKind::CreateReplica,
-        ActionKind::SwitchDns,
-        ActionKind::ApplyManifests,
-        ActionKind::Scale,
-        ActionKind::RolloutRestart,
-        ActionKind::RolloutUndo,
-        ActionKind::SetSecret,
-        ActionKind::WaitWorkload,
-        ActionKind::IsolateWorkload,
-        ActionKind::ExportResources,
-        ActionKind::VerifyHealth,
-    ];
-
-    /// The kind's name in plans and reports (`promote_replica`).
-    pub fn name(self) -> &'static str {
-        use ActionKind::*;
-        match self {
-            Notify => "notify",
-            Approval => "approval",
-            RebootDatabase => "reboot_database",
-            PromoteReplica => "promote_replica",
-            RestoreSnapshot => "restore_snapshot",
-            RestorePointInTime => "restore_point_in_time",
-            WaitDatabase => "wait_database",
-            CreateDbSnapshot => "create_db_snapshot",
-            CreateReplica => "create_replica",
-            SwitchDns => "switch_dns",
-            ApplyManifests => "apply_manifests",
-            Scale => "scale",
-            RolloutRestart => "rollout_restart",
-            RolloutUndo => "rollout_undo",
-            SetSecret => "set_secret",
-            WaitWorkload => "wait_workload",
-            IsolateWorkload => "isolate_workload",
-            ExportResources => "export_resources",
-            VerifyHealth => "verify_health",
-        }
-    }
-
-    /// Whether repeating the action after an unknown outcome is safe without reading back
-    /// its effect first. Creates, promotions, reboots, restarts, rollbacks and approvals are
-    /// not: the executor retries them only after a read-back shows the effect did not happen.
-    pub fn is_idempotent(self) -> bool {
-        use ActionKind::*;
-        match self {
-            Notify | WaitDatabase | SwitchDns | ApplyManifests | Scale | SetSecret
-            | WaitWorkload | IsolateWorkload | ExportResources | VerifyHealth => true,
-            Approval | RebootDatabase | PromoteReplica | RestoreSnapshot | RestorePointInTime
-            | CreateDbSnapshot | CreateReplica | RolloutRestart | RolloutUndo => false,
-        }
-    }
-
-    /// A conservative default estimate, used when the plan gives none. Based on what the
-    /// runbooks record (an RDS promotion takes minutes, a DNS change a minute to propagate).
-    pub fn default_estimate(self) -> Duration {
-        use ActionKind::*;
-        let secs = match self {
-            Notify => 5,
-            Approval => 120,
-            RebootDatabase => 300,
-            PromoteReplica => 300,
-            RestoreSnapshot => 1200,
-            RestorePointInTime => 1500,
-            WaitDatabase => 60,
-            CreateDbSnapshot => 300,
-            CreateReplica => 900,
-            SwitchDns => 90,
-            ApplyManifests => 60,
-            Scale => 10,
-            RolloutRestart => 60,
-            RolloutUndo => 60,
-            SetSecret => 5,
-            WaitWorkload => 120,
-            IsolateWorkload => 10,
-            ExportResources => 30,
-            VerifyHealth => 30,
-        };
-        Duration::from_secs(secs)
-    }
-}
-
-impl std::fmt::Display for ActionKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Action {
-    /// The action's kind.
-    pub fn kind(&self) -> ActionKind {
-        match self {
-            Action::Notify { .. } => ActionKind::Notify,
-            Action::Approval { .. } => ActionKind::Approval,
-            Action::RebootDatabase { .. } => ActionKind::RebootDatabase,
-            Action::PromoteReplica { .. } => ActionKind::PromoteReplica,
-            Action::RestoreSnapshot { .. } => ActionKind::RestoreSnapshot,
-            Action::RestorePointInTime { .. } => ActionKind::RestorePointInTime,
-            Action::WaitDatabase { .. } => ActionKind::WaitDatabase,
-            Action::CreateDbSnapshot { .. } => ActionKind::CreateDbSnapshot,
-            Action::CreateReplica { .. } => ActionKind::CreateReplica,
-            Action::SwitchDns { .. } => ActionKind::SwitchDns,
-            Action::ApplyManifests { .. } => ActionKind::ApplyManifests,
-            Action::Scale { .. } => ActionKind::Scale,
-            Action::RolloutRestart { .. } => ActionKind::RolloutRestart,
-            Action::RolloutUndo { .. } => ActionKind::RolloutUndo,
-            Action::SetSecret { .. } => ActionKind::SetSecret,
-            Action::WaitWorkload { .. } => ActionKind::WaitWorkload,
-            Action::IsolateWorkload { .. } => ActionKind::IsolateWorkload,
-            Action::ExportResources { .. } => ActionKind::ExportResources,
-            Action::VerifyHealth { .. } => ActionKind::VerifyHealth,
-        }
-    }
-
-    /// Whether the action is idempotent (see [`ActionKind::is_idempotent`]).
-    pub fn is_idempotent(&self) -> bool {
-        self.kind().is_idempotent()
-    }
-}
+pub use crate::step::cluster::SecretSource;
+pub use crate::step::Action;
+use crate::RetryPolicy;
 
 /// One step of a recovery graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     /// Unique id within the graph (`api/switch-dns`).
     pub id: String,
@@ -362,6 +32,10 @@ pub struct Step {
     pub timeout: Duration,
     /// A critical failure stops its dependants and fails the run; an optional one degrades.
     pub critical: bool,
+    /// How this step's temporary failures are retried, when it differs from the run's policy
+    /// (a plan's own step can set one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
 }
 
 /// Something that puts a target at risk, found before execution.
@@ -396,7 +70,7 @@ pub struct ServiceForecast {
 }
 
 /// The executable plan for one scenario.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecoveryGraph {
     /// Plan name.
     pub plan: String,
@@ -450,8 +124,8 @@ impl RecoveryGraph {
         self.steps.iter().map(|s| s.estimate).sum()
     }
 
-    /// Number of steps per action kind.
-    pub fn kind_counts(&self) -> BTreeMap<ActionKind, usize> {
+    /// Number of steps per step kind.
+    pub fn kind_counts(&self) -> BTreeMap<&str, usize> {
         let mut counts = BTreeMap::new();
         for s in &self.steps {
             *counts.entry(s.action.kind()).or_insert(0) += 1;

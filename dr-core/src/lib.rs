@@ -6,7 +6,10 @@
 //!   [`DnsFailover`](provider::DnsFailover), [`ClusterDeployer`](provider::ClusterDeployer),
 //!   [`DatabaseReplica`](provider::DatabaseReplica), health probes and notifiers.
 //! * [`planner`] — from (plan, scenario, observed state) to a [`RecoveryGraph`].
+//! * [`step`] — step kinds, each described once: built-in ones, `webhook`, `command`, and
+//!   the embedding service's own.
 //! * [`executor`] — runs a graph: concurrency, retries, timeouts, approvals, a report.
+//! * [`retry`] — the one retry layer.
 //! * [`sim`] and [`store`] — the embedded default: a deterministic simulated cloud on virtual
 //!   time, in-memory and local-disk snapshot stores.
 #![forbid(unsafe_code)]
@@ -21,9 +24,11 @@ pub mod planner;
 pub mod provider;
 mod providers;
 mod reads;
+pub mod retry;
 mod secret;
 pub mod sim;
 pub mod simulation;
+pub mod step;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -31,9 +36,11 @@ mod time;
 
 pub use duration::HumanDuration;
 pub use error::{BoxError, Effect, Error, Result, Retry};
-pub use graph::{Action, ActionKind, RecoveryGraph, Step};
+pub use graph::{RecoveryGraph, Step};
 pub use providers::Providers;
+pub use retry::RetryPolicy;
 pub use secret::Secret;
+pub use step::Action;
 pub use time::Clock;
 
 /// The workspace README's code blocks, compiled as doctests so it stays true.

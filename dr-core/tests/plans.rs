@@ -24,7 +24,7 @@ fn region_failover_plan_loads_and_plans_every_scenario() {
             println!(
                 "  {:<40} {:<22} deps={:?}",
                 s.id,
-                s.action.kind().name(),
+                s.action.kind(),
                 s.depends_on
             );
         }

@@ -7,15 +7,22 @@
 //!   dependency was *optional* (the dependant runs degraded). Dependants of a failed or
 //!   skipped *critical* step are skipped, and a critical failure stops the run from starting
 //!   anything new (steps already running finish). The outcome is then `failed`.
+//! * Ready steps start longest-remaining-chain first (the critical path leads), within the
+//!   per-target concurrency limits ([`Limits`]: per database region, DNS zone, cluster API
+//!   server, store, channel) and an optional global cap.
 //! * Every attempt runs under `tokio::time::timeout(step.timeout)`; a timeout is a
-//!   temporary [`Error::Timeout`].
-//! * A temporary error is retried (with [`RetryPolicy`] backoff) when the action is
-//!   idempotent, or when a read-back shows its effect did not happen. When the read-back
-//!   shows the effect is there, the step succeeds without another call; when it cannot
-//!   tell, the step fails with the error marked persistent. Approvals are never retried.
-//! * Before the first attempt of a non-idempotent step, the same read-back runs: an effect
-//!   already in place (a replica already promoted, a restored instance already there) marks
-//!   the step succeeded with `already_done`, so a resumed run does not repeat it.
+//!   temporary [`Error::Timeout`] whose effect is unknown.
+//! * Retries follow the one retry layer ([`crate::retry`]): temporary errors only, within the
+//!   step's attempts and deadline and the run's budget. An error that certainly did not take
+//!   effect ([`Effect::NotApplied`](crate::Effect)) is retried by any step; one whose effect
+//!   is unknown is retried by an idempotent step, and by any other only after its read-back
+//!   shows the effect did not happen. When the read-back shows the effect is there, the step
+//!   succeeds without another call; when it cannot tell, the step fails with the error marked
+//!   persistent. Approvals are never retried.
+//! * Before the first attempt, each step prepares ([`StepAction::prepare`]): it remembers
+//!   what it needs from before its call and reads its effect back; an effect already in place
+//!   (a replica already promoted, a record already pointing at the target) marks the step
+//!   succeeded with `already_done`, so a repeated run does not repeat it.
 //!
 //! # Examples
 //!
@@ -41,16 +48,17 @@
 //! # }
 //! ```
 
-mod actions;
 mod approval;
 mod dry_run;
 mod event;
+mod limits;
 mod preflight;
 mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,103 +71,31 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use approval::{ApprovalHook, ApprovalRequest, AutoApprove, Decision};
 pub use dry_run::{DryRun, DryRunStep, PlannedCall};
 pub use event::RunEvent;
+pub use limits::Limits;
 pub use preflight::PreflightProblem;
 pub use report::{Outcome, RunReport, ServiceReport, StepReport, StepStatus};
 
-use crate::graph::{ActionKind, RecoveryGraph, Step};
-use crate::{Clock, Error, Providers, Result, Retry};
-use actions::{Observed, Record};
+use crate::graph::{RecoveryGraph, Step};
+use crate::retry::Stop;
+pub use crate::retry::{Retrier, RetryBudget, RetryPolicy};
+use crate::step::{Observed, StepContext};
+use crate::{Clock, Effect, Error, Providers, Result, Retry};
 
-/// How temporary errors are retried.
-///
-/// The delay before retry `n` (from 1) is `initial_backoff × multiplier^(n-1)`, capped at
-/// `max_backoff`; with `jitter`, a uniformly random part of it ("full jitter") drawn from a
-/// PRNG seeded by [`Executor::seed`], the step id and the attempt, so a run is repeatable.
-///
-/// The default: 4 attempts, 2 s doubling to at most 60 s, full jitter.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use dr_core::executor::RetryPolicy;
-///
-/// let policy = RetryPolicy { jitter: false, ..RetryPolicy::default() };
-/// assert_eq!(policy.max_attempts, 4);
-/// assert_eq!(policy.backoff(1), Duration::from_secs(2));
-/// assert_eq!(policy.backoff(3), Duration::from_secs(8));
-/// assert_eq!(policy.backoff(10), Duration::from_secs(60));
-/// assert_eq!(RetryPolicy::none().max_attempts, 1);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Delay before the first retry.
-    pub initial_backoff: Duration,
-    /// Largest delay.
-    pub max_backoff: Duration,
-    /// Growth factor per retry.
-    pub multiplier: f64,
-    /// Full jitter: wait a random part of the computed delay.
-    pub jitter: bool,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_secs(2),
-            max_backoff: Duration::from_secs(60),
-            multiplier: 2.0,
-            jitter: true,
-        }
+/// Sends `event` to `tx` (if any) after tracing it.
+pub(crate) fn emit(tx: Option<&UnboundedSender<RunEvent>>, event: RunEvent) {
+    event.trace();
+    if let Some(tx) = tx {
+        // A dropped receiver only means nobody listens any more.
+        let _ = tx.send(event);
     }
-}
-
-impl RetryPolicy {
-    /// One attempt, no retries.
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// The delay before retry `retry` (from 1), before jitter.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
-        let secs = self.initial_backoff.as_secs_f64() * self.multiplier.powi(exp);
-        Duration::try_from_secs_f64(secs)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
-    }
-}
-
-/// SplitMix64: a small, fast, well-mixed PRNG step.
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// A uniform number in `[0, 1)` from the seed, a step id and an attempt: the same on every
-/// run, whatever order concurrent steps fail in.
-fn unit_random(seed: u64, step: &str, attempt: u32) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in step.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let r = splitmix64(seed ^ splitmix64(h ^ u64::from(attempt)));
-    (r >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Runs recovery graphs against a set of [`Providers`].
 ///
-/// Defaults: 8 steps at a time, [`RetryPolicy::default`], seed 0, no approval hook (every
-/// approval is rejected), no event channel, [`Clock::new`] at run start, and the incident
-/// taken to start when the run does.
+/// Defaults: [`Limits::default`] per target and no global cap, [`RetryPolicy::default`]
+/// within [`RetryBudget::default`], seed 0, no approval hook (every approval is rejected), no
+/// event channel, [`Clock::new`] at run start, and the incident taken to start when the run
+/// does.
 ///
 /// # Examples
 ///
@@ -178,7 +114,9 @@ fn unit_random(seed: u64, step: &str, attempt: u32) -> f64 {
 pub struct Executor {
     providers: Providers,
     concurrency: usize,
+    limits: Limits,
     retry: RetryPolicy,
+    budget: RetryBudget,
     seed: u64,
     approvals: Option<Arc<dyn ApprovalHook>>,
     events: Option<UnboundedSender<RunEvent>>,
@@ -191,8 +129,10 @@ impl Executor {
     pub fn new(providers: Providers) -> Self {
         Executor {
             providers,
-            concurrency: 8,
+            concurrency: usize::MAX,
+            limits: Limits::default(),
             retry: RetryPolicy::default(),
+            budget: RetryBudget::default(),
             seed: 0,
             approvals: None,
             events: None,
@@ -201,15 +141,28 @@ impl Executor {
         }
     }
 
-    /// At most `n` steps run at the same time (at least 1).
+    /// At most `n` steps run at the same time in all (at least 1), on top of the per-target
+    /// [`limits`](Self::limits).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
     }
 
-    /// How temporary errors are retried.
+    /// Concurrency limits per target (database region, DNS zone, cluster, store, channel).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How temporary errors are retried (a step's own policy, if it has one, wins).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// The run-wide retry budget.
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = budget;
         self
     }
 
@@ -285,6 +238,7 @@ impl Executor {
             graph,
             clock,
             incident: self.incident_started_at.unwrap_or(started_at),
+            retrier: Retrier::new(self.retry.clone(), self.budget, self.seed),
         };
         run.run(started_at).await
     }
@@ -306,6 +260,7 @@ struct Finished {
     attempts: u32,
     already_done: bool,
     data_loss: Option<Duration>,
+    output: Option<serde_json::Value>,
     result: Result<()>,
 }
 
@@ -315,13 +270,8 @@ struct StepOutput {
     attempts: u32,
     already_done: bool,
     data_loss: Option<Duration>,
+    output: Option<serde_json::Value>,
     result: Result<()>,
-}
-
-enum Readiness {
-    Ready,
-    Waiting,
-    Blocked(String),
 }
 
 /// One run in progress.
@@ -331,69 +281,107 @@ pub(crate) struct Run<'a> {
     graph: &'a RecoveryGraph,
     clock: Clock,
     incident: DateTime<Utc>,
+    retrier: Retrier,
+}
+
+/// The ready set: steps whose dependencies are done, longest remaining chain first, held
+/// back per target when its limit is reached. Every operation is O(log n).
+#[derive(Debug)]
+struct Ready {
+    /// (remaining chain, tie-break by graph order) per ready step.
+    heap: BinaryHeap<(Duration, Reverse<usize>)>,
+    /// Ready steps waiting for their target's limit, per target.
+    held: HashMap<usize, BinaryHeap<(Duration, Reverse<usize>)>>,
+    /// Steps running per target.
+    busy: Vec<usize>,
 }
 
 impl Run<'_> {
     fn emit(&self, event: RunEvent) {
-        event.trace();
-        if let Some(tx) = &self.exec.events {
-            // A dropped receiver only means nobody listens any more.
-            let _ = tx.send(event);
-        }
+        emit(self.exec.events.as_ref(), event);
     }
 
     async fn run(&self, started_at: DateTime<Utc>) -> RunReport {
         let steps = &self.graph.steps;
+        let n = steps.len();
         self.emit(RunEvent::RunStarted {
             at: started_at,
             scenario: self.graph.scenario.clone(),
-            steps: steps.len(),
+            steps: n,
         });
-        let mut index: HashMap<&str, usize> = HashMap::with_capacity(steps.len());
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(n);
         for (i, s) in steps.iter().enumerate() {
             index.entry(s.id.as_str()).or_insert(i);
         }
         let mut states: Vec<State> = steps.iter().map(|_| State::Pending).collect();
+        // In-degrees and dependants, so each completion touches only its own dependants.
+        let mut waiting_on: Vec<usize> = vec![0; n];
+        let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut unknown: Vec<(usize, String)> = Vec::new();
+        for (i, s) in steps.iter().enumerate() {
+            for d in &s.depends_on {
+                match index.get(d.as_str()) {
+                    Some(&j) => {
+                        waiting_on[i] += 1;
+                        dependants[j].push(i);
+                    }
+                    None => unknown.push((i, format!("unknown dependency `{d}`"))),
+                }
+            }
+        }
+        let tail = remaining_chain(steps, &dependants);
+        let (targets, limits) = self.exec.limits.assign(steps);
+        let mut ready = Ready {
+            heap: BinaryHeap::new(),
+            held: HashMap::new(),
+            busy: vec![0; limits.len()],
+        };
+        for (i, reason) in unknown {
+            self.skip(i, reason, &mut states, &dependants);
+        }
+        for i in 0..n {
+            if waiting_on[i] == 0 && matches!(states[i], State::Pending) {
+                ready.heap.push((tail[i], Reverse(i)));
+            }
+        }
         let mut stopped = false;
         let mut in_flight = FuturesUnordered::new();
 
         loop {
-            // Skip what can no longer run, start what is ready, until nothing changes.
-            let mut changed = true;
-            while changed {
-                changed = false;
-                for (i, step) in steps.iter().enumerate() {
-                    if !matches!(states[i], State::Pending) {
-                        continue;
-                    }
-                    match readiness(step, steps, &index, &states) {
-                        Readiness::Blocked(reason) => {
-                            self.emit(RunEvent::StepSkipped {
-                                at: self.clock.now(),
-                                step: step.id.clone(),
-                                reason: reason.clone(),
-                            });
-                            states[i] = State::Skipped { reason };
-                            changed = true;
-                        }
-                        Readiness::Ready if !stopped && in_flight.len() < self.exec.concurrency => {
-                            states[i] = State::Running {
-                                started_at: self.clock.now(),
-                            };
-                            let fut = AssertUnwindSafe(self.run_step(step))
-                                .catch_unwind()
-                                .map(move |r| (i, r));
-                            in_flight.push(fut);
-                        }
-                        Readiness::Ready | Readiness::Waiting => {}
-                    }
+            // Start what is ready, best first, within the limits.
+            while !stopped && in_flight.len() < self.exec.concurrency {
+                let Some((_, Reverse(i))) = ready.heap.pop() else {
+                    break;
+                };
+                if !matches!(states[i], State::Pending) {
+                    continue;
                 }
+                let t = targets[i];
+                if ready.busy[t] >= limits[t] {
+                    ready.held.entry(t).or_default().push((tail[i], Reverse(i)));
+                    continue;
+                }
+                ready.busy[t] += 1;
+                states[i] = State::Running {
+                    started_at: self.clock.now(),
+                };
+                let fut = AssertUnwindSafe(self.run_step(&steps[i]))
+                    .catch_unwind()
+                    .map(move |r| (i, r));
+                in_flight.push(fut);
             }
 
             let Some((i, output)) = in_flight.next().await else {
                 break;
             };
             let step = &steps[i];
+            let t = targets[i];
+            ready.busy[t] -= 1;
+            if let Some(held) = ready.held.get_mut(&t) {
+                if let Some(next) = held.pop() {
+                    ready.heap.push(next);
+                }
+            }
             let finished_at = self.clock.now();
             let started = match states[i] {
                 State::Running { started_at } => started_at,
@@ -403,20 +391,24 @@ impl Run<'_> {
                 attempts: 1,
                 already_done: false,
                 data_loss: None,
+                output: None,
                 result: Err(Error::Other {
                     provider: "executor".into(),
-                    operation: step.action.kind().name().into(),
+                    operation: step.action.kind().into(),
                     retry: Retry::Permanent,
                     source: format!("a provider panicked: {}", panic_message(&*panic)).into(),
                 }),
             });
-            match &output.result {
-                Ok(()) => self.emit(RunEvent::StepSucceeded {
-                    at: finished_at,
-                    step: step.id.clone(),
-                    elapsed: (finished_at - started).to_std().unwrap_or_default(),
-                    already_done: output.already_done,
-                }),
+            let blocks = match &output.result {
+                Ok(()) => {
+                    self.emit(RunEvent::StepSucceeded {
+                        at: finished_at,
+                        step: step.id.clone(),
+                        elapsed: (finished_at - started).to_std().unwrap_or_default(),
+                        already_done: output.already_done,
+                    });
+                    false
+                }
                 Err(err) => {
                     self.emit(RunEvent::StepFailed {
                         at: finished_at,
@@ -428,20 +420,42 @@ impl Run<'_> {
                         stopped = true;
                         tracing::error!(step = %step.id, "critical step failed: starting no new steps");
                     }
+                    step.critical
                 }
-            }
+            };
             states[i] = State::Finished(Finished {
                 started_at: started,
                 finished_at,
                 attempts: output.attempts,
                 already_done: output.already_done,
                 data_loss: output.data_loss,
+                output: output.output,
                 result: output.result,
             });
+            for &d in &dependants[i] {
+                if !matches!(states[d], State::Pending) {
+                    continue;
+                }
+                if blocks {
+                    let reason = format!("dependency `{}` failed", step.id);
+                    self.skip(d, reason, &mut states, &dependants);
+                } else {
+                    waiting_on[d] -= 1;
+                    if waiting_on[d] == 0 {
+                        ready.heap.push((tail[d], Reverse(d)));
+                    }
+                }
+            }
         }
 
         let finished_at = self.clock.now();
-        let report = self.report(started_at, finished_at, states);
+        let report = report::build(
+            self.graph,
+            started_at,
+            finished_at,
+            states,
+            self.retrier.retries(),
+        );
         self.emit(RunEvent::RunFinished {
             at: finished_at,
             outcome: report.outcome,
@@ -449,11 +463,47 @@ impl Run<'_> {
         report
     }
 
-    /// Runs one step: the read-back, then attempts with retries.
+    /// Skips `i` and, transitively, every pending step that depends on it.
+    fn skip(&self, i: usize, reason: String, states: &mut [State], dependants: &[Vec<usize>]) {
+        let mut todo = vec![(i, reason)];
+        while let Some((j, reason)) = todo.pop() {
+            if !matches!(states[j], State::Pending) {
+                continue;
+            }
+            let id = &self.graph.steps[j].id;
+            self.emit(RunEvent::StepSkipped {
+                at: self.clock.now(),
+                step: id.clone(),
+                reason: reason.clone(),
+            });
+            states[j] = State::Skipped { reason };
+            for &d in &dependants[j] {
+                todo.push((d, format!("dependency `{id}` was skipped")));
+            }
+        }
+    }
+
+    /// Runs one step: prepare (remember, read back), then attempts through the retry layer.
     async fn run_step(&self, step: &Step) -> StepOutput {
-        let mut rec = Record::default();
+        let mut ctx = StepContext {
+            providers: &self.exec.providers,
+            approvals: self.exec.approvals.as_ref(),
+            events: self.exec.events.as_ref(),
+            clock: self.clock,
+            incident: self.incident,
+            plan: &self.graph.plan,
+            scenario: &self.graph.scenario,
+            step_id: &step.id,
+            service: step.service.as_deref(),
+            timeout: step.timeout,
+            started: tokio::time::Instant::now(),
+            reads: &self.retrier,
+            memory: crate::step::Memory::default(),
+            data_loss: None,
+            output: None,
+        };
         let mut attempts = 0;
-        let result = self.attempts(step, &mut rec, &mut attempts).await;
+        let result = self.attempts(step, &mut ctx, &mut attempts).await;
         let (already_done, result) = match result {
             Ok(done) => (done, Ok(())),
             Err(e) => (false, Err(e)),
@@ -461,24 +511,28 @@ impl Run<'_> {
         StepOutput {
             attempts,
             already_done,
-            data_loss: rec.data_loss,
+            data_loss: ctx.data_loss,
+            output: ctx.output,
             result,
         }
     }
 
     /// `Ok(true)` when a read-back found the effect in place.
-    async fn attempts(&self, step: &Step, rec: &mut Record, attempts: &mut u32) -> Result<bool> {
-        let kind = step.action.kind();
-        let guarded = !kind.is_idempotent() && kind != ActionKind::Approval;
-        if guarded {
-            let before = self.observe(step, rec).await;
-            rec.prechecked = true;
-            if before == Observed::Done {
-                tracing::info!(step = %step.id, "effect already in place: not executing");
-                return Ok(true);
-            }
+    async fn attempts(
+        &self,
+        step: &Step,
+        ctx: &mut StepContext<'_>,
+        attempts: &mut u32,
+    ) -> Result<bool> {
+        let action = step.action.get();
+        if !action.is_approval() && action.prepare(ctx).await == Observed::Done {
+            tracing::info!(step = %step.id, "effect already in place: not executing");
+            return Ok(true);
         }
-        let policy = &self.exec.retry;
+        let policy = step.retry.as_ref().unwrap_or(self.retrier.policy());
+        let deadline = policy.deadline_for(step.timeout);
+        let first = tokio::time::Instant::now();
+        self.retrier.first_attempt();
         loop {
             *attempts += 1;
             let attempt = *attempts;
@@ -487,19 +541,25 @@ impl Run<'_> {
                 step: step.id.clone(),
                 attempt,
             });
-            let err = match tokio::time::timeout(step.timeout, self.execute(step, rec)).await {
+            ctx.started = tokio::time::Instant::now();
+            let err = match tokio::time::timeout(step.timeout, action.execute(ctx)).await {
                 Ok(Ok(())) => return Ok(false),
                 Ok(Err(err)) => err,
                 Err(_) => Error::Timeout {
-                    operation: describe(step),
+                    operation: format!(
+                        "step {} [{}]: {}",
+                        step.id,
+                        action.kind(),
+                        action.describe()
+                    ),
                     after: step.timeout,
                 },
             };
-            if err.retry() != Retry::Temporary || kind == ActionKind::Approval {
+            if action.is_approval() {
                 return Err(err);
             }
-            if guarded {
-                match self.observe(step, rec).await {
+            if err.is_retryable() && !action.idempotent() && err.effect() == Effect::Unknown {
+                match action.observe(ctx).await {
                     Observed::Done => {
                         tracing::info!(step = %step.id, %err, "attempt failed but its effect is in place");
                         return Ok(true);
@@ -519,79 +579,63 @@ impl Run<'_> {
                     }
                 }
             }
-            if attempt >= policy.max_attempts.max(1) {
-                return Err(err.exhausted(attempt));
-            }
-            let mut backoff = policy.backoff(attempt);
-            if policy.jitter {
-                backoff = backoff.mul_f64(unit_random(self.exec.seed, &step.id, attempt));
-            }
-            self.emit(RunEvent::StepRetrying {
-                at: self.clock.now(),
-                step: step.id.clone(),
-                attempt,
-                error: err.to_string(),
-                backoff,
-            });
-            tokio::time::sleep(backoff).await;
-        }
-    }
-
-    fn report(
-        &self,
-        started_at: DateTime<Utc>,
-        finished_at: DateTime<Utc>,
-        states: Vec<State>,
-    ) -> RunReport {
-        report::build(self.graph, started_at, finished_at, states)
-    }
-}
-
-/// A short description of what a step does, for timeout errors (`verify_health check
-/// api-health (https://…)`).
-fn describe(step: &Step) -> String {
-    use crate::graph::Action;
-    let what = match &step.action {
-        Action::VerifyHealth { check, target } => {
-            format!("health check {check} ({target}) to report healthy")
-        }
-        _ => dry_run::planned_calls(step)
-            .last()
-            .map(|c| format!("{} {}", c.operation, c.target))
-            .unwrap_or_default(),
-    };
-    format!("step {} [{}]: {what}", step.id, step.action.kind())
-}
-
-fn readiness(
-    step: &Step,
-    steps: &[Step],
-    index: &HashMap<&str, usize>,
-    states: &[State],
-) -> Readiness {
-    let mut waiting = false;
-    for dep in &step.depends_on {
-        let Some(&j) = index.get(dep.as_str()) else {
-            return Readiness::Blocked(format!("unknown dependency `{dep}`"));
-        };
-        match &states[j] {
-            State::Pending | State::Running { .. } => waiting = true,
-            State::Skipped { .. } => {
-                return Readiness::Blocked(format!("dependency `{dep}` was skipped"))
-            }
-            State::Finished(f) => {
-                // An optional dependency that failed does not block (degraded run).
-                if f.result.is_err() && steps[j].critical {
-                    return Readiness::Blocked(format!("dependency `{dep}` failed"));
+            match self
+                .retrier
+                .next(policy, &err, &step.id, attempt, first.elapsed(), deadline)
+            {
+                Ok(backoff) => {
+                    self.emit(RunEvent::StepRetrying {
+                        at: self.clock.now(),
+                        step: step.id.clone(),
+                        attempt,
+                        error: err.to_string(),
+                        backoff,
+                    });
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(Stop::NotRetryable) => return Err(err),
+                Err(stop) => {
+                    tracing::warn!(step = %step.id, ?stop, attempt, "giving up");
+                    return Err(err.exhausted(attempt));
                 }
             }
         }
     }
-    if waiting {
-        Readiness::Waiting
-    } else {
-        Readiness::Ready
+}
+
+/// For each step, the estimated length of the longest chain from its start to the end of
+/// the graph: the scheduler's priority (critical path first).
+fn remaining_chain(steps: &[Step], dependants: &[Vec<usize>]) -> Vec<Duration> {
+    let n = steps.len();
+    // Kahn's order over the dependant edges, then a reverse sweep.
+    let mut indeg = vec![0usize; n];
+    for ds in dependants {
+        for &d in ds {
+            indeg[d] += 1;
+        }
     }
+    let mut order: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+    let mut k = 0;
+    while k < order.len() {
+        let i = order[k];
+        k += 1;
+        for &d in &dependants[i] {
+            indeg[d] -= 1;
+            if indeg[d] == 0 {
+                order.push(d);
+            }
+        }
+    }
+    let mut tail = vec![Duration::ZERO; n];
+    for &i in order.iter().rev() {
+        let after = dependants[i]
+            .iter()
+            .map(|&d| tail[d])
+            .max()
+            .unwrap_or_default();
+        tail[i] = steps[i].estimate.saturating_add(after);
+    }
+    tail
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

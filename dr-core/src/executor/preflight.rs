@@ -1,8 +1,11 @@
-//! Checks, before anything runs, that every step has a provider that supports what it does.
+//! Checks, before anything runs, that every call a step makes has a provider that supports
+//! it — derived from the same [`Call`](crate::step::Call) list the dry run shows and the run
+//! follows.
 
-use crate::graph::{Action, RecoveryGraph};
-use crate::provider::{Capabilities, Operation};
-use crate::Providers;
+use crate::graph::RecoveryGraph;
+use crate::provider::Capabilities;
+use crate::step::Role;
+use crate::{Providers, Result};
 
 /// A step that cannot run with the configured providers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -19,25 +22,28 @@ impl std::fmt::Display for PreflightProblem {
     }
 }
 
-fn need(
-    problems: &mut Vec<PreflightProblem>,
-    step: &str,
-    found: crate::Result<(&str, Capabilities)>,
-    ops: &[Operation],
-) {
-    match found {
-        Err(e) => problems.push(PreflightProblem {
-            step: step.to_string(),
-            message: e.to_string(),
-        }),
-        Ok((name, caps)) => {
-            for op in ops.iter().filter(|op| !caps.supports(**op)) {
-                problems.push(PreflightProblem {
-                    step: step.to_string(),
-                    message: format!("provider `{name}` does not support {op}"),
-                });
-            }
+/// The name and capabilities of the provider serving `role`, when the role has providers.
+pub(crate) fn provider_for(p: &Providers, role: &Role) -> Option<Result<(String, Capabilities)>> {
+    fn of<T: ?Sized>(
+        r: Result<&std::sync::Arc<T>>,
+        f: impl Fn(&T) -> (String, Capabilities),
+    ) -> Option<Result<(String, Capabilities)>> {
+        Some(r.map(|p| f(p)))
+    }
+    match role {
+        Role::Database { region } => {
+            of(p.database(region), |d| (d.name().into(), d.capabilities()))
         }
+        Role::Dns { zone } => of(p.dns(zone), |d| (d.name().into(), d.capabilities())),
+        Role::Cluster { cluster } => {
+            of(p.cluster(cluster), |d| (d.name().into(), d.capabilities()))
+        }
+        Role::Store { store } => of(p.store(store), |d| (d.name().into(), d.capabilities())),
+        Role::Probe => of(p.probe(), |d| (d.name().into(), d.capabilities())),
+        Role::Notifier { channel } => {
+            of(p.notifier(channel), |d| (d.name().into(), d.capabilities()))
+        }
+        Role::Approval | Role::Http | Role::Process | Role::External { .. } => None,
     }
 }
 
@@ -47,99 +53,35 @@ pub(crate) fn preflight(
     p: &Providers,
     has_approvals: bool,
 ) -> Vec<PreflightProblem> {
-    use Operation::*;
     let mut problems = Vec::new();
     for step in &graph.steps {
-        let id = step.id.as_str();
-        let db = |region: &str| p.database(region).map(|d| (d.name(), d.capabilities()));
-        let cluster = |c: &str| p.cluster(c).map(|d| (d.name(), d.capabilities()));
-        let pr = &mut problems;
-        match &step.action {
-            Action::Notify { channel, .. } => need(
-                pr,
-                id,
-                p.notifier(channel).map(|n| (n.name(), n.capabilities())),
-                &[Notify],
-            ),
-            Action::Approval { .. } => {
-                if !has_approvals {
-                    pr.push(PreflightProblem {
-                        step: id.to_string(),
-                        message: "no approval hook is configured: the gate would be refused".into(),
-                    });
+        let mut push = |message: String| {
+            if !problems
+                .iter()
+                .any(|q: &PreflightProblem| q.step == step.id && q.message == message)
+            {
+                problems.push(PreflightProblem {
+                    step: step.id.clone(),
+                    message,
+                });
+            }
+        };
+        for call in step.action.calls() {
+            if call.role == Role::Approval && !has_approvals {
+                push("no approval hook is configured: the gate would be refused".into());
+                continue;
+            }
+            match provider_for(p, &call.role) {
+                None => {}
+                Some(Err(e)) => push(e.to_string()),
+                Some(Ok((name, caps))) => {
+                    if let Some(op) = call.provider_operation() {
+                        if !caps.supports(op) {
+                            push(format!("provider `{name}` does not support {op}"));
+                        }
+                    }
                 }
             }
-            Action::RebootDatabase { db: d, .. } => {
-                need(pr, id, db(&d.region), &[Describe, Reboot])
-            }
-            Action::PromoteReplica { db: d } => need(pr, id, db(&d.region), &[Describe, Promote]),
-            Action::RestoreSnapshot { target, .. } => need(
-                pr,
-                id,
-                db(&target.region),
-                &[ListSnapshots, RestoreSnapshot, Describe],
-            ),
-            Action::RestorePointInTime { target, .. } => {
-                need(pr, id, db(&target.region), &[RestorePointInTime, Describe])
-            }
-            Action::WaitDatabase { db: d } => need(pr, id, db(&d.region), &[Describe]),
-            Action::CreateDbSnapshot { db: d, .. } => {
-                need(pr, id, db(&d.region), &[CreateSnapshot, DescribeSnapshot])
-            }
-            Action::CreateReplica { replica, .. } => {
-                need(pr, id, db(&replica.region), &[CreateReplica, Describe])
-            }
-            Action::SwitchDns { zone, .. } => need(
-                pr,
-                id,
-                p.dns(zone).map(|d| (d.name(), d.capabilities())),
-                &[GetRecord, SwitchRecord, WaitChange],
-            ),
-            Action::ApplyManifests { cluster: c, .. } => need(pr, id, cluster(c), &[Apply]),
-            Action::Scale { workload, .. } => need(pr, id, cluster(&workload.cluster), &[Scale]),
-            Action::RolloutRestart { workload } => need(
-                pr,
-                id,
-                cluster(&workload.cluster),
-                &[RolloutStatus, RolloutRestart],
-            ),
-            Action::RolloutUndo { workload, .. } => need(
-                pr,
-                id,
-                cluster(&workload.cluster),
-                &[RolloutStatus, RolloutUndo],
-            ),
-            Action::SetSecret {
-                cluster: c, value, ..
-            } => {
-                need(pr, id, cluster(c), &[PatchSecret]);
-                if let crate::graph::SecretSource::DatabaseEndpoint { db: d, .. } = value {
-                    need(pr, id, db(&d.region), &[Describe]);
-                }
-            }
-            Action::WaitWorkload { workload } => {
-                need(pr, id, cluster(&workload.cluster), &[RolloutStatus])
-            }
-            Action::IsolateWorkload { workload } => {
-                need(pr, id, cluster(&workload.cluster), &[IsolateWorkload])
-            }
-            Action::ExportResources {
-                cluster: c, store, ..
-            } => {
-                need(pr, id, cluster(c), &[Export]);
-                need(
-                    pr,
-                    id,
-                    p.store(store).map(|s| (s.name(), s.capabilities())),
-                    &[Put],
-                );
-            }
-            Action::VerifyHealth { .. } => need(
-                pr,
-                id,
-                p.probe().map(|h| (h.name(), h.capabilities())),
-                &[Probe],
-            ),
         }
     }
     problems

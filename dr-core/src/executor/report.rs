@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::duration::human;
-use crate::graph::{ActionKind, Risk};
+use crate::graph::Risk;
 
 /// How a run ended. A run whose critical steps all succeeded is `succeeded`, even when
 /// optional steps failed (see [`RunReport::degraded`]).
@@ -75,8 +75,10 @@ impl fmt::Display for StepStatus {
 pub struct StepReport {
     /// Step id.
     pub id: String,
-    /// Its action kind.
-    pub action: ActionKind,
+    /// Its step kind.
+    pub action: String,
+    /// The steps it waited for: a reader can check the order it ran in.
+    pub depends_on: Vec<String>,
     /// The service it recovers, if any.
     pub service: Option<String>,
     /// When its first attempt (or read-back) began; `null` if it did not run.
@@ -94,6 +96,10 @@ pub struct StepReport {
     /// Data-loss window the step recorded (replica lag, snapshot age, restore point age).
     #[serde(rename = "data_loss_seconds", with = "crate::duration::seconds_opt")]
     pub data_loss: Option<Duration>,
+    /// What the step produced (a command's exit status and output, a webhook's status and
+    /// body), capped in size and with secrets masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
 }
 
 /// One service in a [`RunReport`]: targets against what was achieved.
@@ -169,6 +175,8 @@ pub struct RunReport {
     pub steps: Vec<StepReport>,
     /// Risks the planner found before the run.
     pub risks: Vec<Risk>,
+    /// Retries the run made in all (step attempts and reads), against its budget.
+    pub retries: u64,
 }
 
 impl RunReport {
@@ -287,12 +295,7 @@ impl fmt::Display for RunReport {
             let loss = s
                 .data_loss
                 .map_or_else(String::new, |d| format!(", data loss {}", human(d)));
-            writeln!(
-                f,
-                "{at}  {:<22} {:<28} {what}{took}{loss}",
-                s.action.name(),
-                s.id
-            )?;
+            writeln!(f, "{at}  {:<22} {:<28} {what}{took}{loss}", s.action, s.id)?;
         }
 
         let errors: Vec<&StepReport> = self.steps.iter().filter(|s| s.error.is_some()).collect();
@@ -326,6 +329,7 @@ pub(super) fn build(
     started_at: DateTime<Utc>,
     finished_at: DateTime<Utc>,
     states: Vec<super::State>,
+    retries: u64,
 ) -> RunReport {
     use super::State;
     use std::collections::{HashMap, HashSet};
@@ -337,8 +341,10 @@ pub(super) fn build(
         .map(|(step, state)| {
             let mut r = StepReport {
                 id: step.id.clone(),
-                action: step.action.kind(),
+                action: step.action.kind().to_string(),
+                depends_on: step.depends_on.clone(),
                 service: step.service.clone(),
+                output: None,
                 started_at: None,
                 finished_at: None,
                 attempts: 0,
@@ -359,6 +365,7 @@ pub(super) fn build(
                     r.attempts = f.attempts;
                     r.already_done = f.already_done;
                     r.data_loss = f.data_loss;
+                    r.output = f.output;
                     match f.result {
                         Ok(()) => r.status = StepStatus::Succeeded,
                         Err(e) => {
@@ -444,12 +451,7 @@ pub(super) fn build(
             }
             let mut achieved_rpo = Some(Duration::ZERO);
             for &i in &seen {
-                let loses_data = matches!(
-                    graph.steps[i].action.kind(),
-                    ActionKind::PromoteReplica
-                        | ActionKind::RestoreSnapshot
-                        | ActionKind::RestorePointInTime
-                );
+                let loses_data = graph.steps[i].action.loses_data();
                 match (steps[i].data_loss, loses_data) {
                     (Some(d), _) => achieved_rpo = achieved_rpo.map(|m| m.max(d)),
                     (None, true) => achieved_rpo = None,
@@ -488,5 +490,6 @@ pub(super) fn build(
         services,
         steps,
         risks: graph.risks.clone(),
+        retries,
     }
 }

@@ -382,20 +382,21 @@ fn step(id: &str, action: Action, deps: &[&str]) -> Step {
         estimate: Duration::from_secs(60),
         timeout: Duration::from_secs(600),
         critical: true,
+        retry: None,
     }
 }
 
 fn notify(id: &str, channel: &str, deps: &[&str]) -> Step {
     step(
         id,
-        Action::Notify {
+        Action::new(crate::step::notify::Notify {
             channel: channel.into(),
             notification: Notification {
                 severity: Severity::Info,
                 title: id.into(),
                 body: String::new(),
             },
-        },
+        }),
         deps,
     )
 }
@@ -546,12 +547,12 @@ async fn retries_run_out_as_persistent() {
         .run(&graph(vec![notify("n", "oncall", &[])]))
         .await;
     assert!(!report.succeeded());
-    assert_eq!(report.steps[0].attempts, 4);
+    assert_eq!(report.steps[0].attempts, 10);
     assert!(report.steps[0]
         .error
         .as_deref()
         .unwrap()
-        .contains("gave up after 4 attempts"));
+        .contains("gave up after 10 attempts"));
     assert!(drain(&mut rx).iter().any(|e| matches!(
         e,
         RunEvent::StepFailed {
@@ -568,9 +569,9 @@ async fn lost_reply_on_promotion_is_read_back_not_repeated() {
     fake.fail("promote", &[Fail::UnavailableAfterEffect]);
     let g = graph(vec![step(
         "db/promote",
-        Action::PromoteReplica {
+        Action::new(crate::step::database::PromoteReplica {
             db: DbRef::new("west", "orders-replica"),
-        },
+        }),
         &[],
     )]);
     let report = Executor::new(fake.providers()).run(&g).await;
@@ -598,9 +599,9 @@ async fn promotion_already_done_is_not_called() {
         .role = DbRole::Primary;
     let g = graph(vec![step(
         "db/promote",
-        Action::PromoteReplica {
+        Action::new(crate::step::database::PromoteReplica {
             db: DbRef::new("west", "orders-replica"),
-        },
+        }),
         &[],
     )]);
     let report = Executor::new(fake.providers()).run(&g).await;
@@ -616,9 +617,9 @@ async fn promotion_data_loss_is_the_lag_read_before_promoting() {
     fake.add_replica("orders-replica", Duration::from_secs(42));
     let mut promote = step(
         "db/promote",
-        Action::PromoteReplica {
+        Action::new(crate::step::database::PromoteReplica {
             db: DbRef::new("west", "orders-replica"),
-        },
+        }),
         &[],
     );
     promote.service = Some("orders".into());
@@ -745,10 +746,10 @@ async fn health_check_timeout_names_the_check() {
     let fake = Fake::new();
     let mut s = step(
         "api/verify",
-        Action::VerifyHealth {
+        Action::new(crate::step::health::VerifyHealth {
             check: "api-health".into(),
             target: "https://api.example/health".into(),
-        },
+        }),
         &[],
     );
     s.timeout = Duration::from_secs(60);
@@ -770,10 +771,10 @@ async fn health_check_timeout_names_the_check() {
         .insert("https://api.example/health".into(), HealthStatus::Healthy);
     let s = step(
         "api/verify",
-        Action::VerifyHealth {
+        Action::new(crate::step::health::VerifyHealth {
             check: "api-health".into(),
             target: "https://api.example/health".into(),
-        },
+        }),
         &[],
     );
     assert!(Executor::new(fake.providers())
@@ -800,9 +801,9 @@ async fn approvals() {
     let g = graph(vec![
         step(
             "gate",
-            Action::Approval {
+            Action::new(crate::step::approval::Approval {
                 prompt: "fail over to west?".into(),
-            },
+            }),
             &[],
         ),
         notify("after", "oncall", &["gate"]),
@@ -846,63 +847,67 @@ fn every_action() -> Vec<Step> {
         notify("notify", "oncall", &[]),
         step(
             "gate",
-            Action::Approval {
+            Action::new(crate::step::approval::Approval {
                 prompt: "go?".into(),
-            },
+            }),
             &[],
         ),
-        step("promote", Action::PromoteReplica { db: db.clone() }, &[]),
+        step(
+            "promote",
+            Action::new(crate::step::database::PromoteReplica { db: db.clone() }),
+            &[],
+        ),
         step(
             "wait-db",
-            Action::WaitDatabase { db: db.clone() },
+            Action::new(crate::step::database::WaitDatabase { db: db.clone() }),
             &["promote"],
         ),
         step(
             "restore",
-            Action::RestoreSnapshot {
+            Action::new(crate::step::database::RestoreSnapshot {
                 source: DbRef::new("east", "orders"),
                 snapshot_region: "west".into(),
                 target: DbRef::new("west", "orders-restored"),
-            },
+            }),
             &[],
         ),
         step(
             "pitr",
-            Action::RestorePointInTime {
+            Action::new(crate::step::database::RestorePointInTime {
                 source: DbRef::new("east", "orders"),
                 target: DbRef::new("east", "orders-pitr"),
                 at: RestorePoint::Latest,
-            },
+            }),
             &[],
         ),
         step(
             "dns",
-            Action::SwitchDns {
+            Action::new(crate::step::dns::SwitchDns {
                 zone: "z".into(),
                 name: "api.example".into(),
                 set_id: None,
                 values: vec!["lb.west".into()],
-            },
+            }),
             &[],
         ),
         step(
             "scale",
-            Action::Scale {
+            Action::new(crate::step::cluster::Scale {
                 workload: w.clone(),
                 replicas: 3,
-            },
+            }),
             &[],
         ),
         step(
             "restart",
-            Action::RolloutRestart {
+            Action::new(crate::step::cluster::RolloutRestart {
                 workload: w.clone(),
-            },
+            }),
             &[],
         ),
         step(
             "secret",
-            Action::SetSecret {
+            Action::new(crate::step::cluster::SetSecret {
                 cluster: "dr-west".into(),
                 namespace: "shop".into(),
                 secret: "db".into(),
@@ -911,16 +916,20 @@ fn every_action() -> Vec<Step> {
                     db,
                     template: Some("postgres://app@{endpoint}/orders".into()),
                 },
-            },
+            }),
             &["promote"],
         ),
-        step("wait-api", Action::WaitWorkload { workload: w }, &["scale"]),
+        step(
+            "wait-api",
+            Action::new(crate::step::cluster::WaitWorkload { workload: w }),
+            &["scale"],
+        ),
         step(
             "verify",
-            Action::VerifyHealth {
+            Action::new(crate::step::health::VerifyHealth {
                 check: "api".into(),
                 target: "https://api.example/health".into(),
-            },
+            }),
             &[],
         ),
     ]
@@ -948,6 +957,7 @@ async fn dry_run_calls_nothing() {
         [
             ("database", "describe"),
             ("database", "promote"),
+            ("dns", "get_record"),
             ("dns", "get_record"),
             ("dns", "switch_record"),
             ("dns", "wait_change"),
@@ -979,21 +989,21 @@ async fn dry_run_matches_the_calls_a_run_makes() {
     let g = graph(vec![
         step(
             "promote",
-            Action::PromoteReplica {
+            Action::new(crate::step::database::PromoteReplica {
                 db: DbRef::new("west", "orders-replica"),
-            },
+            }),
             &[],
         ),
         step(
             "restart",
-            Action::RolloutRestart {
+            Action::new(crate::step::cluster::RolloutRestart {
                 workload: w.clone(),
-            },
+            }),
             &["promote"],
         ),
         step(
             "isolate",
-            Action::IsolateWorkload { workload: w },
+            Action::new(crate::step::cluster::IsolateWorkload { workload: w }),
             &["restart"],
         ),
     ]);
@@ -1023,7 +1033,7 @@ async fn secret_values_never_appear() {
     fake.fail("patch_secret", &[Fail::Unavailable, Fail::NotFound]);
     let literal = step(
         "literal",
-        Action::SetSecret {
+        Action::new(crate::step::cluster::SetSecret {
             cluster: "dr-west".into(),
             namespace: "shop".into(),
             secret: "api-token".into(),
@@ -1031,12 +1041,12 @@ async fn secret_values_never_appear() {
             value: SecretSource::Literal {
                 value: Secret::new(VALUE),
             },
-        },
+        }),
         &[],
     );
     let mut endpoint = step(
         "endpoint",
-        Action::SetSecret {
+        Action::new(crate::step::cluster::SetSecret {
             cluster: "dr-west".into(),
             namespace: "shop".into(),
             secret: "db".into(),
@@ -1045,7 +1055,7 @@ async fn secret_values_never_appear() {
                 db: DbRef::new("west", "orders-replica"),
                 template: Some(format!("postgres://app:{VALUE}@{{endpoint}}/orders")),
             },
-        },
+        }),
         &["literal"],
     );
     endpoint.critical = false;
@@ -1094,7 +1104,7 @@ async fn missing_endpoint_names_the_database() {
         .endpoint = None;
     let s = step(
         "endpoint",
-        Action::SetSecret {
+        Action::new(crate::step::cluster::SetSecret {
             cluster: "dr-west".into(),
             namespace: "shop".into(),
             secret: "db".into(),
@@ -1103,7 +1113,7 @@ async fn missing_endpoint_names_the_database() {
                 db: DbRef::new("west", "orders-replica"),
                 template: None,
             },
-        },
+        }),
         &[],
     );
     let report = Executor::new(fake.providers()).run(&graph(vec![s])).await;
@@ -1166,11 +1176,11 @@ async fn snapshot_restore_uses_newest_available_and_measures_loss_from_incident(
     ]);
     let g = graph(vec![step(
         "db/restore",
-        Action::RestoreSnapshot {
+        Action::new(crate::step::database::RestoreSnapshot {
             source,
             snapshot_region: "west".into(),
             target: DbRef::new("west", "orders-restored"),
-        },
+        }),
         &[],
     )]);
     let executor = Executor::new(fake.providers())
@@ -1198,9 +1208,9 @@ async fn rollout_restart_retried_only_when_revision_did_not_advance() {
     let w = WorkloadRef::deployment("dr-west", "shop", "api");
     let g = graph(vec![step(
         "restart",
-        Action::RolloutRestart {
+        Action::new(crate::step::cluster::RolloutRestart {
             workload: w.clone(),
-        },
+        }),
         &[],
     )]);
     let report = Executor::new(fake.providers()).run(&g).await;
@@ -1210,7 +1220,7 @@ async fn rollout_restart_retried_only_when_revision_did_not_advance() {
     // When the revision before the first attempt could not be read (even patiently), no
     // blind retry.
     let fake = Fake::new();
-    fake.fail("rollout_status", &[Fail::Unavailable; 4]);
+    fake.fail("rollout_status", &[Fail::Unavailable; 5]);
     fake.fail("rollout_restart", &[Fail::Unavailable]);
     let report = Executor::new(fake.providers()).run(&g).await;
     assert!(!report.succeeded());

@@ -7,7 +7,6 @@ use super::{
     PlanError, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service,
     StoreDef, Tier, Workload,
 };
-use crate::graph::ActionKind;
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
 
@@ -209,9 +208,9 @@ impl PlanBuilder {
         self
     }
 
-    /// Sets the estimate of an action kind.
-    pub fn estimate(mut self, kind: ActionKind, estimate: Duration) -> Self {
-        self.plan.estimates.insert(kind, estimate.into());
+    /// Sets the estimate of a step kind (`promote_replica`).
+    pub fn estimate(mut self, kind: impl Into<String>, estimate: Duration) -> Self {
+        self.plan.estimates.insert(kind.into(), estimate.into());
         self
     }
 

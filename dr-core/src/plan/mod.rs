@@ -38,8 +38,6 @@ pub use model::{
     Workload,
 };
 
-use crate::graph::ActionKind;
-
 impl Plan {
     /// Parses a plan from text in `format`; `file` names the source in errors.
     ///
@@ -175,21 +173,34 @@ impl Plan {
         self.regions.iter().find(|r| r.role == RegionRole::Primary)
     }
 
-    /// The estimate for an action kind: the plan's, else the kind's default.
-    pub fn estimate(&self, kind: ActionKind) -> std::time::Duration {
-        self.estimates
-            .get(&kind)
-            .map(|d| d.get())
-            .unwrap_or_else(|| kind.default_estimate())
+    /// The estimate for a step kind: the plan's (`estimates:`), else `default`.
+    pub fn estimate(&self, kind: &str, default: std::time::Duration) -> std::time::Duration {
+        self.estimates.get(kind).map(|d| d.get()).unwrap_or(default)
     }
 
-    /// The timeout of one attempt of an action kind: the plan's, else three times the
-    /// estimate and at least one minute.
-    pub fn timeout(&self, kind: ActionKind) -> std::time::Duration {
-        self.timeouts
-            .get(&kind)
-            .map(|d| d.get())
-            .unwrap_or_else(|| (self.estimate(kind) * 3).max(std::time::Duration::from_secs(60)))
+    /// The timeout of one attempt of a step kind: the plan's (`timeouts:`), else `default`.
+    pub fn timeout(&self, kind: &str, default: std::time::Duration) -> std::time::Duration {
+        self.timeouts.get(kind).map(|d| d.get()).unwrap_or(default)
+    }
+
+    /// The estimate of `action`: the plan's for its kind, else the kind's default.
+    pub fn estimate_of(&self, action: &crate::step::Action) -> std::time::Duration {
+        self.estimate(action.kind(), action.default_estimate())
+    }
+
+    /// The timeout of one attempt of `action`: the plan's for its kind; else three times the
+    /// plan's estimate when the plan gives one, at least a minute; else the kind's default.
+    pub fn timeout_of(&self, action: &crate::step::Action) -> std::time::Duration {
+        if let Some(t) = self.timeouts.get(action.kind()) {
+            return t.get();
+        }
+        match self.estimates.get(action.kind()) {
+            Some(e) => e
+                .get()
+                .saturating_mul(3)
+                .max(std::time::Duration::from_secs(60)),
+            None => action.default_timeout(),
+        }
     }
 
     /// The value a DNS record takes when `region` serves: its explicit target, else the

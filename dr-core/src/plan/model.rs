@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::graph::ActionKind;
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
 
@@ -47,10 +46,10 @@ pub struct Plan {
     pub services: Vec<Service>,
     /// Per-action estimates used for forecasting (defaults per kind otherwise).
     #[serde(default)]
-    pub estimates: BTreeMap<ActionKind, HumanDuration>,
+    pub estimates: BTreeMap<String, HumanDuration>,
     /// Per-action timeouts for one attempt (default: three times the estimate, at least 1m).
     #[serde(default)]
-    pub timeouts: BTreeMap<ActionKind, HumanDuration>,
+    pub timeouts: BTreeMap<String, HumanDuration>,
     /// The scenarios this plan supports.
     pub scenarios: Vec<Scenario>,
 }

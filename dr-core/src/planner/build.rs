@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::duration::human;
-use crate::graph::{Action, ActionKind, RecoveryGraph, Risk, ServiceForecast, Step};
+use crate::graph::{Action, RecoveryGraph, Risk, ServiceForecast, Step};
 use crate::plan::{Plan, Scenario, Service};
 
 use super::ObservedState;
@@ -12,6 +12,10 @@ use super::ObservedState;
 /// Estimate of a call that only starts a long operation (the wait step that follows carries
 /// the operation's own estimate).
 pub(super) const API_CALL: Duration = Duration::from_secs(5);
+/// The kind whose plan timeout a call that only starts an operation takes (the quickest call).
+const API_CALL_KIND: &str = "scale";
+/// Its default: a minute.
+const API_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) struct GraphBuilder<'a> {
     pub(super) plan: &'a Plan,
@@ -46,8 +50,10 @@ impl<'a> GraphBuilder<'a> {
         service: Option<&str>,
         depends_on: Vec<String>,
     ) -> String {
-        let kind = action.kind();
-        let (estimate, timeout) = (self.plan.estimate(kind), self.plan.timeout(kind));
+        let (estimate, timeout) = (
+            self.plan.estimate_of(&action),
+            self.plan.timeout_of(&action),
+        );
         self.push(id.into(), action, service, depends_on, estimate, timeout)
     }
 
@@ -61,7 +67,7 @@ impl<'a> GraphBuilder<'a> {
     ) -> String {
         // An API call that only starts the operation is timed like the quickest call, not
         // like the operation it starts.
-        let timeout = self.plan.timeout(ActionKind::Scale);
+        let timeout = self.plan.timeout(API_CALL_KIND, API_CALL_TIMEOUT);
         self.push(id.into(), action, service, depends_on, API_CALL, timeout)
     }
 
@@ -70,11 +76,11 @@ impl<'a> GraphBuilder<'a> {
         &mut self,
         id: impl Into<String>,
         action: Action,
-        waited: ActionKind,
+        waited: &Action,
         service: Option<&str>,
         depends_on: Vec<String>,
     ) -> String {
-        let (estimate, timeout) = (self.plan.estimate(waited), self.plan.timeout(waited));
+        let (estimate, timeout) = (self.plan.estimate_of(waited), self.plan.timeout_of(waited));
         self.push(id.into(), action, service, depends_on, estimate, timeout)
     }
 
@@ -118,6 +124,7 @@ impl<'a> GraphBuilder<'a> {
             service: service.map(str::to_string),
             depends_on,
             idempotency_key,
+            retry: None,
             estimate,
             timeout,
             critical: true,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::build::{databases_of, service_index, GraphBuilder};
 use super::PlanningError;
-use crate::graph::{Action, ActionKind, SecretSource};
+use crate::graph::{Action, SecretSource};
 use crate::plan::{Cluster, Database, DbStrategy, ScenarioKind, Service, Workload};
 use crate::provider::{
     DbRef, DbState, Manifest, Notification, RestorePoint, Severity, WorkloadRef,
@@ -80,10 +80,10 @@ fn preamble(g: &mut GraphBuilder<'_>) -> Vec<String> {
         };
         g.add_optional(
             format!("notify-start:{channel}"),
-            Action::Notify {
+            Action::new(crate::step::notify::Notify {
                 channel,
                 notification,
-            },
+            }),
             None,
             vec![],
         );
@@ -95,7 +95,12 @@ fn preamble(g: &mut GraphBuilder<'_>) -> Vec<String> {
             g.scenario.name,
             g.plan.name
         );
-        vec![g.add("approval", Action::Approval { prompt }, None, vec![])]
+        vec![g.add(
+            "approval",
+            Action::new(crate::step::approval::Approval { prompt }),
+            None,
+            vec![],
+        )]
     } else {
         vec![]
     }
@@ -115,10 +120,10 @@ fn epilogue(g: &mut GraphBuilder<'_>) {
         };
         g.add_optional(
             format!("notify-end:{channel}"),
-            Action::Notify {
+            Action::new(crate::step::notify::Notify {
                 channel,
                 notification,
-            },
+            }),
             None,
             sinks.clone(),
         );
@@ -183,7 +188,7 @@ fn secret_step(
     let binding = svc.secret.as_ref()?;
     Some(g.add(
         format!("{}/set-secret", svc.name),
-        Action::SetSecret {
+        Action::new(crate::step::cluster::SetSecret {
             cluster: cluster.name.clone(),
             namespace: namespace.to_string(),
             secret: binding.name.clone(),
@@ -192,7 +197,7 @@ fn secret_step(
                 db: db.clone(),
                 template: binding.template.clone(),
             },
-        },
+        }),
         Some(&svc.name),
         deps,
     ))
@@ -202,10 +207,10 @@ fn verify_step(g: &mut GraphBuilder<'_>, svc: &Service, deps: Vec<String>) -> Op
     let check = g.plan.health_check(svc.health_check.as_deref()?)?;
     Some(g.add(
         format!("{}/verify", svc.name),
-        Action::VerifyHealth {
+        Action::new(crate::step::health::VerifyHealth {
             check: check.name.clone(),
             target: check.target.clone(),
-        },
+        }),
         Some(&svc.name),
         deps,
     ))
@@ -230,12 +235,12 @@ fn dns_steps(
         })?;
         ids.push(g.add(
             format!("{}/dns:{}", svc.name, record.name),
-            Action::SwitchDns {
+            Action::new(crate::step::dns::SwitchDns {
                 zone: record.zone.clone(),
                 name: record.name.clone(),
                 set_id: record.set_id.clone(),
                 values: vec![value],
-            },
+            }),
             Some(&svc.name),
             deps.to_vec(),
         ));
@@ -300,20 +305,21 @@ fn promote(
     owner: Option<&str>,
     gate: &[String],
 ) -> (DbRef, String) {
+    let waited = Action::new(crate::step::database::PromoteReplica {
+        db: replica.clone(),
+    });
     let p = g.add_call(
         format!("{}/promote", db.name),
-        Action::PromoteReplica {
-            db: replica.clone(),
-        },
+        waited.clone(),
         owner,
         gate.to_vec(),
     );
     let w = g.add_wait(
         format!("{}/wait", db.name),
-        Action::WaitDatabase {
+        Action::new(crate::step::database::WaitDatabase {
             db: replica.clone(),
-        },
-        ActionKind::PromoteReplica,
+        }),
+        &waited,
         owner,
         vec![p],
     );
@@ -330,20 +336,21 @@ fn restore(
     gate: &[String],
 ) -> (DbRef, String) {
     let target = DbRef::new(region, format!("{}-restored", db.instance()));
+    let waited = Action::new(crate::step::database::RestoreSnapshot {
+        source: DbRef::new(&db.region, db.instance()),
+        snapshot_region: region.to_string(),
+        target: target.clone(),
+    });
     let r = g.add_call(
         format!("{}/restore", db.name),
-        Action::RestoreSnapshot {
-            source: DbRef::new(&db.region, db.instance()),
-            snapshot_region: region.to_string(),
-            target: target.clone(),
-        },
+        waited.clone(),
         owner,
         gate.to_vec(),
     );
     let w = g.add_wait(
         format!("{}/wait", db.name),
-        Action::WaitDatabase { db: target.clone() },
-        ActionKind::RestoreSnapshot,
+        Action::new(crate::step::database::WaitDatabase { db: target.clone() }),
+        &waited,
         owner,
         vec![r],
     );
@@ -436,10 +443,10 @@ fn bring_up(
         }
         let scale = g.add(
             format!("{}/scale:{}", svc.name, w.name),
-            Action::Scale {
+            Action::new(crate::step::cluster::Scale {
                 workload: wref.clone(),
                 replicas: w.replicas,
-            },
+            }),
             Some(&svc.name),
             scale_deps,
         );
@@ -447,16 +454,16 @@ fn bring_up(
         if let (Some(secret), true) = (&secret, w.standby_replicas > 0) {
             wait_deps = vec![g.add_call(
                 format!("{}/restart:{}", svc.name, w.name),
-                Action::RolloutRestart {
+                Action::new(crate::step::cluster::RolloutRestart {
                     workload: wref.clone(),
-                },
+                }),
                 Some(&svc.name),
                 vec![wait_deps[0].clone(), secret.clone()],
             )];
         }
         ready.push(g.add(
             format!("{}/wait:{}", svc.name, w.name),
-            Action::WaitWorkload { workload: wref },
+            Action::new(crate::step::cluster::WaitWorkload { workload: wref }),
             Some(&svc.name),
             wait_deps,
         ));
@@ -491,15 +498,15 @@ fn repoint(g: &mut GraphBuilder<'_>, db: &Database, new: &DbRef, after: &[String
             let wref = workload_ref(cluster, w);
             let restart = g.add_call(
                 format!("{}/restart:{}", svc.name, w.name),
-                Action::RolloutRestart {
+                Action::new(crate::step::cluster::RolloutRestart {
                     workload: wref.clone(),
-                },
+                }),
                 Some(&svc.name),
                 vec![secret.clone()],
             );
             ready.push(g.add(
                 format!("{}/wait:{}", svc.name, w.name),
-                Action::WaitWorkload { workload: wref },
+                Action::new(crate::step::cluster::WaitWorkload { workload: wref }),
                 Some(&svc.name),
                 vec![restart],
             ));
@@ -560,19 +567,20 @@ fn database_failure(g: &mut GraphBuilder<'_>) -> Result<()> {
     match strategy {
         DbStrategy::Reboot | DbStrategy::Auto => {
             let me = DbRef::new(&db.region, db.instance());
+            let waited = Action::new(crate::step::database::RebootDatabase {
+                db: me.clone(),
+                force_failover: db.multi_az,
+            });
             let r = g.add_call(
                 format!("{}/reboot", db.name),
-                Action::RebootDatabase {
-                    db: me.clone(),
-                    force_failover: db.multi_az,
-                },
+                waited.clone(),
                 owner,
                 gate.clone(),
             );
             let w = g.add_wait(
                 format!("{}/wait", db.name),
-                Action::WaitDatabase { db: me },
-                ActionKind::RebootDatabase,
+                Action::new(crate::step::database::WaitDatabase { db: me }),
+                &waited,
                 owner,
                 vec![r],
             );
@@ -602,10 +610,10 @@ fn database_failure(g: &mut GraphBuilder<'_>) -> Result<()> {
             // Restore redundancy: a new replica of the promoted instance (optional).
             g.add_optional(
                 format!("{}/new-replica", db.name),
-                Action::CreateReplica {
+                Action::new(crate::step::database::CreateReplica {
                     source: new,
                     replica: DbRef::new(&db.region, format!("{}-replica", replica.id)),
-                },
+                }),
                 owner,
                 vec![wait],
             );
@@ -649,10 +657,10 @@ fn point_in_time_restore(g: &mut GraphBuilder<'_>) -> Result<()> {
             let (cluster, w) = home_cluster(g, w)?;
             stopped.push(g.add(
                 format!("{}/scale-down:{}", svc.name, w.name),
-                Action::Scale {
+                Action::new(crate::step::cluster::Scale {
                     workload: workload_ref(cluster, w),
                     replicas: 0,
-                },
+                }),
                 Some(&svc.name),
                 gate.clone(),
             ));
@@ -676,20 +684,21 @@ fn point_in_time_restore(g: &mut GraphBuilder<'_>) -> Result<()> {
             why: "the restore point is older than the point-in-time window".into(),
         });
     }
+    let waited = Action::new(crate::step::database::RestorePointInTime {
+        source: DbRef::new(&db.region, db.instance()),
+        target: target.clone(),
+        at,
+    });
     let r = g.add_call(
         format!("{}/restore-pitr", db.name),
-        Action::RestorePointInTime {
-            source: DbRef::new(&db.region, db.instance()),
-            target: target.clone(),
-            at,
-        },
+        waited.clone(),
         owner,
         stopped,
     );
     let wait = g.add_wait(
         format!("{}/wait", db.name),
-        Action::WaitDatabase { db: target.clone() },
-        ActionKind::RestorePointInTime,
+        Action::new(crate::step::database::WaitDatabase { db: target.clone() }),
+        &waited,
         owner,
         vec![r],
     );
@@ -707,16 +716,16 @@ fn point_in_time_restore(g: &mut GraphBuilder<'_>) -> Result<()> {
             deps.extend(secret.clone());
             let up = g.add(
                 format!("{}/scale-up:{}", svc.name, w.name),
-                Action::Scale {
+                Action::new(crate::step::cluster::Scale {
                     workload: wref.clone(),
                     replicas: w.replicas,
-                },
+                }),
                 Some(&svc.name),
                 deps,
             );
             ready.push(g.add(
                 format!("{}/wait:{}", svc.name, w.name),
-                Action::WaitWorkload { workload: wref },
+                Action::new(crate::step::cluster::WaitWorkload { workload: wref }),
                 Some(&svc.name),
                 vec![up],
             ));
@@ -764,19 +773,19 @@ fn cluster_rebuild(g: &mut GraphBuilder<'_>) -> Result<()> {
             apply_deps.extend(secret.clone());
             let apply = g.add(
                 format!("{}/apply:{}", svc.name, w.name),
-                Action::ApplyManifests {
+                Action::new(crate::step::cluster::ApplyManifests {
                     cluster: target.name.clone(),
                     namespace: w.namespace.clone(),
                     manifests: vec![manifest(w)],
-                },
+                }),
                 Some(&svc.name),
                 apply_deps,
             );
             ready.push(g.add(
                 format!("{}/wait:{}", svc.name, w.name),
-                Action::WaitWorkload {
+                Action::new(crate::step::cluster::WaitWorkload {
                     workload: workload_ref(target, w),
-                },
+                }),
                 Some(&svc.name),
                 vec![apply],
             ));
@@ -819,16 +828,16 @@ fn workload_action(g: &mut GraphBuilder<'_>, op: WorkloadOp) -> Result<()> {
         let (verb, action) = match op {
             WorkloadOp::Undo => (
                 "undo",
-                Action::RolloutUndo {
+                Action::new(crate::step::cluster::RolloutUndo {
                     workload: wref.clone(),
                     revision: g.scenario.revision,
-                },
+                }),
             ),
             WorkloadOp::Restart => (
                 "restart",
-                Action::RolloutRestart {
+                Action::new(crate::step::cluster::RolloutRestart {
                     workload: wref.clone(),
-                },
+                }),
             ),
         };
         let step = g.add_call(
@@ -839,7 +848,7 @@ fn workload_action(g: &mut GraphBuilder<'_>, op: WorkloadOp) -> Result<()> {
         );
         ready.push(g.add(
             format!("{}/wait:{}", svc.name, w.name),
-            Action::WaitWorkload { workload: wref },
+            Action::new(crate::step::cluster::WaitWorkload { workload: wref }),
             Some(&svc.name),
             vec![step],
         ));
@@ -867,9 +876,9 @@ fn security_isolation(g: &mut GraphBuilder<'_>) -> Result<()> {
         let wref = workload_ref(cluster, w);
         let iso = g.add(
             format!("{}/isolate:{}", svc.name, w.name),
-            Action::IsolateWorkload {
+            Action::new(crate::step::cluster::IsolateWorkload {
                 workload: wref.clone(),
-            },
+            }),
             Some(&svc.name),
             gate.clone(),
         );
@@ -880,7 +889,7 @@ fn security_isolation(g: &mut GraphBuilder<'_>) -> Result<()> {
             None => {
                 let id = g.add(
                     format!("{}/export:{}/{}", svc.name, cluster.name, w.namespace),
-                    Action::ExportResources {
+                    Action::new(crate::step::store::ExportResources {
                         cluster: cluster.name.clone(),
                         namespace: w.namespace.clone(),
                         kinds: Vec::new(),
@@ -889,7 +898,7 @@ fn security_isolation(g: &mut GraphBuilder<'_>) -> Result<()> {
                             "evidence/{}/{}/{stamp}/{}/{}.yaml",
                             g.plan.name, g.scenario.name, cluster.name, w.namespace
                         ),
-                    },
+                    }),
                     Some(&svc.name),
                     vec![iso.clone()],
                 );
@@ -899,10 +908,10 @@ fn security_isolation(g: &mut GraphBuilder<'_>) -> Result<()> {
         };
         contained.push(g.add(
             format!("{}/scale-to-zero:{}", svc.name, w.name),
-            Action::Scale {
+            Action::new(crate::step::cluster::Scale {
                 workload: wref,
                 replicas: 0,
-            },
+            }),
             Some(&svc.name),
             vec![iso, export],
         ));
@@ -915,41 +924,41 @@ fn security_isolation(g: &mut GraphBuilder<'_>) -> Result<()> {
         let snap_id = format!("{}-evidence-{stamp}", db.instance());
         contained.push(g.add_call(
             format!("{}/evidence-snapshot", db.name),
-            Action::CreateDbSnapshot {
+            Action::new(crate::step::database::CreateDbSnapshot {
                 db: me,
                 snapshot_id: snap_id,
-            },
+            }),
             Some(&svc.name),
             gate.clone(),
         ));
     }
     let approve = g.add(
         format!("{}/approve-redeploy", svc.name),
-        Action::Approval {
+        Action::new(crate::step::approval::Approval {
             prompt: format!(
                 "Evidence of `{}` is captured and its workloads are stopped: redeploy clean workloads?",
                 svc.name
             ),
-        },
+        }),
         Some(&svc.name),
         contained,
     );
     for (cluster, w) in &homes {
         let apply = g.add(
             format!("{}/redeploy:{}", svc.name, w.name),
-            Action::ApplyManifests {
+            Action::new(crate::step::cluster::ApplyManifests {
                 cluster: cluster.name.clone(),
                 namespace: w.namespace.clone(),
                 manifests: vec![manifest(w)],
-            },
+            }),
             Some(&svc.name),
             vec![approve.clone()],
         );
         g.add(
             format!("{}/wait:{}", svc.name, w.name),
-            Action::WaitWorkload {
+            Action::new(crate::step::cluster::WaitWorkload {
                 workload: workload_ref(cluster, w),
-            },
+            }),
             Some(&svc.name),
             vec![apply],
         );
