@@ -317,7 +317,14 @@ impl Scenario {
             rto: None,
             approval: false,
             notify: Vec::new(),
+            steps: Vec::new(),
         }
+    }
+
+    /// Adds one of the plan's own steps.
+    pub fn with_step(mut self, step: super::PlanStep) -> Self {
+        self.steps.push(step);
+        self
     }
 
     /// A region failover from `from` to `to`.

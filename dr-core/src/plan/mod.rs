@@ -30,12 +30,14 @@ mod validate;
 
 use std::path::Path;
 
+use crate::step::StepRegistry;
+
 pub use builder::PlanBuilder;
 pub use load::{Format, PlanError, Problem};
 pub use model::{
     Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Pitr, Plan,
-    Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service, StoreDef, Tier,
-    Workload,
+    PlanStep, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service,
+    StepRetry, StoreDef, Tier, Workload,
 };
 
 impl Plan {
@@ -84,6 +86,15 @@ impl Plan {
     /// # Ok::<(), dr_core::plan::PlanError>(())
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
+        Self::load_with(path, &StepRegistry::builtin())
+    }
+
+    /// [`load`](Self::load), with the step kinds of `registry` allowed in the plan's own
+    /// steps (an unknown kind is a problem naming the step and the registered kinds).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_with(path: impl AsRef<Path>, registry: &StepRegistry) -> Result<Plan, PlanError> {
         let path = path.as_ref();
         let file = path.display().to_string();
         let format = Format::from_path(path)
@@ -93,7 +104,7 @@ impl Plan {
             source,
         })?;
         let plan = Self::parse(&text, format, &file)?;
-        let problems = validate::problems(&plan);
+        let problems = validate::problems(&plan, registry);
         if problems.is_empty() {
             Ok(plan)
         } else {
@@ -109,7 +120,15 @@ impl Plan {
     /// # Errors
     /// [`PlanError::Invalid`] listing all problems.
     pub fn validate(&self) -> Result<(), PlanError> {
-        let problems = validate::problems(self);
+        self.validate_with(&StepRegistry::builtin())
+    }
+
+    /// [`validate`](Self::validate), with the step kinds of `registry`.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn validate_with(&self, registry: &StepRegistry) -> Result<(), PlanError> {
+        let problems = validate::problems(self, registry);
         if problems.is_empty() {
             Ok(())
         } else {

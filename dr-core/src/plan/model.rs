@@ -444,4 +444,102 @@ pub struct Scenario {
     /// Channels told when the scenario starts and ends.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// The plan's own steps, added to the scenario's built-in ones: webhooks, commands,
+    /// approvals, or kinds the embedding service registered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<PlanStep>,
+}
+
+/// A step a plan adds to a scenario (`scenarios[].steps[]`). It takes part in ordering, the
+/// forecast, the critical path, the dry run, approvals and the report like a built-in step.
+///
+/// ```yaml
+/// steps:
+///   - id: warm-cache
+///     kind: webhook
+///     after: [database promoted]      # step ids, service names or milestones
+///     service: api                     # counts towards the service's RTO (optional)
+///     estimate: 30s
+///     timeout: 2m
+///     critical: false                  # a failure degrades the run instead of failing it
+///     retry: { max_attempts: 5, initial_backoff: 1s }
+///     params: { url: "https://cache.internal/warm" }
+/// ```
+///
+/// Milestones are reached when every built-in step marking them is done: `database
+/// promoted`, `database restored`, `database available`, `dns switched`, `workloads scaled`,
+/// `workloads ready`, `secret updated`, `health verified`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanStep {
+    /// Unique id within the scenario's graph.
+    pub id: String,
+    /// The step kind (`webhook`, `command`, `approval`, or a registered kind).
+    pub kind: String,
+    /// The kind's parameters.
+    #[serde(default = "empty_params")]
+    pub params: serde_json::Value,
+    /// What it runs after: step ids, service names (after the service is recovered) or
+    /// milestones.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// The service whose recovery it is part of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Forecast duration (default: the kind's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<HumanDuration>,
+    /// Deadline of one attempt (default: the kind's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    /// Whether sending it twice is harmless (default: the kind's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
+    /// A critical failure fails the run; an optional one degrades it (default `true`).
+    #[serde(default = "critical_default")]
+    pub critical: bool,
+    /// How its temporary failures are retried (default: the run's policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<StepRetry>,
+}
+
+fn empty_params() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+fn critical_default() -> bool {
+    true
+}
+
+/// A plan step's retry policy; unset fields take the run's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepRetry {
+    /// Attempts in all, the first included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Delay before the first retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_backoff: Option<HumanDuration>,
+    /// Largest delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backoff: Option<HumanDuration>,
+    /// Time the step may spend in attempts and backoffs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<HumanDuration>,
+}
+
+impl StepRetry {
+    /// The policy: `base` with this step's fields.
+    pub fn policy(&self, base: &crate::RetryPolicy) -> crate::RetryPolicy {
+        crate::RetryPolicy {
+            max_attempts: self.max_attempts.unwrap_or(base.max_attempts).max(1),
+            initial_backoff: self
+                .initial_backoff
+                .map_or(base.initial_backoff, |d| d.get()),
+            max_backoff: self.max_backoff.map_or(base.max_backoff, |d| d.get()),
+            deadline: self.deadline.map(|d| d.get()).or(base.deadline),
+            ..base.clone()
+        }
+    }
 }

@@ -17,7 +17,7 @@ impl Problems {
     }
 }
 
-pub(super) fn problems(plan: &Plan) -> Vec<Problem> {
+pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> Vec<Problem> {
     let mut p = Problems(Vec::new());
     if plan.name.trim().is_empty() {
         p.push("name", "the plan needs a name");
@@ -29,7 +29,7 @@ pub(super) fn problems(plan: &Plan) -> Vec<Problem> {
     scenarios(plan, &mut p);
     // Feasibility needs a structurally sound plan: plan only when nothing else is wrong.
     if p.0.is_empty() {
-        feasibility(plan, &mut p);
+        feasibility(plan, registry, &mut p);
     }
     p.0
 }
@@ -427,9 +427,9 @@ fn scenarios(plan: &Plan, p: &mut Problems) {
 }
 
 /// RTOs shorter than the fastest recovery and RPOs the data protection cannot meet.
-fn feasibility(plan: &Plan, p: &mut Problems) {
+fn feasibility(plan: &Plan, registry: &crate::step::StepRegistry, p: &mut Problems) {
     for sc in &plan.scenarios {
-        let graph = match crate::planner::plan_nominal(plan, &sc.name) {
+        let graph = match crate::planner::plan_nominal_with(plan, &sc.name, registry) {
             Ok(g) => g,
             Err(e) => {
                 p.push(format!("scenarios[{}]", sc.name), e.to_string());

@@ -27,6 +27,9 @@ pub(super) struct GraphBuilder<'a> {
     /// Data-loss window forecast per database name recovered in this scenario.
     pub(super) db_loss: BTreeMap<String, Duration>,
     pub(super) risks: Vec<Risk>,
+    /// Milestones reached at a later step than the one whose kind marks them (a promotion
+    /// is done when the promoted database is available, not when the call returns).
+    reached_at: Vec<(&'static str, String)>,
 }
 
 impl<'a> GraphBuilder<'a> {
@@ -39,6 +42,7 @@ impl<'a> GraphBuilder<'a> {
             by_service: HashMap::new(),
             db_loss: BTreeMap::new(),
             risks: Vec::new(),
+            reached_at: Vec::new(),
         }
     }
 
@@ -130,6 +134,64 @@ impl<'a> GraphBuilder<'a> {
             critical: true,
         });
         id
+    }
+
+    /// Adds one of the plan's own steps, with everything the plan said about it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn add_plan_step(
+        &mut self,
+        id: String,
+        action: Action,
+        service: Option<&str>,
+        depends_on: Vec<String>,
+        estimate: Duration,
+        timeout: Duration,
+        critical: bool,
+        retry: Option<crate::RetryPolicy>,
+    ) {
+        self.push(id, action, service, depends_on, estimate, timeout);
+        if let Some(s) = self.steps.last_mut() {
+            s.critical = critical;
+            s.retry = retry;
+        }
+    }
+
+    /// The ids of every step so far.
+    pub(super) fn step_ids(&self) -> std::collections::HashSet<String> {
+        self.steps.iter().map(|s| s.id.clone()).collect()
+    }
+
+    /// Records that `milestone` is reached when step `id` is done.
+    pub(super) fn reached(&mut self, milestone: &'static str, id: &str) {
+        self.reached_at.push((milestone, id.to_string()));
+    }
+
+    /// The ids of the steps after which `milestone` is reached.
+    pub(super) fn milestone_steps(&self, milestone: &str) -> Vec<String> {
+        let later: Vec<String> = self
+            .reached_at
+            .iter()
+            .filter(|(m, _)| *m == milestone)
+            .map(|(_, id)| id.clone())
+            .collect();
+        if !later.is_empty() {
+            return later;
+        }
+        self.steps
+            .iter()
+            .filter(|s| s.action.milestone() == Some(milestone))
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// The milestones reached by the steps so far.
+    pub(super) fn milestones(&self) -> Vec<&'static str> {
+        let set: BTreeSet<&'static str> = self
+            .steps
+            .iter()
+            .filter_map(|s| s.action.milestone())
+            .collect();
+        set.into_iter().collect()
     }
 
     pub(super) fn risk(&mut self, service: Option<&str>, message: impl Into<String>) {

@@ -29,11 +29,13 @@
 mod build;
 mod observe;
 mod scenarios;
+mod steps;
 
 pub use observe::{DbObservation, ObservedState, ReplicaObservation};
 
 use crate::graph::RecoveryGraph;
 use crate::plan::Plan;
+use crate::step::StepRegistry;
 
 /// Why a plan cannot be turned into a recovery graph.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +57,15 @@ pub enum PlanningError {
         /// Its name.
         name: String,
     },
+    /// One of the plan's own steps is wrong: an unknown kind (the message lists the registered
+    /// ones), bad parameters, a duplicate id, or an `after:` that names nothing.
+    #[error("{at}: {message}")]
+    InvalidStep {
+        /// The field at fault (`scenarios[failover].steps[warm-cache].kind`).
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The scenario cannot recover something with what the plan and the observed state offer.
     #[error("cannot recover {what}: {why}")]
     Unrecoverable {
@@ -74,6 +85,20 @@ pub fn plan(
     scenario: &str,
     observed: &ObservedState,
 ) -> Result<RecoveryGraph, PlanningError> {
+    plan_with(plan, scenario, observed, &StepRegistry::builtin())
+}
+
+/// [`plan`], with the plan's own steps built from `registry` (the built-in `webhook`,
+/// `command` and `approval` kinds and the embedding service's own).
+///
+/// # Errors
+/// As [`plan`], and [`PlanningError::InvalidStep`] for a plan step that cannot be built.
+pub fn plan_with(
+    plan: &Plan,
+    scenario: &str,
+    observed: &ObservedState,
+    registry: &StepRegistry,
+) -> Result<RecoveryGraph, PlanningError> {
     let sc = plan
         .scenario(scenario)
         .ok_or_else(|| PlanningError::UnknownScenario {
@@ -87,6 +112,7 @@ pub fn plan(
         })?;
     let mut g = build::GraphBuilder::new(plan, sc, observed);
     scenarios::build(&mut g)?;
+    steps::add(&mut g, registry)?;
     Ok(g.finish())
 }
 
@@ -96,6 +122,18 @@ pub fn plan(
 /// # Errors
 /// As [`plan`].
 pub fn plan_nominal(plan_: &Plan, scenario: &str) -> Result<RecoveryGraph, PlanningError> {
+    plan_nominal_with(plan_, scenario, &StepRegistry::builtin())
+}
+
+/// [`plan_nominal`] with the step kinds of `registry`.
+///
+/// # Errors
+/// As [`plan_with`].
+pub fn plan_nominal_with(
+    plan_: &Plan,
+    scenario: &str,
+    registry: &StepRegistry,
+) -> Result<RecoveryGraph, PlanningError> {
     let observed = ObservedState::nominal(plan_, chrono::Utc::now());
-    plan(plan_, scenario, &observed)
+    plan_with(plan_, scenario, &observed, registry)
 }

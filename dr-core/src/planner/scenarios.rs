@@ -324,6 +324,7 @@ fn promote(
         vec![p],
     );
     g.db_loss.insert(db.name.clone(), lag);
+    g.reached("database promoted", &w);
     (replica, w)
 }
 
@@ -355,6 +356,7 @@ fn restore(
         vec![r],
     );
     g.db_loss.insert(db.name.clone(), snapshot_age);
+    g.reached("database restored", &w);
     (target, w)
 }
 

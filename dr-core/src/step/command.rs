@@ -161,40 +161,46 @@ impl StepAction for Command {
             cmd.env(name, v.expose());
         }
         let operation = format!("run {}", self.program);
-        let mut child = cmd.spawn().map_err(|e| {
-            let retry = if e.kind() == std::io::ErrorKind::NotFound
-                || e.kind() == std::io::ErrorKind::PermissionDenied
-            {
-                Retry::Permanent
-            } else {
-                Retry::Temporary
-            };
-            Error::Other {
-                provider: "command".into(),
-                operation: operation.clone(),
-                retry,
-                source: Box::new(e),
-            }
-        })?;
-        let out = child.stdout.take();
-        let err = child.stderr.take();
-        let (status, stdout, stderr) = tokio::join!(
-            child.wait(),
-            async {
-                match out {
-                    Some(o) => capped(o, OUTPUT_CAP).await,
-                    None => Vec::<u8>::new(),
-                }
-            },
-            async {
-                match err {
-                    Some(e) => capped(e, OUTPUT_CAP).await,
-                    None => Vec::<u8>::new(),
-                }
-            }
-        );
-        let status = status.map_err(|e| Error::io(operation.clone(), e))?;
-        let code = status.code();
+        let op = operation.clone();
+        // Killed (kill_on_drop) when the time is up: the future holding it is dropped.
+        let (code, stdout, stderr) =
+            super::off_clock(operation.clone(), ctx.remaining(), move || async move {
+                let mut child = cmd.spawn().map_err(|e| {
+                    let retry = if e.kind() == std::io::ErrorKind::NotFound
+                        || e.kind() == std::io::ErrorKind::PermissionDenied
+                    {
+                        Retry::Permanent
+                    } else {
+                        Retry::Temporary
+                    };
+                    Error::Other {
+                        provider: "command".into(),
+                        operation: op.clone(),
+                        retry,
+                        source: Box::new(e),
+                    }
+                })?;
+                let out = child.stdout.take();
+                let err = child.stderr.take();
+                let (status, stdout, stderr) = tokio::join!(
+                    child.wait(),
+                    async {
+                        match out {
+                            Some(o) => capped(o, OUTPUT_CAP).await,
+                            None => Vec::<u8>::new(),
+                        }
+                    },
+                    async {
+                        match err {
+                            Some(e) => capped(e, OUTPUT_CAP).await,
+                            None => Vec::<u8>::new(),
+                        }
+                    }
+                );
+                let status = status.map_err(|e| Error::io(op.clone(), e))?;
+                Ok((status.code(), stdout, stderr))
+            })
+            .await?;
         ctx.output = Some(serde_json::json!({
             "exit_status": code,
             "stdout": mask(&stdout, &secrets),

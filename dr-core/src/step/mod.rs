@@ -624,6 +624,42 @@ pub(crate) fn to_json(value: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
+/// Runs real I/O (an HTTP request, a program) on a runtime of its own in a blocking thread,
+/// bounded by `limit` of real time. The run's clock may be the simulated cloud's paused one:
+/// a blocking task holds it still, so the I/O neither races nor advances virtual time.
+pub(crate) async fn off_clock<T, F, Fut>(what: String, limit: Duration, make: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let op = what.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io(format!("starting a runtime for {what}"), e))?;
+        rt.block_on(async move {
+            match tokio::time::timeout(limit, make()).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout {
+                    operation: what,
+                    after: limit,
+                }),
+            }
+        })
+    })
+    .await;
+    joined.unwrap_or_else(|e| {
+        Err(Error::Other {
+            provider: "executor".into(),
+            operation: op,
+            retry: crate::Retry::Permanent,
+            source: format!("the I/O task failed: {e}").into(),
+        })
+    })
+}
+
 /// `scheme://user:***@…`: hides the password of every URL-like part of `text`.
 pub(crate) fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

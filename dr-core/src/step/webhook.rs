@@ -25,7 +25,6 @@
 //! The status and the first 4 KiB of the body are kept for the report.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -119,23 +118,17 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-fn client() -> Result<&'static reqwest::Client> {
-    static CLIENT: OnceLock<std::result::Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            // The library ships ring as its TLS crypto; keep one a program installed itself.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
+fn client() -> Result<reqwest::Client> {
+    // The library ships ring as its TLS crypto; keep one a program installed itself.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
         .map_err(|e| Error::Other {
             provider: "webhook".into(),
             operation: "build the HTTP client".into(),
             retry: crate::Retry::Permanent,
-            source: e.clone().into(),
+            source: e.without_url_message().into(),
         })
 }
 
@@ -177,7 +170,7 @@ impl Webhook {
     }
 }
 
-fn send_error(e: &reqwest::Error, target: &str) -> Error {
+fn send_error(e: &reqwest::Error, target: &str, limit: Duration) -> Error {
     let operation = format!("request {target}");
     // Never include the URL from reqwest's own message: it may carry credentials.
     let source: crate::BoxError = e.without_url_message().into();
@@ -190,7 +183,7 @@ fn send_error(e: &reqwest::Error, target: &str) -> Error {
     } else if e.is_timeout() {
         Error::Timeout {
             operation,
-            after: Duration::ZERO,
+            after: limit,
         }
     } else {
         Error::Unavailable {
@@ -267,41 +260,49 @@ impl StepAction for Webhook {
                 message: format!("invalid method `{}`", self.method),
             }
         })?;
-        let mut request = client()?
-            .request(method, &self.url)
-            .timeout(ctx.remaining());
+        let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &self.headers {
             let secret = value.resolve(name)?;
-            let mut header =
-                reqwest::header::HeaderValue::from_str(secret.expose()).map_err(|_| {
-                    Error::InvalidRequest {
-                        provider: "webhook".into(),
-                        operation: "request".into(),
-                        message: format!("header {name}: value is not a valid header value"),
-                    }
-                })?;
+            let invalid = |what: &str| Error::InvalidRequest {
+                provider: "webhook".into(),
+                operation: "request".into(),
+                message: format!("header {name}: {what}"),
+            };
+            let key = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid("not a valid header name"))?;
+            let mut header = reqwest::header::HeaderValue::from_str(secret.expose())
+                .map_err(|_| invalid("value is not a valid header value"))?;
             header.set_sensitive(true);
-            request = request.header(name.as_str(), header);
+            headers.insert(key, header);
         }
-        if let Some(body) = &self.body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|e| send_error(&e, &target))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .contains_key(reqwest::header::RETRY_AFTER);
-        let mut body = String::new();
-        let mut stream = response;
-        while let Some(chunk) = stream.chunk().await.unwrap_or(None) {
-            let room = BODY_CAP.saturating_sub(body.len());
-            if room == 0 {
-                break;
+        let (url, body, limit) = (self.url.clone(), self.body.clone(), ctx.remaining());
+        let what = format!("request {target}");
+        let (status, retry_after, text) = super::off_clock(what, limit, move || async move {
+            let mut request = client()?.request(method, &url).headers(headers);
+            if let Some(body) = &body {
+                request = request.json(body);
             }
-            let take = &chunk[..chunk.len().min(room)];
-            body.push_str(&String::from_utf8_lossy(take));
-        }
-        ctx.output = Some(serde_json::json!({ "status": status, "body": body }));
+            let mut response = request
+                .send()
+                .await
+                .map_err(|e| send_error(&e, &target, limit))?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .contains_key(reqwest::header::RETRY_AFTER);
+            let mut text = String::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                let room = BODY_CAP.saturating_sub(text.len());
+                if room == 0 {
+                    break;
+                }
+                text.push_str(&String::from_utf8_lossy(&chunk[..chunk.len().min(room)]));
+            }
+            Ok((status, retry_after, text))
+        })
+        .await?;
+        let target = self.target();
+        ctx.output = Some(serde_json::json!({ "status": status, "body": text }));
         if self.accepted(status) {
             return Ok(());
         }
