@@ -74,6 +74,39 @@ async fn run(
     fault_rate: f64,
     seed: u64,
 ) -> (RecoveryGraph, RunReport, Duration) {
+    let (graph, report, real, _) = run_sim(plan, scenario, fault_rate, seed).await;
+    (graph, report, real)
+}
+
+/// Non-idempotent effects that took place more than once on the same target.
+fn repeated_effects(sim: &Simulation) -> usize {
+    use dr_core::provider::Operation as O;
+    let mut seen = std::collections::HashMap::new();
+    for c in sim.cloud().calls() {
+        let destructive = matches!(
+            c.operation,
+            O::Promote
+                | O::Reboot
+                | O::RestoreSnapshot
+                | O::RestorePointInTime
+                | O::CreateSnapshot
+                | O::CreateReplica
+                | O::RolloutRestart
+                | O::RolloutUndo
+        );
+        if destructive && c.took_effect {
+            *seen.entry((c.operation, c.target)).or_insert(0usize) += 1;
+        }
+    }
+    seen.values().filter(|&&n| n > 1).count()
+}
+
+async fn run_sim(
+    plan: &Plan,
+    scenario: &str,
+    fault_rate: f64,
+    seed: u64,
+) -> (RecoveryGraph, RunReport, Duration, Simulation) {
     let config = SimConfig::default().with_faults(FaultConfig::default().with_rate(fault_rate));
     let sim = Simulation::new(plan, seed, config);
     let sc = plan.scenario(scenario).expect("scenario");
@@ -89,7 +122,7 @@ async fn run(
         }))
         .run(&graph)
         .await;
-    (graph, report, real.elapsed())
+    (graph, report, real.elapsed(), sim)
 }
 
 fn big_plan(services: usize) -> Plan {
@@ -154,13 +187,16 @@ async fn main() {
     }
 
     println!("\n## Region failover under injected temporary faults (20 seeds each)\n");
-    println!("| fault rate | succeeded | mean achieved | mean achieved / fault-free | mean attempts per step |");
-    println!("|---|---|---|---|---|");
+    println!("| fault rate | succeeded | mean achieved | mean achieved / fault-free | mean attempts per step | retries per run | non-idempotent effects issued twice |");
+    println!("|---|---|---|---|---|---|---|");
     let (_, clean, _) = run(&plan, "region-failover", 0.0, 42).await;
-    for rate in [0.0, 0.05, 0.1, 0.2] {
+    for rate in [0.0, 0.1, 0.2, 0.3, 0.5] {
         let (mut ok, mut total, mut attempts, mut steps) = (0, Duration::ZERO, 0u64, 0u64);
+        let (mut retries, mut twice) = (0u64, 0usize);
         for seed in 1..=20 {
-            let (_, report, _) = run(&plan, "region-failover", rate, seed).await;
+            let (_, report, _, sim) = run_sim(&plan, "region-failover", rate, seed).await;
+            retries += report.retries;
+            twice += repeated_effects(&sim);
             if report.succeeded() {
                 ok += 1;
                 total += report.achieved_rto;
@@ -174,10 +210,11 @@ async fn main() {
         }
         let mean = total / ok.max(1);
         println!(
-            "| {rate} | {ok}/20 | {} | {:.2} | {:.2} |",
+            "| {rate} | {ok}/20 | {} | {:.2} | {:.2} | {:.1} | {twice} |",
             human(mean),
             secs(mean) / secs(clean.achieved_rto),
-            attempts as f64 / steps as f64
+            attempts as f64 / steps as f64,
+            retries as f64 / 20.0
         );
     }
 

@@ -1,13 +1,17 @@
 //! Property tests of the executor under random fault schedules on the simulated cloud: no
 //! step starts before its dependencies finished, and no non-idempotent operation takes
 //! effect twice — even when a call fails *after* its effect (the reply is lost), which only
-//! a read-back can tell.
+//! a read-back can tell. Faults come from every error class — throttled and refused (certainly
+//! not applied), timeouts and lost replies (effect unknown), hangs — injected either by the
+//! simulated cloud itself or by the fault layer wrapped around its providers, as a drill
+//! wraps a real provider.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use dr_core::executor::{AutoApprove, Executor, StepStatus};
+use dr_core::layer::Faults;
 use dr_core::plan::Plan;
 use dr_core::planner;
 use dr_core::provider::Operation;
@@ -44,14 +48,15 @@ fn plan() -> Plan {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn dependencies_first_and_no_effect_twice(
         seed in any::<u64>(),
         scenario in 0..SCENARIOS.len(),
-        rate in 0.0f64..0.25,
+        rate in 0.0f64..0.5,
         lost_replies in prop::collection::vec(0..NON_IDEMPOTENT.len(), 0..4),
+        via_layer in any::<bool>(),
     ) {
         let plan = plan();
         let mut faults = FaultConfig::default().with_rate(rate);
@@ -65,11 +70,16 @@ proptest! {
             .build()
             .unwrap();
         let (graph, report, calls) = rt.block_on(async {
-            let sim = Simulation::new(&plan, seed, SimConfig::default().with_faults(faults));
+            let (own, layer) = if via_layer { (FaultConfig::default(), Some(faults)) } else { (faults, None) };
+            let sim = Simulation::new(&plan, seed, SimConfig::default().with_faults(own));
             sim.inject(plan.scenario(scenario).unwrap()).await;
             let observed = sim.observe().await;
             let graph = planner::plan(&plan, scenario, &observed).unwrap();
-            let report = Executor::new(sim.providers())
+            let providers = match layer {
+                Some(f) => sim.providers().layer(Arc::new(Faults::new(seed, f))),
+                None => sim.providers(),
+            };
+            let report = Executor::new(providers)
                 .clock(sim.cloud().clock())
                 .seed(seed)
                 .approvals(Arc::new(AutoApprove))

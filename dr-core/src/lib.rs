@@ -9,7 +9,8 @@
 //! * [`step`] — step kinds, each described once: built-in ones, `webhook`, `command`, and
 //!   the embedding service's own.
 //! * [`executor`] — runs a graph: concurrency, retries, timeouts, approvals, a report.
-//! * [`retry`] — the one retry layer.
+//! * [`retry`] — the one retry layer; [`layer`] — faults, latency, call log, tracing and
+//!   metrics around any provider.
 //! * [`sim`] and [`store`] — the embedded default: a deterministic simulated cloud on virtual
 //!   time, in-memory and local-disk snapshot stores.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod duration;
 mod error;
 pub mod executor;
 pub mod graph;
+pub mod layer;
 pub mod plan;
 pub mod planner;
 pub mod provider;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::layer::{Layer, Layered};
 use crate::provider::{
     ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, Notifier, SnapshotStore,
 };
@@ -122,6 +123,49 @@ impl Providers {
     pub fn with_notifier_for(mut self, channel: impl Into<String>, p: Arc<dyn Notifier>) -> Self {
         self.notifier_by_channel.insert(channel.into(), p);
         self
+    }
+
+    /// Every provider of the set wrapped in `layer` (outside the layers added before). See
+    /// [`crate::layer`].
+    pub fn layer(self, layer: Arc<dyn Layer>) -> Self {
+        fn wrap<P: ?Sized>(p: Arc<P>, l: &Arc<dyn Layer>) -> Arc<Layered<P>> {
+            Arc::new(Layered::new(p, l.clone()))
+        }
+        let l = &layer;
+        Providers {
+            database: self
+                .database
+                .map(|p| wrap(p, l) as Arc<dyn DatabaseReplica>),
+            database_by_region: self
+                .database_by_region
+                .into_iter()
+                .map(|(k, p)| (k, wrap(p, l) as Arc<dyn DatabaseReplica>))
+                .collect(),
+            dns: self.dns.map(|p| wrap(p, l) as Arc<dyn DnsFailover>),
+            dns_by_zone: self
+                .dns_by_zone
+                .into_iter()
+                .map(|(k, p)| (k, wrap(p, l) as Arc<dyn DnsFailover>))
+                .collect(),
+            cluster: self.cluster.map(|p| wrap(p, l) as Arc<dyn ClusterDeployer>),
+            cluster_by_name: self
+                .cluster_by_name
+                .into_iter()
+                .map(|(k, p)| (k, wrap(p, l) as Arc<dyn ClusterDeployer>))
+                .collect(),
+            stores: self
+                .stores
+                .into_iter()
+                .map(|(k, p)| (k, wrap(p, l) as Arc<dyn SnapshotStore>))
+                .collect(),
+            probe: self.probe.map(|p| wrap(p, l) as Arc<dyn HealthProbe>),
+            notifier: self.notifier.map(|p| wrap(p, l) as Arc<dyn Notifier>),
+            notifier_by_channel: self
+                .notifier_by_channel
+                .into_iter()
+                .map(|(k, p)| (k, wrap(p, l) as Arc<dyn Notifier>))
+                .collect(),
+        }
     }
 
     /// The database provider for `region`.

@@ -199,9 +199,11 @@ pub struct Retrier {
 }
 
 /// Attempts of one read (describe, status, list) on temporary errors.
-const READ_ATTEMPTS: u32 = 5;
-/// Delay before a read's first retry; doubles after each.
+const READ_ATTEMPTS: u32 = 12;
+/// Delay before a read's first retry; doubles after each, up to [`READ_MAX_BACKOFF`].
 const READ_BACKOFF: Duration = Duration::from_secs(1);
+/// Largest delay between two attempts of a read.
+const READ_MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Why a retry will not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,8 +277,8 @@ impl Retrier {
         Ok(backoff)
     }
 
-    /// Calls `read` until it succeeds, fails for good, or five attempts (1 s, 2 s, 4 s, 8 s
-    /// apart) or the budget are used up. Only for reads: they are idempotent by nature, so
+    /// Calls `read` until it succeeds, fails for good, or twelve attempts (1 s, 2 s, 4 s, then
+    /// 8 s apart: about 75 s in all) or the budget are used up. Only for reads: they are idempotent by nature, so
     /// any temporary error may be retried whatever its [`Effect`].
     ///
     /// # Errors
@@ -293,7 +295,7 @@ impl Retrier {
                 Err(e) if e.is_retryable() && attempt < READ_ATTEMPTS && self.budget.withdraw() => {
                     tracing::debug!(step, error = %e, attempt, effect = %e.effect(), "read failed, retrying");
                     tokio::time::sleep(delay).await;
-                    delay = delay.saturating_mul(2);
+                    delay = delay.saturating_mul(2).min(READ_MAX_BACKOFF);
                     attempt += 1;
                 }
                 other => return other.map_err(|e| e.exhausted(attempt)),

@@ -2,6 +2,7 @@
 //! simulated cloud like built-in steps: in the dry run, the forecast and the report; a
 //! failing critical hook stops its dependants, a failing optional one degrades the run, a
 //! hook that hangs times out, and a secret header is never printed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::config::{FaultConfig, FaultRule};
 use crate::provider::Operation;
+use crate::{Error, Retry};
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, identical on every platform and
 /// release, which a simulation replayed from a seed needs.
@@ -120,6 +121,48 @@ impl Faults {
             return Fault::AfterEffect;
         }
         Fault::None
+    }
+}
+
+/// The error a fault decided before the call returns (after sleeping `hang` for a hanging
+/// call), or `None` when the call goes ahead (`None` and `AfterEffect`).
+pub(crate) async fn refusal(
+    fault: Fault,
+    provider: &str,
+    op: Operation,
+    target: &str,
+    hang: Duration,
+) -> Option<Error> {
+    match fault {
+        Fault::None | Fault::AfterEffect => None,
+        Fault::Permanent => Some(Error::Other {
+            provider: provider.into(),
+            operation: op.name().into(),
+            retry: Retry::Permanent,
+            source: format!("injected permanent fault on {target}").into(),
+        }),
+        Fault::Throttled => Some(Error::Throttled {
+            provider: provider.into(),
+            operation: op.name().into(),
+        }),
+        // Decided before the call: the caller is told nothing happened.
+        Fault::Unavailable => Some(Error::Refused {
+            provider: provider.into(),
+            operation: op.name().into(),
+            source: Some(format!("injected refusal on {target}").into()),
+        }),
+        // The caller cannot tell a timeout before the call from one after it.
+        Fault::Timeout => Some(Error::Timeout {
+            operation: format!("{provider} {op} on {target}"),
+            after: Duration::ZERO,
+        }),
+        Fault::Hang => {
+            tokio::time::sleep(hang).await;
+            Some(Error::Timeout {
+                operation: format!("{provider} {op} on {target}"),
+                after: hang,
+            })
+        }
     }
 }
 

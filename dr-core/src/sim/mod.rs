@@ -37,7 +37,7 @@ mod cluster;
 mod config;
 mod database;
 mod dns;
-mod fault;
+pub(crate) mod fault;
 mod health;
 mod store;
 
@@ -307,30 +307,13 @@ impl SimCloud {
             operation: op.name().into(),
             source: None,
         };
-        let refused = match fault {
-            Fault::None | Fault::AfterEffect => None,
-            Fault::Permanent => Some(Error::Other {
-                provider: PROVIDER.into(),
-                operation: op.name().into(),
-                retry: Retry::Permanent,
-                source: format!("injected permanent fault on {target}").into(),
-            }),
-            Fault::Throttled => Some(Error::Throttled {
-                provider: PROVIDER.into(),
-                operation: op.name().into(),
-            }),
-            Fault::Unavailable => Some(unavailable()),
-            Fault::Timeout => Some(Error::Timeout {
-                operation: format!("{PROVIDER} {op} on {target}"),
+        // A pre-call timeout took the call's latency.
+        let refused = match fault::refusal(fault, PROVIDER, op, target, cfg.hang.get()).await {
+            Some(Error::Timeout { operation, after }) if after.is_zero() => Some(Error::Timeout {
+                operation,
                 after: latency,
             }),
-            Fault::Hang => {
-                tokio::time::sleep(cfg.hang.get()).await;
-                Some(Error::Timeout {
-                    operation: format!("{PROVIDER} {op} on {target}"),
-                    after: cfg.hang.get(),
-                })
-            }
+            other => other,
         };
         let refused = refused.or_else(|| {
             let st = self.lock();

@@ -306,15 +306,15 @@ impl StepAction for SetSecret {
             SecretSource::Literal { value } => value.clone(),
             SecretSource::DatabaseEndpoint { db, template } => {
                 let dbp = ctx.database(&db.region)?;
-                let endpoint =
-                    dbp.describe(db)
-                        .await?
-                        .endpoint
-                        .ok_or_else(|| Error::InvalidResponse {
-                            provider: dbp.name().to_string(),
-                            operation: "describe".into(),
-                            message: format!("{db} has no endpoint"),
-                        })?;
+                let endpoint = ctx
+                    .read(|| dbp.describe(db))
+                    .await?
+                    .endpoint
+                    .ok_or_else(|| Error::InvalidResponse {
+                        provider: dbp.name().to_string(),
+                        operation: "describe".into(),
+                        message: format!("{db} has no endpoint"),
+                    })?;
                 match template {
                     Some(t) => Secret::new(t.replace("{endpoint}", &endpoint)),
                     None => Secret::new(endpoint),

@@ -118,7 +118,7 @@ impl StepAction for PromoteReplica {
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let p = ctx.database(&self.db.region)?;
         if ctx.data_loss.is_none() {
-            ctx.data_loss = p.describe(&self.db).await?.replication_lag;
+            ctx.data_loss = ctx.read(|| p.describe(&self.db)).await?.replication_lag;
         }
         p.promote(&self.db).await?;
         Ok(())
@@ -181,9 +181,9 @@ impl StepAction for RestoreSnapshot {
         }
     }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
+        let p = ctx.database(&self.snapshot_region)?;
         let snaps = ctx
-            .database(&self.snapshot_region)?
-            .list_snapshots(&self.source, &self.snapshot_region)
+            .read(|| p.list_snapshots(&self.source, &self.snapshot_region))
             .await?;
         let newest = snaps
             .into_iter()
@@ -267,8 +267,8 @@ impl StepAction for RestorePointInTime {
         let point = match self.at {
             RestorePoint::At(t) => Some(t),
             RestorePoint::Latest => {
-                ctx.database(&self.source.region)?
-                    .describe(&self.source)
+                let p = ctx.database(&self.source.region)?;
+                ctx.read(|| p.describe(&self.source))
                     .await?
                     .latest_restorable_time
             }

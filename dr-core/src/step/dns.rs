@@ -41,8 +41,8 @@ impl SwitchDns {
     /// Sets the record to `values` and waits for the change, within the attempt's time.
     async fn set(&self, ctx: &StepContext<'_>, values: &[String]) -> Result<()> {
         let dns = ctx.dns(&self.zone)?;
-        let mut record = dns
-            .get_record_set(&self.zone, &self.name, self.set_id.as_deref())
+        let mut record = ctx
+            .read(|| dns.get_record_set(&self.zone, &self.name, self.set_id.as_deref()))
             .await?;
         if record.values == values {
             return Ok(());

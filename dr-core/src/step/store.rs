@@ -62,9 +62,9 @@ impl StepAction for ExportResources {
         Duration::from_secs(30)
     }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
+        let cp = ctx.cluster(&self.cluster)?;
         let manifests = ctx
-            .cluster(&self.cluster)?
-            .export(&self.cluster, &self.namespace, &self.kinds)
+            .read(|| cp.export(&self.cluster, &self.namespace, &self.kinds))
             .await?;
         let mut yaml = String::new();
         for m in &manifests {

@@ -1,0 +1,461 @@
+//! [`Layered`]: a provider wrapped in layers, implementing the provider's own trait.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use super::{CallInfo, Guard, Layer};
+use crate::provider::ByteStream;
+use crate::provider::{
+    Capabilities, ClusterDeployer, DatabaseReplica, DbRef, DbSnapshot, DbStatus, DnsChange,
+    DnsFailover, DnsRecord, GetResult, HealthProbe, HealthStatus, Manifest, Notification, Notifier,
+    ObjectMeta, Operation as O, PutOptions, RestorePoint, RolloutStatus, SnapshotStore,
+    WorkloadRef,
+};
+use crate::{Result, Secret};
+
+/// A provider of type `P` (`dyn DatabaseReplica`, `dyn SnapshotStore`, …) whose every call
+/// goes through `layers`, outermost first. It implements `P`'s trait, so it can stand
+/// wherever `P` does.
+#[derive(Debug)]
+pub struct Layered<P: ?Sized> {
+    inner: Arc<P>,
+    layers: Vec<Arc<dyn Layer>>,
+}
+
+impl<P: ?Sized> Layered<P> {
+    /// `inner` wrapped in `layer` (the only layer).
+    pub fn new(inner: Arc<P>, layer: Arc<dyn Layer>) -> Self {
+        Layered {
+            inner,
+            layers: vec![layer],
+        }
+    }
+
+    /// `inner` wrapped in `layers`, outermost first.
+    pub fn with_layers(inner: Arc<P>, layers: Vec<Arc<dyn Layer>>) -> Self {
+        Layered { inner, layers }
+    }
+
+    /// Runs `call` through every layer: `before` outermost first (a refusal stops there and
+    /// is the outcome), the call, then `after` innermost first, for the layers it went through.
+    async fn through<T, F>(&self, info: CallInfo, call: F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let mut guards: Vec<Guard> = Vec::with_capacity(self.layers.len());
+        let start = Instant::now();
+        let mut refused = None;
+        for layer in &self.layers {
+            match layer.before(&info).await {
+                Ok(g) => guards.push(g),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut result = match refused {
+            None => match self.layers.iter().find_map(|l| l.span(&info)) {
+                Some(span) => tracing::Instrument::instrument(call, span).await,
+                None => call.await,
+            },
+            Some(e) => Err(e),
+        };
+        let elapsed = start.elapsed();
+        for layer in self.layers[..guards.len()].iter().rev() {
+            if let Some(e) = layer.after(&info, result.as_ref().map(|_| ()), elapsed) {
+                result = Err(e);
+            }
+        }
+        drop(guards);
+        result
+    }
+}
+
+fn info(role: &'static str, provider: &str, operation: O, target: impl Into<String>) -> CallInfo {
+    CallInfo {
+        role,
+        provider: provider.to_string(),
+        operation,
+        target: target.into(),
+    }
+}
+
+#[async_trait]
+impl DatabaseReplica for Layered<dyn DatabaseReplica> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn describe(&self, db: &DbRef) -> Result<DbStatus> {
+        let i = info("database", self.name(), O::Describe, db.to_string());
+        self.through(i, self.inner.describe(db)).await
+    }
+    async fn create_snapshot(&self, db: &DbRef, snapshot_id: &str) -> Result<DbSnapshot> {
+        let i = info(
+            "database",
+            self.name(),
+            O::CreateSnapshot,
+            format!("{db} as {snapshot_id}"),
+        );
+        self.through(i, self.inner.create_snapshot(db, snapshot_id))
+            .await
+    }
+    async fn describe_snapshot(&self, region: &str, snapshot_id: &str) -> Result<DbSnapshot> {
+        let i = info(
+            "database",
+            self.name(),
+            O::DescribeSnapshot,
+            format!("{region}/{snapshot_id}"),
+        );
+        self.through(i, self.inner.describe_snapshot(region, snapshot_id))
+            .await
+    }
+    async fn list_snapshots(&self, db: &DbRef, region: &str) -> Result<Vec<DbSnapshot>> {
+        let i = info(
+            "database",
+            self.name(),
+            O::ListSnapshots,
+            format!("{db} in {region}"),
+        );
+        self.through(i, self.inner.list_snapshots(db, region)).await
+    }
+    async fn copy_snapshot(
+        &self,
+        snapshot: &DbSnapshot,
+        to_region: &str,
+        new_id: &str,
+    ) -> Result<DbSnapshot> {
+        let i = info(
+            "database",
+            self.name(),
+            O::CopySnapshot,
+            format!("{} to {to_region}/{new_id}", snapshot.id),
+        );
+        self.through(i, self.inner.copy_snapshot(snapshot, to_region, new_id))
+            .await
+    }
+    async fn restore_snapshot(&self, snapshot: &DbSnapshot, target: &DbRef) -> Result<DbStatus> {
+        let i = info(
+            "database",
+            self.name(),
+            O::RestoreSnapshot,
+            target.to_string(),
+        );
+        self.through(i, self.inner.restore_snapshot(snapshot, target))
+            .await
+    }
+    async fn restore_to_point_in_time(
+        &self,
+        source: &DbRef,
+        target: &DbRef,
+        at: RestorePoint,
+    ) -> Result<DbStatus> {
+        let i = info(
+            "database",
+            self.name(),
+            O::RestorePointInTime,
+            format!("{target} from {source}"),
+        );
+        self.through(i, self.inner.restore_to_point_in_time(source, target, at))
+            .await
+    }
+    async fn promote(&self, replica: &DbRef) -> Result<DbStatus> {
+        let i = info("database", self.name(), O::Promote, replica.to_string());
+        self.through(i, self.inner.promote(replica)).await
+    }
+    async fn reboot(&self, db: &DbRef, force_failover: bool) -> Result<DbStatus> {
+        let i = info("database", self.name(), O::Reboot, db.to_string());
+        self.through(i, self.inner.reboot(db, force_failover)).await
+    }
+    async fn create_replica(&self, source: &DbRef, replica: &DbRef) -> Result<DbStatus> {
+        let i = info(
+            "database",
+            self.name(),
+            O::CreateReplica,
+            format!("{replica} from {source}"),
+        );
+        self.through(i, self.inner.create_replica(source, replica))
+            .await
+    }
+    async fn wait_available(&self, db: &DbRef, deadline: Duration) -> Result<DbStatus> {
+        let i = info(
+            "database",
+            self.name(),
+            O::Describe,
+            format!("{db} (until available)"),
+        );
+        self.through(i, self.inner.wait_available(db, deadline))
+            .await
+    }
+}
+
+#[async_trait]
+impl DnsFailover for Layered<dyn DnsFailover> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn get_record(&self, zone: &str, name: &str) -> Result<DnsRecord> {
+        let i = info("dns", self.name(), O::GetRecord, format!("{zone}/{name}"));
+        self.through(i, self.inner.get_record(zone, name)).await
+    }
+    async fn get_record_set(
+        &self,
+        zone: &str,
+        name: &str,
+        set_id: Option<&str>,
+    ) -> Result<DnsRecord> {
+        let i = info("dns", self.name(), O::GetRecord, format!("{zone}/{name}"));
+        self.through(i, self.inner.get_record_set(zone, name, set_id))
+            .await
+    }
+    async fn switch_record(&self, record: &DnsRecord) -> Result<DnsChange> {
+        let i = info(
+            "dns",
+            self.name(),
+            O::SwitchRecord,
+            format!("{}/{}", record.zone, record.name),
+        );
+        self.through(i, self.inner.switch_record(record)).await
+    }
+    async fn get_change(&self, change_id: &str) -> Result<DnsChange> {
+        let i = info("dns", self.name(), O::WaitChange, change_id.to_string());
+        self.through(i, self.inner.get_change(change_id)).await
+    }
+    async fn wait_change(&self, change_id: &str, deadline: Duration) -> Result<DnsChange> {
+        let i = info(
+            "dns",
+            self.name(),
+            O::WaitChange,
+            format!("{change_id} (until in sync)"),
+        );
+        self.through(i, self.inner.wait_change(change_id, deadline))
+            .await
+    }
+    async fn health_check_status(&self, health_check_id: &str) -> Result<HealthStatus> {
+        let i = info(
+            "dns",
+            self.name(),
+            O::HealthCheckStatus,
+            health_check_id.to_string(),
+        );
+        self.through(i, self.inner.health_check_status(health_check_id))
+            .await
+    }
+}
+
+#[async_trait]
+impl ClusterDeployer for Layered<dyn ClusterDeployer> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn apply(&self, cluster: &str, namespace: &str, manifests: &[Manifest]) -> Result<()> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::Apply,
+            format!("{cluster}/{namespace}"),
+        );
+        self.through(i, self.inner.apply(cluster, namespace, manifests))
+            .await
+    }
+    async fn scale(&self, workload: &WorkloadRef, replicas: u32) -> Result<()> {
+        let i = info("cluster", self.name(), O::Scale, workload.to_string());
+        self.through(i, self.inner.scale(workload, replicas)).await
+    }
+    async fn rollout_restart(&self, workload: &WorkloadRef) -> Result<u64> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::RolloutRestart,
+            workload.to_string(),
+        );
+        self.through(i, self.inner.rollout_restart(workload)).await
+    }
+    async fn rollout_undo(&self, workload: &WorkloadRef, revision: Option<u64>) -> Result<u64> {
+        let i = info("cluster", self.name(), O::RolloutUndo, workload.to_string());
+        self.through(i, self.inner.rollout_undo(workload, revision))
+            .await
+    }
+    async fn set_image(&self, workload: &WorkloadRef, container: &str, image: &str) -> Result<()> {
+        let i = info("cluster", self.name(), O::SetImage, workload.to_string());
+        self.through(i, self.inner.set_image(workload, container, image))
+            .await
+    }
+    async fn set_env(&self, workload: &WorkloadRef, env: &BTreeMap<String, String>) -> Result<()> {
+        let i = info("cluster", self.name(), O::SetEnv, workload.to_string());
+        self.through(i, self.inner.set_env(workload, env)).await
+    }
+    async fn patch_secret(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        secret: &str,
+        data: &BTreeMap<String, Secret>,
+    ) -> Result<()> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::PatchSecret,
+            format!("{cluster}/{namespace}/{secret}"),
+        );
+        self.through(i, self.inner.patch_secret(cluster, namespace, secret, data))
+            .await
+    }
+    async fn read_secret(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        secret: &str,
+        key: &str,
+    ) -> Result<Secret> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::ReadSecret,
+            format!("{cluster}/{namespace}/{secret}"),
+        );
+        self.through(i, self.inner.read_secret(cluster, namespace, secret, key))
+            .await
+    }
+    async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::RolloutStatus,
+            workload.to_string(),
+        );
+        self.through(i, self.inner.rollout_status(workload)).await
+    }
+    async fn isolate(&self, workload: &WorkloadRef) -> Result<()> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::IsolateWorkload,
+            workload.to_string(),
+        );
+        self.through(i, self.inner.isolate(workload)).await
+    }
+    async fn delete_pod(&self, cluster: &str, namespace: &str, pod: &str) -> Result<()> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::DeletePod,
+            format!("{cluster}/{namespace}/{pod}"),
+        );
+        self.through(i, self.inner.delete_pod(cluster, namespace, pod))
+            .await
+    }
+    async fn export(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        kinds: &[String],
+    ) -> Result<Vec<Manifest>> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::Export,
+            format!("{cluster}/{namespace}"),
+        );
+        self.through(i, self.inner.export(cluster, namespace, kinds))
+            .await
+    }
+    async fn wait_ready(
+        &self,
+        workload: &WorkloadRef,
+        deadline: Duration,
+    ) -> Result<RolloutStatus> {
+        let i = info(
+            "cluster",
+            self.name(),
+            O::RolloutStatus,
+            format!("{workload} (until ready)"),
+        );
+        self.through(i, self.inner.wait_ready(workload, deadline))
+            .await
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for Layered<dyn SnapshotStore> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {
+        let i = info("store", self.name(), O::Put, key.to_string());
+        self.through(i, self.inner.put(key, data, opts)).await
+    }
+    async fn get(&self, key: &str) -> Result<GetResult> {
+        let i = info("store", self.name(), O::Get, key.to_string());
+        self.through(i, self.inner.get(key)).await
+    }
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        let i = info("store", self.name(), O::Head, key.to_string());
+        self.through(i, self.inner.head(key)).await
+    }
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>> {
+        // The listing is admitted once, before its first page; its pages are the store's.
+        let i = info("store", self.name(), O::List, prefix.to_string());
+        futures::stream::once(async move { self.through(i, async { Ok(()) }).await })
+            .flat_map(move |admitted| match admitted {
+                Ok(()) => self.inner.list(prefix),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        let i = info("store", self.name(), O::Delete, key.to_string());
+        self.through(i, self.inner.delete(key)).await
+    }
+    async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
+        let i = info("store", self.name(), O::Copy, format!("{from} -> {to}"));
+        self.through(i, self.inner.copy(from, to)).await
+    }
+}
+
+#[async_trait]
+impl HealthProbe for Layered<dyn HealthProbe> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn check(&self, target: &str) -> Result<HealthStatus> {
+        let i = info("probe", self.name(), O::Probe, target.to_string());
+        self.through(i, self.inner.check(target)).await
+    }
+}
+
+#[async_trait]
+impl Notifier for Layered<dyn Notifier> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn notify(&self, channel: &str, notification: &Notification) -> Result<()> {
+        let i = info("notifier", self.name(), O::Notify, channel.to_string());
+        self.through(i, self.inner.notify(channel, notification))
+            .await
+    }
+}
