@@ -1220,7 +1220,7 @@ async fn rollout_restart_retried_only_when_revision_did_not_advance() {
     // When the revision before the first attempt could not be read (even patiently), no
     // blind retry.
     let fake = Fake::new();
-    fake.fail("rollout_status", &[Fail::Unavailable; 5]);
+    fake.fail("rollout_status", &[Fail::Unavailable; 12]);
     fake.fail("rollout_restart", &[Fail::Unavailable]);
     let report = Executor::new(fake.providers()).run(&g).await;
     assert!(!report.succeeded());
