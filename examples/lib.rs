@@ -4,6 +4,8 @@
 //! region failover against AWS (or moto) through `dr-aws`.
 #![forbid(unsafe_code)]
 
+pub mod feature_flag;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use dr_core::plan::{Plan, ScenarioKind};
 use dr_core::planner::{self, PlanningError};
 use dr_core::sim::{FaultConfig, SimConfig};
 use dr_core::simulation::Simulation;
+use dr_core::step::StepRegistry;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 #[cfg(feature = "aws")]
@@ -194,8 +197,20 @@ pub async fn run_scenario(
     opts: &RunOptions,
     console: &Console,
 ) -> u8 {
+    run_scenario_with(plan_path, scenario, opts, console, &StepRegistry::builtin()).await
+}
+
+/// [`run_scenario`], with the plan's own steps built from `registry` (the embedding
+/// program's step kinds besides `webhook`, `command` and `approval`).
+pub async fn run_scenario_with(
+    plan_path: &Path,
+    scenario: &str,
+    opts: &RunOptions,
+    console: &Console,
+    registry: &StepRegistry,
+) -> u8 {
     let file = plan_path.display();
-    let plan = match Plan::load(plan_path) {
+    let plan = match Plan::load_with(plan_path, registry) {
         Ok(plan) => plan,
         Err(e) => {
             console.err(&format!("error: {e}"));
@@ -231,7 +246,7 @@ pub async fn run_scenario(
     human(&format!("Incident: {}\n", incident(&plan, sc)));
     sim.inject(sc).await;
     let observed = sim.observe().await;
-    let graph = match planner::plan(&plan, &sc.name, &observed) {
+    let graph = match planner::plan_with(&plan, &sc.name, &observed, registry) {
         Ok(graph) => graph,
         Err(e @ PlanningError::Unrecoverable { .. }) => {
             console.err(&format!("error: {file}: {e}"));
