@@ -7,9 +7,9 @@
 //!   dependency was *optional* (the dependant runs degraded). Dependants of a failed or
 //!   skipped *critical* step are skipped, and a critical failure stops the run from starting
 //!   anything new (steps already running finish). The outcome is then `failed`.
-//! * Ready steps start longest-remaining-chain first (the critical path leads), within the
-//!   per-target concurrency limits ([`Limits`]: per database region, DNS zone, cluster API
-//!   server, store, channel) and an optional global cap.
+//! * Ready steps start longest-remaining-chain first (the critical path leads), within an
+//!   optional global cap; provider calls are limited per target ([`Limits`]: per database
+//!   region, DNS zone, cluster API server, store, channel).
 //! * Every attempt runs under `tokio::time::timeout(step.timeout)`; a timeout is a
 //!   temporary [`Error::Timeout`] whose effect is unknown.
 //! * Retries follow the one retry layer ([`crate::retry`]): temporary errors only, within the
@@ -235,6 +235,7 @@ impl Executor {
         let started_at = clock.now();
         let run = Run {
             exec: self,
+            providers: self.providers.clone().layer(self.limits.start()),
             graph,
             clock,
             incident: self.incident_started_at.unwrap_or(started_at),
@@ -278,23 +279,14 @@ struct StepOutput {
 #[derive(Debug)]
 pub(crate) struct Run<'a> {
     exec: &'a Executor,
+    /// The executor's providers inside the run's per-target limits.
+    providers: Providers,
     graph: &'a RecoveryGraph,
     clock: Clock,
     incident: DateTime<Utc>,
     retrier: Retrier,
 }
 
-/// The ready set: steps whose dependencies are done, longest remaining chain first, held
-/// back per target when its limit is reached. Every operation is O(log n).
-#[derive(Debug)]
-struct Ready {
-    /// (remaining chain, tie-break by graph order) per ready step.
-    heap: BinaryHeap<(Duration, Reverse<usize>)>,
-    /// Ready steps waiting for their target's limit, per target.
-    held: HashMap<usize, BinaryHeap<(Duration, Reverse<usize>)>>,
-    /// Steps running per target.
-    busy: Vec<usize>,
-}
 
 impl Run<'_> {
     fn emit(&self, event: RunEvent) {
@@ -330,18 +322,14 @@ impl Run<'_> {
             }
         }
         let tail = remaining_chain(steps, &dependants);
-        let (targets, limits) = self.exec.limits.assign(steps);
-        let mut ready = Ready {
-            heap: BinaryHeap::new(),
-            held: HashMap::new(),
-            busy: vec![0; limits.len()],
-        };
+        // The ready set: longest remaining chain first, ties in graph order; O(log n) each.
+        let mut ready: BinaryHeap<(Duration, Reverse<usize>)> = BinaryHeap::new();
         for (i, reason) in unknown {
             self.skip(i, reason, &mut states, &dependants);
         }
         for i in 0..n {
             if waiting_on[i] == 0 && matches!(states[i], State::Pending) {
-                ready.heap.push((tail[i], Reverse(i)));
+                ready.push((tail[i], Reverse(i)));
             }
         }
         let mut stopped = false;
@@ -350,18 +338,12 @@ impl Run<'_> {
         loop {
             // Start what is ready, best first, within the limits.
             while !stopped && in_flight.len() < self.exec.concurrency {
-                let Some((_, Reverse(i))) = ready.heap.pop() else {
+                let Some((_, Reverse(i))) = ready.pop() else {
                     break;
                 };
                 if !matches!(states[i], State::Pending) {
                     continue;
                 }
-                let t = targets[i];
-                if ready.busy[t] >= limits[t] {
-                    ready.held.entry(t).or_default().push((tail[i], Reverse(i)));
-                    continue;
-                }
-                ready.busy[t] += 1;
                 states[i] = State::Running {
                     started_at: self.clock.now(),
                 };
@@ -375,13 +357,6 @@ impl Run<'_> {
                 break;
             };
             let step = &steps[i];
-            let t = targets[i];
-            ready.busy[t] -= 1;
-            if let Some(held) = ready.held.get_mut(&t) {
-                if let Some(next) = held.pop() {
-                    ready.heap.push(next);
-                }
-            }
             let finished_at = self.clock.now();
             let started = match states[i] {
                 State::Running { started_at } => started_at,
@@ -442,7 +417,7 @@ impl Run<'_> {
                 } else {
                     waiting_on[d] -= 1;
                     if waiting_on[d] == 0 {
-                        ready.heap.push((tail[d], Reverse(d)));
+                        ready.push((tail[d], Reverse(d)));
                     }
                 }
             }
@@ -486,7 +461,7 @@ impl Run<'_> {
     /// Runs one step: prepare (remember, read back), then attempts through the retry layer.
     async fn run_step(&self, step: &Step) -> StepOutput {
         let mut ctx = StepContext {
-            providers: &self.exec.providers,
+            providers: &self.providers,
             approvals: self.exec.approvals.as_ref(),
             events: self.exec.events.as_ref(),
             clock: self.clock,

@@ -496,6 +496,42 @@ async fn bounded_concurrency_is_honoured() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn per_target_limits_hold_calls_not_steps() {
+    // Four notifications on channel `pager` (limit 2) and two on `chat` (no limit applies).
+    let fake = Fake::new();
+    let mut steps = Vec::new();
+    for i in 0..4 {
+        let id = format!("p{i}");
+        fake.delay("pager", Duration::from_secs(10));
+        steps.push(notify(&id, "pager", &[]));
+    }
+    fake.delay("chat", Duration::from_secs(10));
+    steps.push(notify("c0", "chat", &[]));
+    steps.push(notify("c1", "chat", &[]));
+    let report = Executor::new(fake.providers())
+        .limits(Limits::unlimited().per_target("notifier", "pager", 2))
+        .run(&graph(steps))
+        .await;
+    assert!(report.succeeded());
+    let calls = fake.calls("notify");
+    let overlap = |target: &str| {
+        let on: Vec<&Call> = calls.iter().filter(|c| c.target == target).collect();
+        on.iter()
+            .map(|c| {
+                on.iter()
+                    .filter(|o| o.start <= c.start && c.start < o.end)
+                    .count()
+            })
+            .max()
+            .unwrap()
+    };
+    assert_eq!(overlap("pager"), 2);
+    assert_eq!(overlap("chat"), 2);
+    // Two rounds on the pager; the chat went alongside the first.
+    assert_eq!(report.achieved_rto, Duration::from_secs(20));
+}
+
+#[tokio::test(start_paused = true)]
 async fn temporary_error_on_idempotent_step_is_retried() {
     let fake = Fake::new();
     fake.fail("notify", &[Fail::Unavailable, Fail::Unavailable]);

@@ -46,6 +46,9 @@ use crate::{Error, Result};
 pub struct CallInfo {
     /// The provider role (`database`, `dns`, `cluster`, `store`, `probe`, `notifier`).
     pub role: &'static str,
+    /// What the call is routed by within the role: the database's region, the DNS zone, the
+    /// cluster's name, the store provider's name, the channel (empty for the probe).
+    pub key: String,
     /// The provider's name (`sim`, `rds`, `kube`).
     pub provider: String,
     /// The operation.

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -78,9 +77,16 @@ impl<P: ?Sized> Layered<P> {
     }
 }
 
-fn info(role: &'static str, provider: &str, operation: O, target: impl Into<String>) -> CallInfo {
+fn info(
+    role: &'static str,
+    key: &str,
+    provider: &str,
+    operation: O,
+    target: impl Into<String>,
+) -> CallInfo {
     CallInfo {
         role,
+        key: key.to_string(),
         provider: provider.to_string(),
         operation,
         target: target.into(),
@@ -96,12 +102,12 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
         self.inner.capabilities()
     }
     async fn describe(&self, db: &DbRef) -> Result<DbStatus> {
-        let i = info("database", self.name(), O::Describe, db.to_string());
+        let i = info("database", &db.region, self.name(), O::Describe, db.to_string());
         self.through(i, self.inner.describe(db)).await
     }
     async fn create_snapshot(&self, db: &DbRef, snapshot_id: &str) -> Result<DbSnapshot> {
         let i = info(
-            "database",
+            "database", &db.region,
             self.name(),
             O::CreateSnapshot,
             format!("{db} as {snapshot_id}"),
@@ -111,7 +117,7 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
     }
     async fn describe_snapshot(&self, region: &str, snapshot_id: &str) -> Result<DbSnapshot> {
         let i = info(
-            "database",
+            "database", region,
             self.name(),
             O::DescribeSnapshot,
             format!("{region}/{snapshot_id}"),
@@ -121,7 +127,7 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
     }
     async fn list_snapshots(&self, db: &DbRef, region: &str) -> Result<Vec<DbSnapshot>> {
         let i = info(
-            "database",
+            "database", region,
             self.name(),
             O::ListSnapshots,
             format!("{db} in {region}"),
@@ -135,7 +141,7 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
         new_id: &str,
     ) -> Result<DbSnapshot> {
         let i = info(
-            "database",
+            "database", to_region,
             self.name(),
             O::CopySnapshot,
             format!("{} to {to_region}/{new_id}", snapshot.id),
@@ -145,7 +151,7 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
     }
     async fn restore_snapshot(&self, snapshot: &DbSnapshot, target: &DbRef) -> Result<DbStatus> {
         let i = info(
-            "database",
+            "database", &target.region,
             self.name(),
             O::RestoreSnapshot,
             target.to_string(),
@@ -160,7 +166,7 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
         at: RestorePoint,
     ) -> Result<DbStatus> {
         let i = info(
-            "database",
+            "database", &target.region,
             self.name(),
             O::RestorePointInTime,
             format!("{target} from {source}"),
@@ -169,31 +175,21 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
             .await
     }
     async fn promote(&self, replica: &DbRef) -> Result<DbStatus> {
-        let i = info("database", self.name(), O::Promote, replica.to_string());
+        let i = info("database", &replica.region, self.name(), O::Promote, replica.to_string());
         self.through(i, self.inner.promote(replica)).await
     }
     async fn reboot(&self, db: &DbRef, force_failover: bool) -> Result<DbStatus> {
-        let i = info("database", self.name(), O::Reboot, db.to_string());
+        let i = info("database", &db.region, self.name(), O::Reboot, db.to_string());
         self.through(i, self.inner.reboot(db, force_failover)).await
     }
     async fn create_replica(&self, source: &DbRef, replica: &DbRef) -> Result<DbStatus> {
         let i = info(
-            "database",
+            "database", &replica.region,
             self.name(),
             O::CreateReplica,
             format!("{replica} from {source}"),
         );
         self.through(i, self.inner.create_replica(source, replica))
-            .await
-    }
-    async fn wait_available(&self, db: &DbRef, deadline: Duration) -> Result<DbStatus> {
-        let i = info(
-            "database",
-            self.name(),
-            O::Describe,
-            format!("{db} (until available)"),
-        );
-        self.through(i, self.inner.wait_available(db, deadline))
             .await
     }
 }
@@ -207,7 +203,7 @@ impl DnsFailover for Layered<dyn DnsFailover> {
         self.inner.capabilities()
     }
     async fn get_record(&self, zone: &str, name: &str) -> Result<DnsRecord> {
-        let i = info("dns", self.name(), O::GetRecord, format!("{zone}/{name}"));
+        let i = info("dns", zone, self.name(), O::GetRecord, format!("{zone}/{name}"));
         self.through(i, self.inner.get_record(zone, name)).await
     }
     async fn get_record_set(
@@ -216,13 +212,13 @@ impl DnsFailover for Layered<dyn DnsFailover> {
         name: &str,
         set_id: Option<&str>,
     ) -> Result<DnsRecord> {
-        let i = info("dns", self.name(), O::GetRecord, format!("{zone}/{name}"));
+        let i = info("dns", zone, self.name(), O::GetRecord, format!("{zone}/{name}"));
         self.through(i, self.inner.get_record_set(zone, name, set_id))
             .await
     }
     async fn switch_record(&self, record: &DnsRecord) -> Result<DnsChange> {
         let i = info(
-            "dns",
+            "dns", &record.zone,
             self.name(),
             O::SwitchRecord,
             format!("{}/{}", record.zone, record.name),
@@ -230,22 +226,12 @@ impl DnsFailover for Layered<dyn DnsFailover> {
         self.through(i, self.inner.switch_record(record)).await
     }
     async fn get_change(&self, change_id: &str) -> Result<DnsChange> {
-        let i = info("dns", self.name(), O::WaitChange, change_id.to_string());
+        let i = info("dns", "", self.name(), O::WaitChange, change_id.to_string());
         self.through(i, self.inner.get_change(change_id)).await
-    }
-    async fn wait_change(&self, change_id: &str, deadline: Duration) -> Result<DnsChange> {
-        let i = info(
-            "dns",
-            self.name(),
-            O::WaitChange,
-            format!("{change_id} (until in sync)"),
-        );
-        self.through(i, self.inner.wait_change(change_id, deadline))
-            .await
     }
     async fn health_check_status(&self, health_check_id: &str) -> Result<HealthStatus> {
         let i = info(
-            "dns",
+            "dns", "",
             self.name(),
             O::HealthCheckStatus,
             health_check_id.to_string(),
@@ -265,7 +251,7 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn apply(&self, cluster: &str, namespace: &str, manifests: &[Manifest]) -> Result<()> {
         let i = info(
-            "cluster",
+            "cluster", cluster,
             self.name(),
             O::Apply,
             format!("{cluster}/{namespace}"),
@@ -274,12 +260,12 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
             .await
     }
     async fn scale(&self, workload: &WorkloadRef, replicas: u32) -> Result<()> {
-        let i = info("cluster", self.name(), O::Scale, workload.to_string());
+        let i = info("cluster", &workload.cluster, self.name(), O::Scale, workload.to_string());
         self.through(i, self.inner.scale(workload, replicas)).await
     }
     async fn rollout_restart(&self, workload: &WorkloadRef) -> Result<u64> {
         let i = info(
-            "cluster",
+            "cluster", &workload.cluster,
             self.name(),
             O::RolloutRestart,
             workload.to_string(),
@@ -287,17 +273,17 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         self.through(i, self.inner.rollout_restart(workload)).await
     }
     async fn rollout_undo(&self, workload: &WorkloadRef, revision: Option<u64>) -> Result<u64> {
-        let i = info("cluster", self.name(), O::RolloutUndo, workload.to_string());
+        let i = info("cluster", &workload.cluster, self.name(), O::RolloutUndo, workload.to_string());
         self.through(i, self.inner.rollout_undo(workload, revision))
             .await
     }
     async fn set_image(&self, workload: &WorkloadRef, container: &str, image: &str) -> Result<()> {
-        let i = info("cluster", self.name(), O::SetImage, workload.to_string());
+        let i = info("cluster", &workload.cluster, self.name(), O::SetImage, workload.to_string());
         self.through(i, self.inner.set_image(workload, container, image))
             .await
     }
     async fn set_env(&self, workload: &WorkloadRef, env: &BTreeMap<String, String>) -> Result<()> {
-        let i = info("cluster", self.name(), O::SetEnv, workload.to_string());
+        let i = info("cluster", &workload.cluster, self.name(), O::SetEnv, workload.to_string());
         self.through(i, self.inner.set_env(workload, env)).await
     }
     async fn patch_secret(
@@ -308,7 +294,7 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         data: &BTreeMap<String, Secret>,
     ) -> Result<()> {
         let i = info(
-            "cluster",
+            "cluster", cluster,
             self.name(),
             O::PatchSecret,
             format!("{cluster}/{namespace}/{secret}"),
@@ -324,7 +310,7 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         key: &str,
     ) -> Result<Secret> {
         let i = info(
-            "cluster",
+            "cluster", cluster,
             self.name(),
             O::ReadSecret,
             format!("{cluster}/{namespace}/{secret}"),
@@ -334,7 +320,7 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus> {
         let i = info(
-            "cluster",
+            "cluster", &workload.cluster,
             self.name(),
             O::RolloutStatus,
             workload.to_string(),
@@ -343,7 +329,7 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn isolate(&self, workload: &WorkloadRef) -> Result<()> {
         let i = info(
-            "cluster",
+            "cluster", &workload.cluster,
             self.name(),
             O::IsolateWorkload,
             workload.to_string(),
@@ -352,7 +338,7 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn delete_pod(&self, cluster: &str, namespace: &str, pod: &str) -> Result<()> {
         let i = info(
-            "cluster",
+            "cluster", cluster,
             self.name(),
             O::DeletePod,
             format!("{cluster}/{namespace}/{pod}"),
@@ -367,26 +353,12 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         kinds: &[String],
     ) -> Result<Vec<Manifest>> {
         let i = info(
-            "cluster",
+            "cluster", cluster,
             self.name(),
             O::Export,
             format!("{cluster}/{namespace}"),
         );
         self.through(i, self.inner.export(cluster, namespace, kinds))
-            .await
-    }
-    async fn wait_ready(
-        &self,
-        workload: &WorkloadRef,
-        deadline: Duration,
-    ) -> Result<RolloutStatus> {
-        let i = info(
-            "cluster",
-            self.name(),
-            O::RolloutStatus,
-            format!("{workload} (until ready)"),
-        );
-        self.through(i, self.inner.wait_ready(workload, deadline))
             .await
     }
 }
@@ -400,20 +372,20 @@ impl SnapshotStore for Layered<dyn SnapshotStore> {
         self.inner.capabilities()
     }
     async fn put(&self, key: &str, data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {
-        let i = info("store", self.name(), O::Put, key.to_string());
+        let i = info("store", self.name(), self.name(), O::Put, key.to_string());
         self.through(i, self.inner.put(key, data, opts)).await
     }
     async fn get(&self, key: &str) -> Result<GetResult> {
-        let i = info("store", self.name(), O::Get, key.to_string());
+        let i = info("store", self.name(), self.name(), O::Get, key.to_string());
         self.through(i, self.inner.get(key)).await
     }
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
-        let i = info("store", self.name(), O::Head, key.to_string());
+        let i = info("store", self.name(), self.name(), O::Head, key.to_string());
         self.through(i, self.inner.head(key)).await
     }
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>> {
         // The listing is admitted once, before its first page; its pages are the store's.
-        let i = info("store", self.name(), O::List, prefix.to_string());
+        let i = info("store", self.name(), self.name(), O::List, prefix.to_string());
         futures::stream::once(async move { self.through(i, async { Ok(()) }).await })
             .flat_map(move |admitted| match admitted {
                 Ok(()) => self.inner.list(prefix),
@@ -422,11 +394,11 @@ impl SnapshotStore for Layered<dyn SnapshotStore> {
             .boxed()
     }
     async fn delete(&self, key: &str) -> Result<()> {
-        let i = info("store", self.name(), O::Delete, key.to_string());
+        let i = info("store", self.name(), self.name(), O::Delete, key.to_string());
         self.through(i, self.inner.delete(key)).await
     }
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
-        let i = info("store", self.name(), O::Copy, format!("{from} -> {to}"));
+        let i = info("store", self.name(), self.name(), O::Copy, format!("{from} -> {to}"));
         self.through(i, self.inner.copy(from, to)).await
     }
 }
@@ -440,7 +412,7 @@ impl HealthProbe for Layered<dyn HealthProbe> {
         self.inner.capabilities()
     }
     async fn check(&self, target: &str) -> Result<HealthStatus> {
-        let i = info("probe", self.name(), O::Probe, target.to_string());
+        let i = info("probe", "", self.name(), O::Probe, target.to_string());
         self.through(i, self.inner.check(target)).await
     }
 }
@@ -454,7 +426,7 @@ impl Notifier for Layered<dyn Notifier> {
         self.inner.capabilities()
     }
     async fn notify(&self, channel: &str, notification: &Notification) -> Result<()> {
-        let i = info("notifier", self.name(), O::Notify, channel.to_string());
+        let i = info("notifier", channel, self.name(), O::Notify, channel.to_string());
         self.through(i, self.inner.notify(channel, notification))
             .await
     }
