@@ -287,7 +287,6 @@ pub(crate) struct Run<'a> {
     retrier: Retrier,
 }
 
-
 impl Run<'_> {
     fn emit(&self, event: RunEvent) {
         emit(self.exec.events.as_ref(), event);

@@ -102,12 +102,19 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
         self.inner.capabilities()
     }
     async fn describe(&self, db: &DbRef) -> Result<DbStatus> {
-        let i = info("database", &db.region, self.name(), O::Describe, db.to_string());
+        let i = info(
+            "database",
+            &db.region,
+            self.name(),
+            O::Describe,
+            db.to_string(),
+        );
         self.through(i, self.inner.describe(db)).await
     }
     async fn create_snapshot(&self, db: &DbRef, snapshot_id: &str) -> Result<DbSnapshot> {
         let i = info(
-            "database", &db.region,
+            "database",
+            &db.region,
             self.name(),
             O::CreateSnapshot,
             format!("{db} as {snapshot_id}"),
@@ -117,7 +124,8 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
     }
     async fn describe_snapshot(&self, region: &str, snapshot_id: &str) -> Result<DbSnapshot> {
         let i = info(
-            "database", region,
+            "database",
+            region,
             self.name(),
             O::DescribeSnapshot,
             format!("{region}/{snapshot_id}"),
@@ -127,7 +135,8 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
     }
     async fn list_snapshots(&self, db: &DbRef, region: &str) -> Result<Vec<DbSnapshot>> {
         let i = info(
-            "database", region,
+            "database",
+            region,
             self.name(),
             O::ListSnapshots,
             format!("{db} in {region}"),
@@ -141,7 +150,8 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
         new_id: &str,
     ) -> Result<DbSnapshot> {
         let i = info(
-            "database", to_region,
+            "database",
+            to_region,
             self.name(),
             O::CopySnapshot,
             format!("{} to {to_region}/{new_id}", snapshot.id),
@@ -151,7 +161,8 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
     }
     async fn restore_snapshot(&self, snapshot: &DbSnapshot, target: &DbRef) -> Result<DbStatus> {
         let i = info(
-            "database", &target.region,
+            "database",
+            &target.region,
             self.name(),
             O::RestoreSnapshot,
             target.to_string(),
@@ -166,7 +177,8 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
         at: RestorePoint,
     ) -> Result<DbStatus> {
         let i = info(
-            "database", &target.region,
+            "database",
+            &target.region,
             self.name(),
             O::RestorePointInTime,
             format!("{target} from {source}"),
@@ -175,16 +187,29 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
             .await
     }
     async fn promote(&self, replica: &DbRef) -> Result<DbStatus> {
-        let i = info("database", &replica.region, self.name(), O::Promote, replica.to_string());
+        let i = info(
+            "database",
+            &replica.region,
+            self.name(),
+            O::Promote,
+            replica.to_string(),
+        );
         self.through(i, self.inner.promote(replica)).await
     }
     async fn reboot(&self, db: &DbRef, force_failover: bool) -> Result<DbStatus> {
-        let i = info("database", &db.region, self.name(), O::Reboot, db.to_string());
+        let i = info(
+            "database",
+            &db.region,
+            self.name(),
+            O::Reboot,
+            db.to_string(),
+        );
         self.through(i, self.inner.reboot(db, force_failover)).await
     }
     async fn create_replica(&self, source: &DbRef, replica: &DbRef) -> Result<DbStatus> {
         let i = info(
-            "database", &replica.region,
+            "database",
+            &replica.region,
             self.name(),
             O::CreateReplica,
             format!("{replica} from {source}"),
@@ -203,7 +228,13 @@ impl DnsFailover for Layered<dyn DnsFailover> {
         self.inner.capabilities()
     }
     async fn get_record(&self, zone: &str, name: &str) -> Result<DnsRecord> {
-        let i = info("dns", zone, self.name(), O::GetRecord, format!("{zone}/{name}"));
+        let i = info(
+            "dns",
+            zone,
+            self.name(),
+            O::GetRecord,
+            format!("{zone}/{name}"),
+        );
         self.through(i, self.inner.get_record(zone, name)).await
     }
     async fn get_record_set(
@@ -212,13 +243,20 @@ impl DnsFailover for Layered<dyn DnsFailover> {
         name: &str,
         set_id: Option<&str>,
     ) -> Result<DnsRecord> {
-        let i = info("dns", zone, self.name(), O::GetRecord, format!("{zone}/{name}"));
+        let i = info(
+            "dns",
+            zone,
+            self.name(),
+            O::GetRecord,
+            format!("{zone}/{name}"),
+        );
         self.through(i, self.inner.get_record_set(zone, name, set_id))
             .await
     }
     async fn switch_record(&self, record: &DnsRecord) -> Result<DnsChange> {
         let i = info(
-            "dns", &record.zone,
+            "dns",
+            &record.zone,
             self.name(),
             O::SwitchRecord,
             format!("{}/{}", record.zone, record.name),
@@ -231,7 +269,8 @@ impl DnsFailover for Layered<dyn DnsFailover> {
     }
     async fn health_check_status(&self, health_check_id: &str) -> Result<HealthStatus> {
         let i = info(
-            "dns", "",
+            "dns",
+            "",
             self.name(),
             O::HealthCheckStatus,
             health_check_id.to_string(),
@@ -251,7 +290,8 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn apply(&self, cluster: &str, namespace: &str, manifests: &[Manifest]) -> Result<()> {
         let i = info(
-            "cluster", cluster,
+            "cluster",
+            cluster,
             self.name(),
             O::Apply,
             format!("{cluster}/{namespace}"),
@@ -260,12 +300,19 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
             .await
     }
     async fn scale(&self, workload: &WorkloadRef, replicas: u32) -> Result<()> {
-        let i = info("cluster", &workload.cluster, self.name(), O::Scale, workload.to_string());
+        let i = info(
+            "cluster",
+            &workload.cluster,
+            self.name(),
+            O::Scale,
+            workload.to_string(),
+        );
         self.through(i, self.inner.scale(workload, replicas)).await
     }
     async fn rollout_restart(&self, workload: &WorkloadRef) -> Result<u64> {
         let i = info(
-            "cluster", &workload.cluster,
+            "cluster",
+            &workload.cluster,
             self.name(),
             O::RolloutRestart,
             workload.to_string(),
@@ -273,17 +320,35 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         self.through(i, self.inner.rollout_restart(workload)).await
     }
     async fn rollout_undo(&self, workload: &WorkloadRef, revision: Option<u64>) -> Result<u64> {
-        let i = info("cluster", &workload.cluster, self.name(), O::RolloutUndo, workload.to_string());
+        let i = info(
+            "cluster",
+            &workload.cluster,
+            self.name(),
+            O::RolloutUndo,
+            workload.to_string(),
+        );
         self.through(i, self.inner.rollout_undo(workload, revision))
             .await
     }
     async fn set_image(&self, workload: &WorkloadRef, container: &str, image: &str) -> Result<()> {
-        let i = info("cluster", &workload.cluster, self.name(), O::SetImage, workload.to_string());
+        let i = info(
+            "cluster",
+            &workload.cluster,
+            self.name(),
+            O::SetImage,
+            workload.to_string(),
+        );
         self.through(i, self.inner.set_image(workload, container, image))
             .await
     }
     async fn set_env(&self, workload: &WorkloadRef, env: &BTreeMap<String, String>) -> Result<()> {
-        let i = info("cluster", &workload.cluster, self.name(), O::SetEnv, workload.to_string());
+        let i = info(
+            "cluster",
+            &workload.cluster,
+            self.name(),
+            O::SetEnv,
+            workload.to_string(),
+        );
         self.through(i, self.inner.set_env(workload, env)).await
     }
     async fn patch_secret(
@@ -294,7 +359,8 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         data: &BTreeMap<String, Secret>,
     ) -> Result<()> {
         let i = info(
-            "cluster", cluster,
+            "cluster",
+            cluster,
             self.name(),
             O::PatchSecret,
             format!("{cluster}/{namespace}/{secret}"),
@@ -310,7 +376,8 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         key: &str,
     ) -> Result<Secret> {
         let i = info(
-            "cluster", cluster,
+            "cluster",
+            cluster,
             self.name(),
             O::ReadSecret,
             format!("{cluster}/{namespace}/{secret}"),
@@ -320,7 +387,8 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn rollout_status(&self, workload: &WorkloadRef) -> Result<RolloutStatus> {
         let i = info(
-            "cluster", &workload.cluster,
+            "cluster",
+            &workload.cluster,
             self.name(),
             O::RolloutStatus,
             workload.to_string(),
@@ -329,7 +397,8 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn isolate(&self, workload: &WorkloadRef) -> Result<()> {
         let i = info(
-            "cluster", &workload.cluster,
+            "cluster",
+            &workload.cluster,
             self.name(),
             O::IsolateWorkload,
             workload.to_string(),
@@ -338,7 +407,8 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
     }
     async fn delete_pod(&self, cluster: &str, namespace: &str, pod: &str) -> Result<()> {
         let i = info(
-            "cluster", cluster,
+            "cluster",
+            cluster,
             self.name(),
             O::DeletePod,
             format!("{cluster}/{namespace}/{pod}"),
@@ -353,7 +423,8 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         kinds: &[String],
     ) -> Result<Vec<Manifest>> {
         let i = info(
-            "cluster", cluster,
+            "cluster",
+            cluster,
             self.name(),
             O::Export,
             format!("{cluster}/{namespace}"),
@@ -385,7 +456,13 @@ impl SnapshotStore for Layered<dyn SnapshotStore> {
     }
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>> {
         // The listing is admitted once, before its first page; its pages are the store's.
-        let i = info("store", self.name(), self.name(), O::List, prefix.to_string());
+        let i = info(
+            "store",
+            self.name(),
+            self.name(),
+            O::List,
+            prefix.to_string(),
+        );
         futures::stream::once(async move { self.through(i, async { Ok(()) }).await })
             .flat_map(move |admitted| match admitted {
                 Ok(()) => self.inner.list(prefix),
@@ -394,11 +471,23 @@ impl SnapshotStore for Layered<dyn SnapshotStore> {
             .boxed()
     }
     async fn delete(&self, key: &str) -> Result<()> {
-        let i = info("store", self.name(), self.name(), O::Delete, key.to_string());
+        let i = info(
+            "store",
+            self.name(),
+            self.name(),
+            O::Delete,
+            key.to_string(),
+        );
         self.through(i, self.inner.delete(key)).await
     }
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
-        let i = info("store", self.name(), self.name(), O::Copy, format!("{from} -> {to}"));
+        let i = info(
+            "store",
+            self.name(),
+            self.name(),
+            O::Copy,
+            format!("{from} -> {to}"),
+        );
         self.through(i, self.inner.copy(from, to)).await
     }
 }
@@ -426,7 +515,13 @@ impl Notifier for Layered<dyn Notifier> {
         self.inner.capabilities()
     }
     async fn notify(&self, channel: &str, notification: &Notification) -> Result<()> {
-        let i = info("notifier", channel, self.name(), O::Notify, channel.to_string());
+        let i = info(
+            "notifier",
+            channel,
+            self.name(),
+            O::Notify,
+            channel.to_string(),
+        );
         self.through(i, self.inner.notify(channel, notification))
             .await
     }
