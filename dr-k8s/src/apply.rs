@@ -1,7 +1,9 @@
 //! Server-side apply of manifests, with namespace creation and kind resolution.
 
+use std::time::Duration;
+
 use dr_core::provider::Manifest;
-use dr_core::Result;
+use dr_core::{Error, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -109,6 +111,41 @@ fn lock(
     cl.discovered.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How long [`apply`] waits for the server to serve a kind whose CustomResourceDefinition the
+/// same call applied.
+const ESTABLISH_WAIT: Duration = Duration::from_secs(30);
+
+/// [`resolve`] for a kind defined by a CustomResourceDefinition applied moments ago: retries
+/// discovery (every 100 ms to 1 s) while the server does not serve it yet, up to
+/// [`ESTABLISH_WAIT`]; then `Timeout` (temporary).
+async fn resolve_when_established(
+    cl: &Cluster,
+    api_version: &str,
+    kind: &str,
+) -> Result<(ApiResource, bool)> {
+    let deadline = tokio::time::Instant::now() + ESTABLISH_WAIT;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match resolve(cl, api_version, kind).await {
+            Err(e) if e.is_not_found() => {
+                if tokio::time::Instant::now() + pause > deadline {
+                    return Err(Error::Timeout {
+                        operation: format!(
+                            "apply: waiting until {} serves {kind} ({api_version}), defined by \
+                             a CustomResourceDefinition of the same apply",
+                            cl.name
+                        ),
+                        after: ESTABLISH_WAIT,
+                    });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            found => return found,
+        }
+    }
+}
+
 /// Creates `namespace` when it does not exist (a concurrent creation is fine).
 pub(crate) async fn ensure_namespace(cl: &Cluster, namespace: &str) -> Result<()> {
     let api: Api<Namespace> = Api::all(cl.client.clone());
@@ -147,8 +184,25 @@ pub(crate) async fn apply(
     objects.sort_by_key(|o| restore_phase(&o.kind));
     ensure_namespace(cl, namespace).await?;
     let params = PatchParams::apply(field_manager).force();
+    // Kinds defined by the CustomResourceDefinitions of this call: the server serves them
+    // only once it has established the definition, shortly after the apply.
+    let mut defined: Vec<(String, String)> = Vec::new();
     for mut obj in objects {
-        let (ar, namespaced) = resolve(cl, &obj.api_version, &obj.kind).await?;
+        let (group, _) = split_api_version(&obj.api_version);
+        let pending = defined.iter().any(|(g, k)| g == group && *k == obj.kind);
+        let (ar, namespaced) = if pending {
+            resolve_when_established(cl, &obj.api_version, &obj.kind).await?
+        } else {
+            resolve(cl, &obj.api_version, &obj.kind).await?
+        };
+        if obj.kind == "CustomResourceDefinition" {
+            if let (Some(g), Some(k)) = (
+                obj.body.pointer("/spec/group").and_then(Value::as_str),
+                obj.body.pointer("/spec/names/kind").and_then(Value::as_str),
+            ) {
+                defined.push((g.to_string(), k.to_string()));
+            }
+        }
         let resource = if namespaced {
             format!("{} {namespace}/{} on {}", obj.kind, obj.name, cl.name)
         } else {
