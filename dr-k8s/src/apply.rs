@@ -241,6 +241,7 @@ pub(crate) async fn apply(
             meta.remove("namespace");
             Api::all_with(cl.client.clone(), &ar)
         };
+        default_port_protocols(&mut obj.body);
         tracing::debug!(%resource, "server-side apply");
         api.patch(&obj.name, &params, &Patch::Apply(&obj.body))
             .await
@@ -249,9 +250,50 @@ pub(crate) async fn apply(
     Ok(())
 }
 
+/// Sets `protocol: TCP` (the API's default) on every port of a `ports` list that names none:
+/// Service ports and container ports are lists keyed by port and protocol, and before
+/// Kubernetes 1.24 server-side apply refuses an element without the key (`associative list
+/// with keys has an element that omits key field "protocol"`).
+pub(crate) fn default_port_protocols(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "ports" {
+                    if let Value::Array(ports) = v {
+                        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                            let numbered =
+                                port.contains_key("port") || port.contains_key("containerPort");
+                            if numbered && !port.contains_key("protocol") {
+                                port.insert("protocol".into(), Value::String("TCP".into()));
+                            }
+                        }
+                    }
+                } else {
+                    default_port_protocols(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(default_port_protocols),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_get_the_default_protocol() {
+        let mut svc = serde_json::json!({"spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}],
+            "template": {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}]}}}});
+        default_port_protocols(&mut svc);
+        assert_eq!(
+            svc,
+            serde_json::json!({"spec": {"ports": [{"port": 80, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}],
+                "template": {"spec": {"containers": [{"name": "a",
+                    "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}}}})
+        );
+    }
 
     #[test]
     fn parses_multi_document_yaml_and_lists() {
