@@ -4,8 +4,8 @@
 #   k8s_build   # builds kube-apiserver, kube-controller-manager, kube-scheduler and kubemark
 #               # (the hollow kubelet: pods become Running/Ready without containers) from
 #               # Debian's source package `kubernetes` with Debian's Go, once per machine, into
-#               # ${DR_STANDIN_CACHE:-~/.cache/dr-standins}/k8s-1.20.2/bin (~11 min on 2 cores,
-#               # ~350 MB); does nothing when that build is already there
+#               # ${DR_STANDIN_CACHE:-~/.cache/dr-standins}/k8s-1.20.2/bin (16-22 min on 2 busy
+#               # cores, 341 MB); does nothing when that build is already there
 #   k8s_start   # k8s_build, then starts etcd (Debian's etcd-server), the apiserver, the
 #               # controller-manager, the scheduler and one hollow node inside a network
 #               # namespace that has only loopback, bridges its 127.0.0.1:6443 to the host's
@@ -86,7 +86,7 @@ k8s__build_locked() { # runs in its own `set -e` shell holding the build lock
   src="$cache/src/kubernetes-$K8S_VERSION"
   bin="$cache/bin"
   echo "k8s: building Kubernetes $K8S_VERSION from Debian's source package into $cache" \
-    "(once per machine; ~11 min on 2 cores)" >&2
+    "(once per machine; 16-22 min on 2 busy cores)" >&2
   k8s__apt golang-1.19-go python3 time
   rm -rf "$cache/src" "$bin"
   mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial" "$cache/apt/empty.d" \
@@ -170,8 +170,8 @@ EOF
   for c in $K8S_COMPONENTS; do
     /usr/bin/time -f "$c: wall=%es user=%Us maxrss=%MkB" go build -ldflags="$ldflags" -o "$bin/$c" "./cmd/$c"
   done
-  # The binaries and the Go cache (~1.5 GB: a rebuild after a recipe change then takes a
-  # minute or two) are kept, the sources are not.
+  # The binaries and the Go cache (~1.5 GB: a rebuild after a recipe change recompiles only
+  # what the change touches) are kept, the sources are not.
   cd "$cache"
   rm -rf "$cache/src" "$cache/gopath" "$cache/apt" "$cache/openapi-gen"
   echo "k8s: built in $(($(date +%s) - start)) s" >&2
