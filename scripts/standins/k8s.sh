@@ -296,7 +296,7 @@ k8s_start() {
   K8S_NETNS_PID=$!
   # The host's end of the bridge: 127.0.0.1 only.
   socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$sock" \
-    >"$run/bridge.log" 2>&1 &
+    >"$run/host-bridge.log" 2>&1 &
   K8S_BRIDGE_PID=$!
   export K8S_NETNS_PID K8S_BRIDGE_PID K8S__SOCKDIR
   cat >"$run/kubeconfig" <<KC
@@ -314,6 +314,11 @@ KC
     if ! kill -0 "$K8S_NETNS_PID" 2>/dev/null; then
       break
     fi
+    if ! kill -0 "$K8S_BRIDGE_PID" 2>/dev/null; then
+      echo "k8s: the bridge could not listen on 127.0.0.1:$port (in use? set K8S_PORT):" >&2
+      cat "$run/host-bridge.log" >&2
+      break
+    fi
     if [ -f "$run/pki/ca.crt" ] && curl -sf --cacert "$run/pki/ca.crt" \
       -H "Authorization: Bearer $token" "https://127.0.0.1:$port/api/v1/nodes/hollow-node-1" |
       tr -d ' \n' | grep -q '"type":"Ready","status":"True"'; then
@@ -323,7 +328,7 @@ KC
     sleep 0.1
   done
   if [ -z "$ready" ]; then
-    echo "k8s: the control plane did not get a Ready node within 120 s; logs in $run:" >&2
+    echo "k8s: the control plane did not come up with a Ready node (120 s at most); logs in $run:" >&2
     tail -n 20 "$run/netns.log" >&2
     k8s_stop
     return 1
