@@ -5,12 +5,16 @@
 //!
 //! ```text
 //! cargo run --example k8s-cluster-rebuild --features k8s -- \
-//!     --context prod-east=CONTEXT_A --context dr-west=CONTEXT_B
+//!     --context prod-east=CONTEXT_A --context dr-west=CONTEXT_B [--namespace-prefix drill-]
 //! ```
 //!
-//! Without `--context`, use the simulated cloud: `cargo run --example cluster-rebuild`.
-//! Health checks are not verified here: the simulated probe could not see a real cluster.
-//! Exit status as `run-plan`: 0, 1, or 2 for invalid input.
+//! `--namespace-prefix` puts every namespace of the plan under a prefix (`drill-shop`), to
+//! rehearse on a shared cluster. Without `--context`, use the simulated cloud: `cargo run
+//! --example cluster-rebuild`. Health checks are not verified here: the simulated probe could
+//! not see a real cluster. Exit status as `run-plan`: 0, 1, or 2 for invalid input.
+//!
+//! `scripts/test.sh` runs it (`examples/tests/k8s_cluster_rebuild.rs`) against the local
+//! Kubernetes control plane, both plan clusters on that one API server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,29 +22,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use dr_core::executor::Executor;
+use dr_core::executor::{Executor, RunReport};
 use dr_core::plan::Plan;
 use dr_core::planner;
 use dr_core::simulation::Simulation;
 use dr_examples::{
-    init_tracing, plans_dir, print_progress, real_time_sim, Console, SimulatedOnCall,
+    init_tracing, plans_dir, print_progress, real_time_sim, Console, SimulatedOnCall, EXIT_FAILED,
+    EXIT_INVALID, EXIT_OK,
 };
 use dr_k8s::KubeDeployer;
 
 /// Rebuild a lost cluster on another, real, cluster.
 #[derive(Debug, Parser)]
 #[command(name = "k8s-cluster-rebuild")]
-struct Args {
+pub(crate) struct Args {
     /// A plan cluster and the kubeconfig context reaching it: `CLUSTER=CONTEXT`, for the
     /// failed cluster and the one to rebuild on.
     #[arg(long = "context", value_parser = cluster_context, required = true)]
-    contexts: Vec<(String, String)>,
+    pub(crate) contexts: Vec<(String, String)>,
     /// The plan (default: the bundled web shop).
     #[arg(long)]
-    plan: Option<PathBuf>,
+    pub(crate) plan: Option<PathBuf>,
     /// The cluster-rebuild scenario of the plan.
     #[arg(long, default_value = "cluster-rebuild")]
-    scenario: String,
+    pub(crate) scenario: String,
+    /// A prefix for every namespace of the plan (`drill-` puts `shop` in `drill-shop`).
+    #[arg(long, default_value = "")]
+    pub(crate) namespace_prefix: String,
 }
 
 fn cluster_context(s: &str) -> Result<(String, String), String> {
@@ -53,7 +61,12 @@ fn cluster_context(s: &str) -> Result<(String, String), String> {
 async fn main() -> ExitCode {
     init_tracing();
     let args = Args::parse();
-    let console = Console::stdio();
+    let (code, _) = run(args, &Console::stdio()).await;
+    ExitCode::from(code)
+}
+
+/// Plans and runs the rebuild; returns the exit status and, when it ran, the report.
+pub(crate) async fn run(args: Args, console: &Console) -> (u8, Option<RunReport>) {
     let path = args
         .plan
         .unwrap_or_else(|| plans_dir().join("region-failover.yaml"));
@@ -61,12 +74,19 @@ async fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(e) => {
             console.err(&format!("error: {e}"));
-            return ExitCode::from(2);
+            return (EXIT_INVALID, None);
         }
     };
     // The simulated probe cannot see a real cluster: verify nothing rather than pretend.
     for s in &mut plan.services {
         s.health_check = None;
+    }
+    for w in plan
+        .clusters
+        .iter_mut()
+        .flat_map(|c| c.workloads.iter_mut())
+    {
+        w.namespace = format!("{}{}", args.namespace_prefix, w.namespace);
     }
     let mut builder = KubeDeployer::builder();
     for (cluster, context) in &args.contexts {
@@ -76,7 +96,7 @@ async fn main() -> ExitCode {
         Ok(k8s) => Arc::new(k8s),
         Err(e) => {
             console.err(&format!("error: {e}"));
-            return ExitCode::from(2);
+            return (EXIT_INVALID, None);
         }
     };
     let sim = Simulation::new(&plan, 42, real_time_sim());
@@ -89,7 +109,7 @@ async fn main() -> ExitCode {
         Ok(g) => g,
         Err(e) => {
             console.err(&format!("error: {}: {e}", path.display()));
-            return ExitCode::from(2);
+            return (EXIT_INVALID, None);
         }
     };
     console.out(&graph.to_string());
@@ -106,16 +126,17 @@ async fn main() -> ExitCode {
         for p in problems {
             console.err(&format!("error: preflight: {p}"));
         }
-        return ExitCode::from(2);
+        return (EXIT_INVALID, None);
     }
     let printer = tokio::spawn(print_progress(rx, clock.now(), console.clone(), false));
     let report = executor.run(&graph).await;
     drop(executor);
     let _ = printer.await;
     console.out(&format!("\n{report}"));
-    ExitCode::from(if report.succeeded() && report.targets_met() {
-        0
+    let code = if report.succeeded() && report.targets_met() {
+        EXIT_OK
     } else {
-        1
-    })
+        EXIT_FAILED
+    };
+    (code, Some(report))
 }

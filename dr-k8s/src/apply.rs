@@ -1,7 +1,9 @@
 //! Server-side apply of manifests, with namespace creation and kind resolution.
 
+use std::time::Duration;
+
 use dr_core::provider::Manifest;
-use dr_core::Result;
+use dr_core::{Error, Result};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -109,6 +111,41 @@ fn lock(
     cl.discovered.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How long [`apply`] waits for the server to serve a kind whose CustomResourceDefinition the
+/// same call applied.
+const ESTABLISH_WAIT: Duration = Duration::from_secs(30);
+
+/// [`resolve`] for a kind defined by a CustomResourceDefinition applied moments ago: retries
+/// discovery (every 100 ms to 1 s) while the server does not serve it yet, up to
+/// [`ESTABLISH_WAIT`]; then `Timeout` (temporary).
+async fn resolve_when_established(
+    cl: &Cluster,
+    api_version: &str,
+    kind: &str,
+) -> Result<(ApiResource, bool)> {
+    let deadline = tokio::time::Instant::now() + ESTABLISH_WAIT;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match resolve(cl, api_version, kind).await {
+            Err(e) if e.is_not_found() => {
+                if tokio::time::Instant::now() + pause > deadline {
+                    return Err(Error::Timeout {
+                        operation: format!(
+                            "apply: waiting until {} serves {kind} ({api_version}), defined by \
+                             a CustomResourceDefinition of the same apply",
+                            cl.name
+                        ),
+                        after: ESTABLISH_WAIT,
+                    });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            found => return found,
+        }
+    }
+}
+
 /// Creates `namespace` when it does not exist (a concurrent creation is fine).
 pub(crate) async fn ensure_namespace(cl: &Cluster, namespace: &str) -> Result<()> {
     let api: Api<Namespace> = Api::all(cl.client.clone());
@@ -147,8 +184,25 @@ pub(crate) async fn apply(
     objects.sort_by_key(|o| restore_phase(&o.kind));
     ensure_namespace(cl, namespace).await?;
     let params = PatchParams::apply(field_manager).force();
+    // Kinds defined by the CustomResourceDefinitions of this call: the server serves them
+    // only once it has established the definition, shortly after the apply.
+    let mut defined: Vec<(String, String)> = Vec::new();
     for mut obj in objects {
-        let (ar, namespaced) = resolve(cl, &obj.api_version, &obj.kind).await?;
+        let (group, _) = split_api_version(&obj.api_version);
+        let pending = defined.iter().any(|(g, k)| g == group && *k == obj.kind);
+        let (ar, namespaced) = if pending {
+            resolve_when_established(cl, &obj.api_version, &obj.kind).await?
+        } else {
+            resolve(cl, &obj.api_version, &obj.kind).await?
+        };
+        if obj.kind == "CustomResourceDefinition" {
+            if let (Some(g), Some(k)) = (
+                obj.body.pointer("/spec/group").and_then(Value::as_str),
+                obj.body.pointer("/spec/names/kind").and_then(Value::as_str),
+            ) {
+                defined.push((g.to_string(), k.to_string()));
+            }
+        }
         let resource = if namespaced {
             format!("{} {namespace}/{} on {}", obj.kind, obj.name, cl.name)
         } else {
@@ -187,6 +241,7 @@ pub(crate) async fn apply(
             meta.remove("namespace");
             Api::all_with(cl.client.clone(), &ar)
         };
+        default_port_protocols(&mut obj.body);
         tracing::debug!(%resource, "server-side apply");
         api.patch(&obj.name, &params, &Patch::Apply(&obj.body))
             .await
@@ -195,9 +250,50 @@ pub(crate) async fn apply(
     Ok(())
 }
 
+/// Sets `protocol: TCP` (the API's default) on every port of a `ports` list that names none:
+/// Service ports and container ports are lists keyed by port and protocol, and before
+/// Kubernetes 1.24 server-side apply refuses an element without the key (`associative list
+/// with keys has an element that omits key field "protocol"`).
+pub(crate) fn default_port_protocols(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "ports" {
+                    if let Value::Array(ports) = v {
+                        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                            let numbered =
+                                port.contains_key("port") || port.contains_key("containerPort");
+                            if numbered && !port.contains_key("protocol") {
+                                port.insert("protocol".into(), Value::String("TCP".into()));
+                            }
+                        }
+                    }
+                } else {
+                    default_port_protocols(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(default_port_protocols),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_get_the_default_protocol() {
+        let mut svc = serde_json::json!({"spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}],
+            "template": {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}]}}}});
+        default_port_protocols(&mut svc);
+        assert_eq!(
+            svc,
+            serde_json::json!({"spec": {"ports": [{"port": 80, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}],
+                "template": {"spec": {"containers": [{"name": "a",
+                    "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}}}})
+        );
+    }
 
     #[test]
     fn parses_multi_document_yaml_and_lists() {

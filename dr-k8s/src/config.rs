@@ -85,6 +85,7 @@ impl KubeDeployerBuilder {
     /// `InvalidRequest` when a cluster is named twice or none is given; `Unauthorized` when a
     /// kubeconfig context or the in-cluster service account cannot be loaded.
     pub async fn build(self) -> Result<KubeDeployer> {
+        install_crypto_provider();
         if self.clusters.is_empty() {
             return Err(crate::error::invalid_request(
                 "build",
@@ -124,6 +125,16 @@ impl KubeDeployerBuilder {
             }
         }
         Ok(KubeDeployer::new(clusters, self.field_manager))
+    }
+}
+
+/// Installs rustls' ring provider as the process default unless one is installed already:
+/// rustls picks none by itself when a build enables both ring (kube) and aws-lc-rs (the AWS
+/// SDK), and kube's TLS configuration would panic.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

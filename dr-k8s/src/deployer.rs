@@ -158,8 +158,9 @@ impl ClusterDeployer for KubeDeployer {
             .map(|(k, v)| (k.clone(), ByteString(v.expose().as_bytes().to_vec())))
             .collect();
         let patch = serde_json::json!({ "data": &encoded });
-        // Merge patch first (the usual case: the secret exists); create when it does not;
-        // if someone created it in between, merge again.
+        // Merge patch first (the usual case: the secret exists); create when it does not (and
+        // its namespace when that is missing too); if someone created it in between, merge
+        // again.
         match api
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
@@ -178,7 +179,16 @@ impl ClusterDeployer for KubeDeployer {
             data: Some(encoded),
             ..Default::default()
         };
-        match api.create(&PostParams::default(), &secret).await {
+        let created = match api.create(&PostParams::default(), &secret).await {
+            // The namespace is missing too (a rebuild sets secrets before applying the
+            // workloads): create it, as `apply` does, and try again.
+            Err(e) if is_not_found(&e) => {
+                crate::apply::ensure_namespace(cl, namespace).await?;
+                api.create(&PostParams::default(), &secret).await
+            }
+            other => other,
+        };
+        match created {
             Ok(_) => Ok(()),
             Err(e) if is_already_exists(&e) => api
                 .patch(name, &PatchParams::default(), &Patch::Merge(&patch))

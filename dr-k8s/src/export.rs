@@ -9,11 +9,12 @@ use dr_core::Result;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
+use kube::discovery::Scope;
 use serde_json::Value;
 
 use crate::apply::resolve;
 use crate::config::Cluster;
-use crate::error::{invalid_request, invalid_response, map};
+use crate::error::{invalid_request, invalid_response, is_not_found, map};
 use crate::kinds::{self, restore_phase, RestorePhase};
 
 /// Page size of list calls.
@@ -58,6 +59,12 @@ async fn resolve_name(cl: &Cluster, name: &str) -> Result<(ApiResource, bool)> {
 /// Lists the objects of `kinds` (the common kinds when empty) in `namespace`, without what
 /// the cluster owns (status, managedFields, resourceVersion, uid, cluster IPs, bound volume
 /// names) and without objects a controller recreates (those with a controller owner).
+///
+/// A kind the server does not serve at the table's version (CronJob in `batch/v1` before
+/// Kubernetes 1.21, PodDisruptionBudget in `policy/v1` before 1.21, HorizontalPodAutoscaler
+/// in `autoscaling/v2` before 1.23) is listed at the version its group serves it at; a
+/// default kind the server does not serve at all is left out (logged), a named one is
+/// `NotFound`.
 pub(crate) async fn export(
     cl: &Cluster,
     namespace: &str,
@@ -74,31 +81,93 @@ pub(crate) async fn export(
     let mut out = Vec::new();
     for name in &names {
         let (ar, namespaced) = resolve_name(cl, name).await?;
-        let api: Api<DynamicObject> = if namespaced {
-            Api::namespaced_with(cl.client.clone(), namespace, &ar)
-        } else {
-            Api::all_with(cl.client.clone(), &ar)
-        };
         let what = format!("{} in {namespace} on {}", ar.plural, cl.name);
-        let mut token: Option<String> = None;
-        loop {
-            let mut lp = ListParams::default().limit(PAGE);
-            if let Some(t) = &token {
-                lp = lp.continue_token(t);
-            }
-            let page = api.list(&lp).await.map_err(|e| map(e, "export", &what))?;
-            for obj in page.items {
-                if let Some(m) = to_manifest(obj, &ar)? {
-                    out.push(m);
+        let (ar, objects) = match list_all(cl, namespace, &ar, namespaced).await {
+            Ok(objects) => (ar, objects),
+            Err(e) if is_not_found(&e) => match served_version(cl, &ar).await? {
+                Some((served, namespaced)) => {
+                    tracing::info!(kind = %ar.kind, wanted = %ar.api_version, served = %served.api_version,
+                        cluster = %cl.name, "exporting at the version the server serves");
+                    let what = format!(
+                        "{} ({}) in {namespace} on {}",
+                        served.plural, served.api_version, cl.name
+                    );
+                    let objects = list_all(cl, namespace, &served, namespaced)
+                        .await
+                        .map_err(|e| map(e, "export", &what))?;
+                    (served, objects)
                 }
-            }
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
-            if token.is_none() {
-                break;
+                None if kinds.is_empty() => {
+                    tracing::info!(kind = %ar.kind, group = %ar.group, cluster = %cl.name,
+                        "not served by this cluster: nothing to export");
+                    continue;
+                }
+                None => return Err(map(e, "export", &what)),
+            },
+            Err(e) => return Err(map(e, "export", &what)),
+        };
+        for obj in objects {
+            if let Some(m) = to_manifest(obj, &ar)? {
+                out.push(m);
             }
         }
     }
     Ok(out)
+}
+
+/// Every object of `ar` in `namespace` (or the cluster), in pages of [`PAGE`].
+async fn list_all(
+    cl: &Cluster,
+    namespace: &str,
+    ar: &ApiResource,
+    namespaced: bool,
+) -> std::result::Result<Vec<DynamicObject>, kube::Error> {
+    let api: Api<DynamicObject> = if namespaced {
+        Api::namespaced_with(cl.client.clone(), namespace, ar)
+    } else {
+        Api::all_with(cl.client.clone(), ar)
+    };
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(PAGE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await?;
+        out.extend(page.items);
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// The resource of `ar`'s kind at another version its group serves (the group's preferred
+/// version first), or `None` when the server does not serve the kind at all.
+async fn served_version(cl: &Cluster, ar: &ApiResource) -> Result<Option<(ApiResource, bool)>> {
+    let group = match kube::discovery::group(&cl.client, &ar.group).await {
+        Ok(group) => group,
+        Err(kube::Error::Discovery(_)) => return Ok(None),
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => {
+            return Err(map(
+                e,
+                "discover",
+                &format!("API group {} on {}", ar.group, cl.name),
+            ))
+        }
+    };
+    for version in group.versions() {
+        if let Some((found, caps)) = group
+            .versioned_resources(version)
+            .into_iter()
+            .find(|(r, _)| r.kind == ar.kind)
+        {
+            return Ok(Some((found, caps.scope == Scope::Namespaced)));
+        }
+    }
+    Ok(None)
 }
 
 fn to_manifest(obj: DynamicObject, ar: &ApiResource) -> Result<Option<Manifest>> {
@@ -161,6 +230,25 @@ pub(crate) fn clean(body: &mut Value, kind: &str) {
             ann.retain(|k, _| !CLUSTER_ANNOTATIONS.iter().any(|p| k.starts_with(p)));
             if ann.is_empty() {
                 meta.remove("annotations");
+            }
+        }
+    }
+    if kind == "ServiceAccount" {
+        // Before Kubernetes 1.24 a ServiceAccount lists its generated token Secrets
+        // (`{name}-token-{random}`), which are not exported.
+        let prefix = obj
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .map(|n| format!("{n}-token-"));
+        if let (Some(prefix), Some(Value::Array(secrets))) = (prefix, obj.get_mut("secrets")) {
+            secrets.retain(|s| {
+                !s.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.starts_with(&prefix))
+            });
+            if secrets.is_empty() {
+                obj.remove("secrets");
             }
         }
     }
@@ -328,6 +416,13 @@ mod tests {
                 "metadata": {"name": "api", "labels": {"app": "api"}},
                 "spec": {"ports": [{"port": 80}]}
             })
+        );
+        let mut sa = json!({"metadata": {"name": "api"},
+            "secrets": [{"name": "api-token-x7k2p"}, {"name": "registry"}]});
+        clean(&mut sa, "ServiceAccount");
+        assert_eq!(
+            sa,
+            json!({"metadata": {"name": "api"}, "secrets": [{"name": "registry"}]})
         );
         let mut pvc =
             json!({"metadata": {"name": "data"}, "spec": {"volumeName": "pv-1", "resources": {}}});

@@ -378,7 +378,16 @@ pub(crate) async fn status(cl: &Cluster, w: &WorkloadRef) -> Result<RolloutStatu
     let generation = u64_at(&obj, "/metadata/generation");
     let observed_generation = u64_at(&obj, "/status/observedGeneration");
     let updated = u64_at(&obj, "/status/updatedReplicas");
-    let mut available = u64_at(&obj, "/status/availableReplicas");
+    let mut available = match obj
+        .pointer("/status/availableReplicas")
+        .and_then(Value::as_u64)
+    {
+        Some(n) => n,
+        // StatefulSets report available replicas from Kubernetes 1.22 on; before, the ready
+        // ones are what `kubectl rollout status` counts.
+        None if w.kind == WorkloadKind::StatefulSet => u64_at(&obj, "/status/readyReplicas"),
+        None => 0,
+    };
     let current = u64_at(&obj, "/status/replicas");
     if current > updated {
         // Old pods still run: only the updated ones count as available at this revision.

@@ -151,18 +151,15 @@ async fn patch_secret_then_read_back() {
     let server = FakeApiServer::new(0);
     let k8s = deployer("dr", &server).await;
     let one = BTreeMap::from([("DATABASE_URL".to_string(), Secret::new("postgres://old"))]);
-    let err = k8s
-        .patch_secret("dr", "shop", "app-secrets", &one)
-        .await
-        .expect_err("no namespace");
-    assert!(err.is_not_found(), "{err}");
-
-    k8s.apply("dr", "shop", &[])
-        .await
-        .expect("creates the namespace");
+    // A rebuild sets secrets before it applies workloads: the namespace is created too.
+    assert!(server.get("api/v1", "namespaces", "", "shop").is_none());
     k8s.patch_secret("dr", "shop", "app-secrets", &one)
         .await
-        .expect("created");
+        .expect("created with its namespace");
+    assert!(server.get("api/v1", "namespaces", "", "shop").is_some());
+    k8s.patch_secret("dr", "shop", "app-secrets", &one)
+        .await
+        .expect("patched");
     let two = BTreeMap::from([
         (
             "DATABASE_URL".to_string(),
