@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::Result;
 
-/// What an [`Action::Approval`](crate::Action::Approval) step asks a person to decide.
+/// What an [`Approval`](crate::step::approval::Approval) step asks a person to decide.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ApprovalRequest {
     /// Plan name.

@@ -19,7 +19,7 @@
 //!   shows the effect did not happen. When the read-back shows the effect is there, the step
 //!   succeeds without another call; when it cannot tell, the step fails with the error marked
 //!   persistent. Approvals are never retried.
-//! * Before the first attempt, each step prepares ([`StepAction::prepare`]): it remembers
+//! * Before the first attempt, each step prepares ([`StepAction::prepare`](crate::step::StepAction::prepare)): it remembers
 //!   what it needs from before its call and reads its effect back; an effect already in place
 //!   (a replica already promoted, a record already pointing at the target) marks the step
 //!   succeeded with `already_done`, so a repeated run does not repeat it.
