@@ -20,6 +20,7 @@ pub mod duration;
 mod error;
 pub mod executor;
 pub mod graph;
+pub mod journal;
 pub mod layer;
 pub mod plan;
 pub mod planner;
