@@ -21,6 +21,7 @@ pub mod planner;
 pub mod provider;
 mod providers;
 mod reads;
+pub mod redact;
 mod secret;
 pub mod sim;
 pub mod simulation;

@@ -68,6 +68,7 @@ impl PlanBuilder {
                 estimates: Default::default(),
                 timeouts: Default::default(),
                 scenarios: Vec::new(),
+                lookup: Default::default(),
             },
         }
     }

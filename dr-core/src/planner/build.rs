@@ -194,20 +194,15 @@ impl<'a> GraphBuilder<'a> {
                 m
             });
         let mut services = Vec::new();
-        let index = service_index(self.plan);
-        let mut ordered: Vec<&Service> = self.plan.services.iter().collect();
-        ordered.sort_by_key(|s| s.tier);
+        let loss = data_loss_of(self.plan, &self.db_loss);
+        let mut ordered: Vec<(usize, &Service)> = self.plan.services.iter().enumerate().collect();
+        ordered.sort_by_key(|(_, s)| s.tier);
         let risks = &mut self.risks;
-        for svc in ordered {
+        for (i, svc) in ordered {
             let Some(&forecast_rto) = forecast_of.get(&svc.name) else {
                 continue;
             };
-            let dbs = databases_of(&index, svc);
-            let forecast_rpo = dbs
-                .iter()
-                .filter_map(|d| self.db_loss.get(d))
-                .copied()
-                .max();
+            let forecast_rpo = loss[i];
             let rto_target = self.scenario.rto.map_or(svc.rto.get(), |r| r.get());
             let rto_ok = forecast_rto <= rto_target;
             let rpo_ok = forecast_rpo.is_none_or(|r| r <= svc.rpo.get());
@@ -274,32 +269,86 @@ pub(super) fn databases_of(index: &HashMap<&str, &Service>, service: &Service) -
     out
 }
 
-/// Kahn's algorithm, taking ready steps in their original order.
-fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
-    let index: HashMap<String, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
-        .collect();
-    let mut indegree: Vec<usize> = steps
-        .iter()
-        .map(|s| {
-            s.depends_on
-                .iter()
-                .filter(|d| index.contains_key(*d))
-                .count()
-        })
-        .collect();
-    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
-    for (i, s) in steps.iter().enumerate() {
-        for d in &s.depends_on {
-            if let Some(&j) = index.get(d) {
-                dependants[j].push(i);
+/// The data-loss forecast of every service (by index): the largest window of the databases
+/// it uses, directly or through the services it depends on — [`databases_of`] for every
+/// service at once, in linear time (one pass over the dependency graph's strongly connected
+/// components, dependencies first) instead of a closure walked again per service.
+fn data_loss_of(plan: &Plan, db_loss: &BTreeMap<String, Duration>) -> Vec<Option<Duration>> {
+    let adj = crate::plan::deps::service_graph(plan);
+    let (comp, count) = crate::plan::deps::components(&adj);
+    let mut by_comp: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (i, &c) in comp.iter().enumerate() {
+        by_comp[c].push(i);
+    }
+    let mut comp_loss: Vec<Option<Duration>> = vec![None; count];
+    // Components are numbered dependencies first, so every other component an edge reaches
+    // is final when its dependant's is computed.
+    for (c, members) in by_comp.iter().enumerate() {
+        let mut worst: Option<Duration> = None;
+        for &i in members {
+            let own = plan.services[i]
+                .database
+                .as_ref()
+                .and_then(|d| db_loss.get(d))
+                .copied();
+            worst = worst.max(own);
+            for &j in &adj[i] {
+                if comp[j] != c {
+                    worst = worst.max(comp_loss[comp[j]]);
+                }
             }
         }
+        comp_loss[c] = worst;
     }
-    let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| indegree[i] == 0).collect();
-    let mut order = Vec::with_capacity(steps.len());
+    comp.iter().map(|&c| comp_loss[c]).collect()
+}
+
+/// Kahn's algorithm, taking ready steps in their original order. The builder adds a step
+/// after its dependencies, so the order is usually topological already: that is checked in
+/// one pass and the steps returned as they are (Kahn's algorithm, smallest ready position
+/// first, would return the same order).
+fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
+    let order = {
+        let index: HashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = steps
+            .iter()
+            .map(|s| {
+                s.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        if deps
+            .iter()
+            .enumerate()
+            .all(|(i, d)| d.iter().all(|&j| j < i))
+        {
+            return steps;
+        }
+        kahn(&deps)
+    };
+    let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// Kahn's algorithm on dependency lists by position, smallest ready position first; any
+/// step left on a cycle keeps its place at the end rather than being dropped.
+fn kahn(deps: &[Vec<usize>]) -> Vec<usize> {
+    let n = deps.len();
+    let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        for &j in d {
+            dependants[j].push(i);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
     while let Some(i) = ready.pop_first() {
         order.push(i);
         for &k in &dependants[i] {
@@ -309,14 +358,20 @@ fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
             }
         }
     }
-    // The builder only ever depends on steps it already added, so no cycle can remain; keep
-    // any leftover in place rather than dropping a step.
-    if order.len() < steps.len() {
-        let placed: BTreeSet<usize> = order.iter().copied().collect();
-        order.extend((0..steps.len()).filter(|i| !placed.contains(i)));
+    if order.len() < n {
+        let mut placed = vec![false; n];
+        for &i in &order {
+            placed[i] = true;
+        }
+        order.extend((0..n).filter(|&i| !placed[i]));
     }
-    let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    order
+}
+
+/// [`critical_path`] of a finished graph, with its earliest finish times computed here.
+pub(super) fn critical_path_of(graph: &RecoveryGraph) -> (Vec<String>, Duration) {
+    let finish = graph.earliest_finish();
+    critical_path(graph, &finish)
 }
 
 /// The longest estimated chain ending in a critical step, and its length.
@@ -335,14 +390,22 @@ fn critical_path(
         return (Vec::new(), Duration::ZERO);
     };
     let total = finish[last.id.as_str()];
+    let by_id: HashMap<&str, &Step> = graph.steps.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut path = vec![last.id.clone()];
     let mut current = last;
+    // Steps are in topological order, so the walk back ends after at most one visit per
+    // step; the guard keeps it finite even if a caller passed a graph with a cycle.
+    let mut visited = 0;
     while let Some(prev) = current
         .depends_on
         .iter()
-        .filter_map(|d| graph.step(d))
+        .filter_map(|d| by_id.get(d.as_str()).copied())
         .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
     {
+        visited += 1;
+        if visited > graph.steps.len() {
+            break;
+        }
         path.push(prev.id.clone());
         current = prev;
     }
