@@ -324,7 +324,105 @@ fn redact_word(word: &str, value_of_secret: bool) -> (Cow<'_, str>, bool, bool) 
     if looks_like_token(word) {
         return (Cow::Borrowed(MASK), false, false);
     }
-    (Cow::Borrowed(word), false, false)
+    let inner = mask_inner_credentials(word);
+    match mask_token_runs(&inner) {
+        Cow::Owned(o) => (Cow::Owned(o), false, false),
+        Cow::Borrowed(_) => match inner {
+            Cow::Owned(o) => (Cow::Owned(o), false, false),
+            Cow::Borrowed(_) => (Cow::Borrowed(word), false, false),
+        },
+    }
+}
+
+/// Credentials inside a longer word, such as a file path: `user:password@host` without a
+/// scheme, and `…password=value` after any prefix (up to the next `&`, `;` or `,`).
+fn mask_inner_credentials(word: &str) -> Cow<'_, str> {
+    let mut out = word.to_string();
+    // `user:password@host`: between the last `:` before an `@` (after the last `/`) and it.
+    let mut search = 0;
+    while let Some(at) = out[search..].find('@').map(|i| i + search) {
+        let seg_start = out[..at].rfind('/').map_or(0, |i| i + 1);
+        if let Some(colon) = out[seg_start..at].rfind(':').map(|i| i + seg_start) {
+            if at > colon + 1 && &out[colon + 1..at] != MASK {
+                out.replace_range(colon + 1..at, MASK);
+                search = colon + 1 + MASK.len() + 1;
+                continue;
+            }
+        }
+        search = at + 1;
+    }
+    // `…key=value` where the identifier before `=` or `:` names a credential.
+    let mut i = 0;
+    while let Some(eq) = out[i..].find(['=', ':']).map(|k| k + i) {
+        let key_start = out[..eq]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |k| k + 1);
+        let end = out[eq + 1..]
+            .find(['&', ';', ','])
+            .map_or(out.len(), |k| k + eq + 1);
+        if key_start < eq && is_secret_key(&out[key_start..eq]) && end > eq + 1 {
+            if &out[eq + 1..end] != MASK {
+                out.replace_range(eq + 1..end, MASK);
+            }
+            i = eq + 1 + MASK.len();
+        } else {
+            i = eq + 1;
+        }
+        if i >= out.len() {
+            break;
+        }
+    }
+    if out == word {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// Masks credential-looking runs inside a word glued to other text (`id:AKIA…`, `x=ghp_…`).
+fn mask_token_runs(word: &str) -> Cow<'_, str> {
+    let is_run = |c: char| c.is_ascii_alphanumeric() || "_+/=".contains(c);
+    let mut out = String::new();
+    let mut last = 0;
+    let mut start = None;
+    for (i, c) in word
+        .char_indices()
+        .chain(std::iter::once((word.len(), ' ')))
+    {
+        match (is_run(c) && i < word.len(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                let run = &word[s..i];
+                if looks_like_token(run) || aws_key_inside(run) {
+                    out.push_str(&word[last..s]);
+                    out.push_str(MASK);
+                    last = i;
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if last == 0 {
+        Cow::Borrowed(word)
+    } else {
+        out.push_str(&word[last..]);
+        Cow::Owned(out)
+    }
+}
+
+/// An AWS access key id (`AKIA`/`ASIA` and 16 upper-case letters or digits) anywhere in `run`.
+fn aws_key_inside(run: &str) -> bool {
+    ["AKIA", "ASIA"].iter().any(|p| {
+        run.match_indices(p).any(|(i, _)| {
+            run[i + 4..]
+                .chars()
+                .take(16)
+                .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                .count()
+                == 16
+        })
+    })
 }
 
 /// `key=value` or `key:value` where the key is a plain identifier (not a URL scheme).
@@ -461,6 +559,24 @@ mod tests {
         ] {
             assert_eq!(redact(s), s);
         }
+    }
+
+    #[test]
+    fn credentials_inside_paths_are_masked() {
+        assert_eq!(
+            redact("/tmp/postgres:__admin:pw@db/password=pw.yaml"),
+            "/tmp/postgres:__admin:***@db/password=***"
+        );
+        assert_eq!(redact("x:y"), "x:y");
+    }
+
+    #[test]
+    fn glued_tokens_are_masked() {
+        assert_eq!(redact("id:xAKIAABCDEFGHIJKLMNOP"), "id:***");
+        assert_eq!(
+            redact("a@ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            "a@***"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub(super) struct Fault {
     pub(super) column: usize,
     pub(super) field: Option<String>,
     pub(super) message: String,
+    /// Whether the parser's field still applies (false when the parser got lost).
+    pub(super) keep_field: bool,
 }
 
 /// Whether the text holds nothing but blank lines, comments and document markers.
@@ -38,6 +40,7 @@ fn deep(line: usize, column: usize, depth: usize) -> Fault {
         line,
         column,
         field: None,
+        keep_field: false,
         message: format!(
             "lists and maps nest {depth} levels deep here, more than the limit of {MAX_DEPTH}; a plan needs about six"
         ),
@@ -206,6 +209,7 @@ fn tab_indent(text: &str, err_line: Option<usize>) -> Option<Fault> {
                 line: ln + 1,
                 column: col + 1,
                 field: None,
+                keep_field: false,
                 message: format!(
                     "a tab in the indentation of `{}`: YAML indents with spaces only; replace the tab with spaces",
                     crate::redact::safe(key)
@@ -254,6 +258,7 @@ fn over_indented(text: &str, err_line: Option<usize>) -> Option<Fault> {
                     line: ln + 1,
                     column: indent + 1,
                     field: None,
+                    keep_field: true,
                     message: format!(
                         "`{key}:` is indented more than `{pkey}:` on the line above, so YAML reads it as part of `{pkey}`'s value; indent `{key}:` exactly like `{pkey}:`"
                     ),
@@ -331,6 +336,7 @@ fn toml_unquoted(text: &str, err_line: usize) -> Option<Fault> {
         line: err_line,
         column: line.find(value).map_or(1, |c| c + 1),
         field: Some(field),
+        keep_field: false,
         message: format!(
             "`{key} = {shown}`: {what} in TOML is a quoted string; write `{key} = \"{shown}\"`"
         ),
@@ -357,6 +363,7 @@ fn json_trailing_comma(text: &str, err_line: usize, message: &str) -> Option<Fau
         line,
         column,
         field: None,
+        keep_field: true,
         message:
             "trailing comma: JSON allows no `,` after the last item of a list or object; remove it"
                 .into(),

@@ -271,7 +271,10 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
     let refine = |line: Option<usize>, column, field, message: String| match lint::diagnose(
         text, format, line, &message,
     ) {
-        Some(f) => parse_err(Some(f.line), Some(f.column), f.field.or(field), f.message),
+        Some(f) => {
+            let field = f.field.or(if f.keep_field { field } else { None });
+            parse_err(Some(f.line), Some(f.column), field, f.message)
+        }
         None => parse_err(line, column, field, message),
     };
     match format {

@@ -310,8 +310,11 @@ fn closest<'a>(name: &str, known: &Known<'a>) -> Vec<&'a str> {
         })
         .collect();
     found.sort_unstable();
+    // Only the closest: `service-1` for `servce-1`, not also `service-0` one edit further.
+    let best = found.first().map_or(0, |f| f.0);
     found
         .into_iter()
+        .take_while(|f| f.0 == best)
         .take(SUGGESTIONS)
         .map(|(_, _, k)| k)
         .collect()
