@@ -181,25 +181,22 @@ impl<'a> GraphBuilder<'a> {
             services: Vec::new(),
             risks: Vec::new(),
         };
-        let finish = graph.earliest_finish();
-        let (path, total) = critical_path(&graph, &finish);
-        let forecast_of: BTreeMap<String, Duration> = graph
-            .steps
-            .iter()
-            .filter(|s| s.critical)
-            .filter_map(|s| Some((s.service.clone()?, finish[s.id.as_str()])))
-            .fold(BTreeMap::new(), |mut m, (svc, f)| {
-                let e: &mut Duration = m.entry(svc).or_default();
-                *e = (*e).max(f);
-                m
-            });
+        let timing = Timing::of(&graph.steps);
+        let (path, total) = timing.critical_path(&graph.steps);
+        let mut forecast_of: HashMap<&str, Duration> = HashMap::new();
+        for (i, s) in graph.steps.iter().enumerate() {
+            if let (true, Some(svc)) = (s.critical, s.service.as_deref()) {
+                let e = forecast_of.entry(svc).or_default();
+                *e = (*e).max(timing.finish[i]);
+            }
+        }
         let mut services = Vec::new();
         let loss = data_loss_of(self.plan, &self.db_loss);
         let mut ordered: Vec<(usize, &Service)> = self.plan.services.iter().enumerate().collect();
         ordered.sort_by_key(|(_, s)| s.tier);
         let risks = &mut self.risks;
         for (i, svc) in ordered {
-            let Some(&forecast_rto) = forecast_of.get(&svc.name) else {
+            let Some(&forecast_rto) = forecast_of.get(svc.name.as_str()) else {
                 continue;
             };
             let forecast_rpo = loss[i];
@@ -368,47 +365,77 @@ fn kahn(deps: &[Vec<usize>]) -> Vec<usize> {
     order
 }
 
-/// [`critical_path`] of a finished graph, with its earliest finish times computed here.
+/// The critical path of a finished graph (see [`Timing::critical_path`]).
 pub(super) fn critical_path_of(graph: &RecoveryGraph) -> (Vec<String>, Duration) {
-    let finish = graph.earliest_finish();
-    critical_path(graph, &finish)
+    Timing::of(&graph.steps).critical_path(&graph.steps)
 }
 
-/// The longest estimated chain ending in a critical step, and its length.
-fn critical_path(
-    graph: &RecoveryGraph,
-    finish: &HashMap<&str, Duration>,
-) -> (Vec<String>, Duration) {
-    // The recovery is over when the last critical step is; optional steps (notifications,
-    // a new replica) may run on without holding it up.
-    let Some(last) = graph
-        .steps
-        .iter()
-        .filter(|s| s.critical)
-        .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
-    else {
-        return (Vec::new(), Duration::ZERO);
-    };
-    let total = finish[last.id.as_str()];
-    let by_id: HashMap<&str, &Step> = graph.steps.iter().map(|s| (s.id.as_str(), s)).collect();
-    let mut path = vec![last.id.clone()];
-    let mut current = last;
-    // Steps are in topological order, so the walk back ends after at most one visit per
-    // step; the guard keeps it finite even if a caller passed a graph with a cycle.
-    let mut visited = 0;
-    while let Some(prev) = current
-        .depends_on
-        .iter()
-        .filter_map(|d| by_id.get(d.as_str()).copied())
-        .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
-    {
-        visited += 1;
-        if visited > graph.steps.len() {
-            break;
+/// Earliest finish times over steps in topological order, by position: one name lookup per
+/// dependency, then plain indexing.
+struct Timing {
+    /// Each step's earliest finish when it starts as soon as its dependencies finished and
+    /// takes its estimate (unbounded concurrency), as [`RecoveryGraph::earliest_finish`].
+    finish: Vec<Duration>,
+    /// Each step's dependencies by position, in the order written.
+    deps: Vec<Vec<usize>>,
+}
+
+impl Timing {
+    fn of(steps: &[Step]) -> Timing {
+        let index: HashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = steps
+            .iter()
+            .map(|s| {
+                s.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut finish: Vec<Duration> = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            // Only dependencies placed before the step count, as in `earliest_finish`.
+            let start = deps[i]
+                .iter()
+                .filter(|&&j| j < i)
+                .map(|&j| finish[j])
+                .max()
+                .unwrap_or_default();
+            finish.push(start.saturating_add(step.estimate));
         }
-        path.push(prev.id.clone());
-        current = prev;
+        Timing { finish, deps }
     }
-    path.reverse();
-    (path, total)
+
+    /// The longest estimated chain ending in a critical step, and its length.
+    fn critical_path(&self, steps: &[Step]) -> (Vec<String>, Duration) {
+        // The recovery is over when the last critical step is; optional steps
+        // (notifications, a new replica) may run on without holding it up.
+        let Some(last) = (0..steps.len())
+            .filter(|&i| steps[i].critical)
+            .max_by_key(|&i| self.finish[i])
+        else {
+            return (Vec::new(), Duration::ZERO);
+        };
+        let mut path = vec![steps[last].id.clone()];
+        let mut current = last;
+        // Steps are in topological order, so the walk back ends after at most one visit per
+        // step; the guard keeps it finite even for a graph with a cycle.
+        while let Some(prev) = self.deps[current]
+            .iter()
+            .copied()
+            .max_by_key(|&j| self.finish[j])
+        {
+            if path.len() > steps.len() {
+                break;
+            }
+            path.push(steps[prev].id.clone());
+            current = prev;
+        }
+        path.reverse();
+        (path, self.finish[last])
+    }
 }
