@@ -226,7 +226,7 @@ fn main() -> ExitCode {
                     .split_once(": ")
                     .map_or(first, |(_, m)| m)
                     .chars()
-                    .take(70)
+                    .take(120)
                     .collect()
             }
         };

@@ -355,8 +355,10 @@ fn mask_inner_credentials(word: &str) -> Cow<'_, str> {
     let mut i = 0;
     while let Some(eq) = out[i..].find(['=', ':']).map(|k| k + i) {
         let key_start = out[..eq]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .map_or(0, |k| k + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |(k, c)| k + c.len_utf8());
         let end = out[eq + 1..]
             .find(['&', ';', ','])
             .map_or(out.len(), |k| k + eq + 1);
@@ -568,6 +570,8 @@ mod tests {
             "/tmp/postgres:__admin:***@db/password=***"
         );
         assert_eq!(redact("x:y"), "x:y");
+        assert_eq!(redact("é:y"), "é:y");
+        assert_eq!(redact("ép√password=x"), "ép√password=***");
     }
 
     #[test]

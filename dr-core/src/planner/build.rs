@@ -376,8 +376,10 @@ struct Timing {
     /// Each step's earliest finish when it starts as soon as its dependencies finished and
     /// takes its estimate (unbounded concurrency), as [`RecoveryGraph::earliest_finish`].
     finish: Vec<Duration>,
-    /// Each step's dependencies by position, in the order written.
-    deps: Vec<Vec<usize>>,
+    /// Every step's dependencies by position, in the order written, one step after the
+    /// other: those of step `i` are `deps[starts[i]..starts[i + 1]]`.
+    deps: Vec<usize>,
+    starts: Vec<usize>,
 }
 
 impl Timing {
@@ -387,27 +389,34 @@ impl Timing {
             .enumerate()
             .map(|(i, s)| (s.id.as_str(), i))
             .collect();
-        let deps: Vec<Vec<usize>> = steps
-            .iter()
-            .map(|s| {
-                s.depends_on
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect()
-            })
-            .collect();
+        let mut deps = Vec::with_capacity(steps.len() * 2);
+        let mut starts = Vec::with_capacity(steps.len() + 1);
         let mut finish: Vec<Duration> = Vec::with_capacity(steps.len());
         for (i, step) in steps.iter().enumerate() {
-            // Only dependencies placed before the step count, as in `earliest_finish`.
-            let start = deps[i]
-                .iter()
-                .filter(|&&j| j < i)
-                .map(|&j| finish[j])
-                .max()
-                .unwrap_or_default();
+            starts.push(deps.len());
+            let mut start = Duration::ZERO;
+            for d in &step.depends_on {
+                if let Some(&j) = index.get(d.as_str()) {
+                    deps.push(j);
+                    // Only dependencies placed before the step count, as in
+                    // `earliest_finish`.
+                    if j < i {
+                        start = start.max(finish[j]);
+                    }
+                }
+            }
             finish.push(start.saturating_add(step.estimate));
         }
-        Timing { finish, deps }
+        starts.push(deps.len());
+        Timing {
+            finish,
+            deps,
+            starts,
+        }
+    }
+
+    fn deps_of(&self, i: usize) -> &[usize] {
+        &self.deps[self.starts[i]..self.starts[i + 1]]
     }
 
     /// The longest estimated chain ending in a critical step, and its length.
@@ -424,7 +433,8 @@ impl Timing {
         let mut current = last;
         // Steps are in topological order, so the walk back ends after at most one visit per
         // step; the guard keeps it finite even for a graph with a cycle.
-        while let Some(prev) = self.deps[current]
+        while let Some(prev) = self
+            .deps_of(current)
             .iter()
             .copied()
             .max_by_key(|&j| self.finish[j])
