@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dr_examples::{init_tracing, run_scenario, Console, RunOptions};
+use dr_core::redact::clean;
+use dr_examples::{init_tracing, run_scenario, Console, RunOptions, EXIT_INVALID};
+
+/// The most steps `--concurrency` lets run at once.
+const MAX_CONCURRENCY: usize = 1024;
 
 /// Plan and run one scenario of a DR plan on the simulated cloud.
 #[derive(Debug, Parser)]
@@ -22,8 +26,8 @@ use dr_examples::{init_tracing, run_scenario, Console, RunOptions};
 struct Args {
     /// The plan (.yaml, .yml, .toml or .json).
     plan: PathBuf,
-    /// The scenario to run.
-    #[arg(long)]
+    /// The scenario to run (ASCII letters, digits, `-`, `_` and `.`).
+    #[arg(long, value_parser = scenario_name)]
     scenario: String,
     /// List the provider calls the run would make, in order, and change nothing.
     #[arg(long)]
@@ -31,21 +35,83 @@ struct Args {
     /// Print only the JSON report on stdout.
     #[arg(long)]
     json: bool,
-    /// Seed of the simulated cloud (latencies, injected faults, retry jitter).
+    /// Seed of the simulated cloud (latencies, injected faults, retry jitter): 0 to 2^64-1.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Probability in [0, 1] that a simulated call fails with a temporary error.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
     fault_rate: f64,
-    /// Steps run at once, at most.
-    #[arg(long, default_value_t = 8)]
+    /// Steps run at once, at most: 1 to 1024.
+    #[arg(long, default_value_t = 8, value_parser = concurrency)]
     concurrency: usize,
+}
+
+fn scenario_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a scenario name cannot be empty".into());
+    }
+    if s.len() > dr_core::plan::MAX_NAME_LEN
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(
+            "scenario names use ASCII letters, digits, `-`, `_` and `.` (at most 253); write one of the plan's `scenarios[].name`".into(),
+        );
+    }
+    Ok(s.to_string())
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "not a number: write a probability such as `0.1`".to_string())?;
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("not a probability: write a number from 0 to 1, such as `0.1`".into())
+    }
+}
+
+fn concurrency(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let v: usize = match t.parse() {
+        Ok(v) => v,
+        Err(_) if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) => usize::MAX,
+        Err(_) => {
+            return Err(format!(
+                "not a whole number: write how many steps may run at once, 1 to {MAX_CONCURRENCY}"
+            ))
+        }
+    };
+    if (1..=MAX_CONCURRENCY).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "out of range: at least 1 step must run at a time, and at most {MAX_CONCURRENCY}"
+        ))
+    }
 }
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> ExitCode {
     init_tracing();
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Clap echoes the offending value: redact and escape it like every other message.
+            for line in e.render().to_string().lines() {
+                eprintln!("{}", clean(line));
+            }
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let opts = RunOptions {
         dry_run: args.dry_run,
         json: args.json,

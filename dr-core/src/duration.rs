@@ -7,8 +7,10 @@ use std::time::Duration;
 /// A duration written the way runbooks write them: `15m`, `1h`, `1h 30m`, `90s`, `2days`.
 ///
 /// Deserialises from such a string (or from a number of seconds) and serialises back to one.
-/// Negative or malformed values are parse errors; zero parses (semantic validation rejects it
-/// where a positive duration is required, naming the field).
+/// Negative or malformed values, and values above [`HumanDuration::MAX`] (one year), are
+/// parse errors; zero parses (semantic validation rejects it where a positive duration is
+/// required, naming the field). Plans built in Rust can hold any value: validation rejects
+/// those above the limit too, so no arithmetic on a validated plan's durations can overflow.
 ///
 /// # Examples
 ///
@@ -25,6 +27,22 @@ use std::time::Duration;
 pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
+    /// The longest duration a plan may hold: one year (365 days). RTOs, RPOs, backup
+    /// intervals, replication lags, PITR windows, retention, estimates and timeouts are all
+    /// far below it; anything above is a typo (`99999999999999d`) and would overflow the
+    /// arithmetic on instants.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_core::HumanDuration;
+    ///
+    /// assert_eq!(HumanDuration::MAX.get().as_secs(), 365 * 86_400);
+    /// assert!("365days".parse::<HumanDuration>().is_ok());
+    /// assert!("366days".parse::<HumanDuration>().is_err());
+    /// ```
+    pub const MAX: HumanDuration = HumanDuration(Duration::from_secs(365 * 86_400));
+
     /// The duration.
     pub fn get(self) -> Duration {
         self.0
@@ -55,9 +73,22 @@ impl FromStr for HumanDuration {
         if t.starts_with('-') {
             return Err(format!("negative duration `{s}`"));
         }
-        humantime::parse_duration(t)
-            .map(HumanDuration)
-            .map_err(|e| format!("invalid duration `{s}` ({e}); write e.g. `90s`, `15m`, `1h 30m`"))
+        let shown = crate::redact::safe(s);
+        let d = humantime::parse_duration(t).map_err(|e| {
+            format!("invalid duration `{shown}` ({e}); write e.g. `90s`, `15m`, `1h 30m`")
+        })?;
+        bounded(d).map_err(|_| {
+            format!("duration `{shown}` is longer than the limit of one year (`365days`)")
+        })
+    }
+}
+
+/// `d` when it is at most [`HumanDuration::MAX`].
+fn bounded(d: Duration) -> Result<HumanDuration, ()> {
+    if d <= HumanDuration::MAX.0 {
+        Ok(HumanDuration(d))
+    } else {
+        Err(())
     }
 }
 
@@ -85,17 +116,29 @@ impl<'de> serde::Deserialize<'de> for HumanDuration {
                 v.parse().map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HumanDuration, E> {
-                Ok(HumanDuration::from_secs(v))
+                bounded(Duration::from_secs(v)).map_err(|_| {
+                    E::custom(format!(
+                        "duration of {v} seconds is longer than the limit of one year (31536000 seconds)"
+                    ))
+                })
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HumanDuration, E> {
-                u64::try_from(v)
-                    .map(HumanDuration::from_secs)
-                    .map_err(|_| E::custom(format!("negative duration `{v}`")))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!("negative duration `{v}`"))),
+                }
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<HumanDuration, E> {
-                Duration::try_from_secs_f64(v)
-                    .map(HumanDuration)
-                    .map_err(|_| E::custom(format!("invalid duration `{v}`")))
+                let d = Duration::try_from_secs_f64(v).map_err(|_| {
+                    E::custom(format!(
+                        "invalid duration `{v}`: write whole seconds or e.g. `15m`"
+                    ))
+                })?;
+                bounded(d).map_err(|_| {
+                    E::custom(format!(
+                        "duration of {v} seconds is longer than the limit of one year (31536000 seconds)"
+                    ))
+                })
             }
         }
         d.deserialize_any(V)

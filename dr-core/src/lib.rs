@@ -27,6 +27,7 @@ pub mod planner;
 pub mod provider;
 mod providers;
 mod reads;
+pub mod redact;
 pub mod retry;
 mod secret;
 pub mod sim;

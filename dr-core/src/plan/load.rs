@@ -1,9 +1,19 @@
 //! Loading plans from YAML, TOML and JSON with errors that point at the fault.
 
 use std::fmt;
+use std::io::Read as _;
 use std::path::Path;
 
-use super::Plan;
+use super::{lint, Plan};
+use crate::redact::clean;
+
+/// The largest plan file accepted: 16 MiB (a 20,000-service plan is about 5 MiB).
+pub const MAX_PLAN_BYTES: usize = 16 << 20;
+
+/// The deepest nesting of lists and maps accepted. A plan nests about six levels
+/// (`services` → a service → `secret` → …); the limit leaves room for anchors and flow style
+/// while refusing pathological input before it reaches the parser.
+pub const MAX_DEPTH: usize = 64;
 
 /// A plan file's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +59,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+        write!(f, "{}: {}", clean(&self.path), clean(&self.message))
     }
 }
 
@@ -58,7 +68,7 @@ impl fmt::Display for Problem {
 #[non_exhaustive]
 pub enum PlanError {
     /// The file could not be read.
-    #[error("{file}: cannot read plan: {source}")]
+    #[error("{}: cannot read plan: {}", clean(file), clean(&source.to_string()))]
     Read {
         /// The file.
         file: String,
@@ -67,7 +77,10 @@ pub enum PlanError {
         source: std::io::Error,
     },
     /// The file's extension names no known format.
-    #[error("{file}: unknown plan format (use .yaml, .yml, .toml or .json)")]
+    #[error(
+        "{}: unknown plan format (use .yaml, .yml, .toml or .json)",
+        clean(file)
+    )]
     UnknownFormat {
         /// The file.
         file: String,
@@ -88,13 +101,23 @@ pub enum PlanError {
         /// The parser's message.
         message: String,
     },
+    /// The file is larger than [`MAX_PLAN_BYTES`].
+    #[error("{}: the plan is larger than the limit of {limit} bytes ({} MiB); split it or remove generated bulk", clean(file), limit >> 20)]
+    TooLarge {
+        /// The file.
+        file: String,
+        /// The limit ([`MAX_PLAN_BYTES`]).
+        limit: usize,
+    },
     /// The plan is well-formed but wrong: every problem found, not only the first.
-    #[error("{}", render_invalid(file, problems))]
+    #[error("{}", render_invalid(file, problems, *omitted))]
     Invalid {
         /// The file (or the plan's name).
         file: String,
-        /// All problems.
+        /// The problems, at most [`MAX_PROBLEMS`](super::MAX_PROBLEMS).
         problems: Vec<Problem>,
+        /// How many more problems were found and left out.
+        omitted: usize,
     },
 }
 
@@ -116,7 +139,7 @@ fn render_parse(
     field: Option<&str>,
     message: &str,
 ) -> String {
-    let mut s = file.to_string();
+    let mut s = clean(file);
     if let Some(line) = line {
         s.push_str(&format!(":{line}"));
         if let Some(column) = column {
@@ -125,21 +148,28 @@ fn render_parse(
     }
     s.push_str(&format!(": invalid {format} plan"));
     if let Some(field) = field.filter(|f| !f.is_empty() && *f != ".") {
-        s.push_str(&format!(" at `{field}`"));
+        s.push_str(&format!(" at `{}`", clean(field)));
     }
     s.push_str(": ");
-    s.push_str(message);
+    s.push_str(&clean(message));
     s
 }
 
-fn render_invalid(file: &str, problems: &[Problem]) -> String {
+fn render_invalid(file: &str, problems: &[Problem], omitted: usize) -> String {
+    let total = problems.len() + omitted;
     let mut s = format!(
-        "{file}: invalid plan ({} problem{}):",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
+        "{}: invalid plan ({total} problem{}):",
+        clean(file),
+        if total == 1 { "" } else { "s" }
     );
     for p in problems {
-        s.push_str(&format!("\n  - {p}"));
+        s.push_str(&format!("\n  - {}: {}", clean(&p.path), clean(&p.message)));
+    }
+    if omitted > 0 {
+        s.push_str(&format!(
+            "\n  … and {omitted} more problem{} not listed (fix these first)",
+            if omitted == 1 { "" } else { "s" }
+        ));
     }
     s
 }
@@ -162,6 +192,56 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Reads a plan file: at most [`MAX_PLAN_BYTES`], UTF-8.
+pub(super) fn read(path: &Path, file: &str, format: Format) -> Result<String, PlanError> {
+    let read_err = |source| PlanError::Read {
+        file: file.to_string(),
+        source,
+    };
+    if path.is_dir() {
+        return Err(read_err(std::io::Error::other(
+            "it is a directory; name a plan file (.yaml, .toml or .json)",
+        )));
+    }
+    let f = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_PLAN_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() > MAX_PLAN_BYTES {
+        return Err(PlanError::TooLarge {
+            file: file.to_string(),
+            limit: MAX_PLAN_BYTES,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let prefix = String::from_utf8_lossy(&bytes[..valid]);
+        let (line, column) = line_col(&prefix, valid);
+        PlanError::Parse {
+            file: file.to_string(),
+            format,
+            line: Some(line),
+            column: Some(column),
+            field: None,
+            message: format!(
+                "the file is not UTF-8 text (byte 0x{:02x} at offset {valid}); save the plan as UTF-8",
+                bytes.get(valid).copied().unwrap_or_default()
+            ),
+        }
+    })
+}
+
+/// A field path from `serde_path_to_error`, without the placeholder of an unknown place.
+fn field_path(path: String) -> Option<String> {
+    let path = path
+        .trim_end_matches(".?")
+        .trim_end_matches('?')
+        .to_string();
+    (!path.is_empty() && path != ".").then_some(path)
+}
+
 pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, PlanError> {
     let parse_err = |line, column, field: Option<String>, message: String| PlanError::Parse {
         file: file.to_string(),
@@ -170,6 +250,32 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
         column,
         field,
         message,
+    };
+    if text.len() > MAX_PLAN_BYTES {
+        return Err(PlanError::TooLarge {
+            file: file.to_string(),
+            limit: MAX_PLAN_BYTES,
+        });
+    }
+    if lint::is_empty(text, format) {
+        return Err(parse_err(
+            None,
+            None,
+            None,
+            "the file is empty: a plan needs at least `name`, `regions`, `services` and `scenarios` (see examples/plans/region-failover.yaml)".into(),
+        ));
+    }
+    if let Some(f) = lint::too_deep(text, format) {
+        return Err(parse_err(Some(f.line), Some(f.column), f.field, f.message));
+    }
+    let refine = |line: Option<usize>, column, field, message: String| match lint::diagnose(
+        text, format, line, &message,
+    ) {
+        Some(f) => {
+            let field = f.field.or(if f.keep_field { field } else { None });
+            parse_err(Some(f.line), Some(f.column), field, f.message)
+        }
+        None => parse_err(line, column, field, message),
     };
     match format {
         Format::Yaml => {
@@ -184,10 +290,10 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
                     Some((prefix, rest)) if field.starts_with(prefix) => rest.to_string(),
                     _ => message,
                 };
-                parse_err(
+                refine(
                     loc.as_ref().map(|l| l.line()),
                     loc.as_ref().map(|l| l.column()),
-                    Some(field),
+                    field_path(field),
                     message,
                 )
             })
@@ -197,10 +303,10 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let field = e.path().to_string();
                 let inner = e.into_inner();
-                parse_err(
+                refine(
                     Some(inner.line()),
                     Some(inner.column()),
-                    Some(field),
+                    field_path(field),
                     bare_message(&inner.to_string()),
                 )
             })
@@ -217,7 +323,7 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
                     }
                     None => (None, None),
                 };
-                parse_err(line, column, Some(field), inner.message().to_string())
+                refine(line, column, field_path(field), inner.message().to_string())
             })
         }
     }

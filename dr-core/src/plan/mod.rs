@@ -24,7 +24,10 @@
 //! ```
 
 mod builder;
+pub(crate) mod deps;
+mod lint;
 mod load;
+mod lookup;
 mod model;
 mod validate;
 
@@ -33,18 +36,25 @@ use std::path::Path;
 use crate::step::StepRegistry;
 
 pub use builder::PlanBuilder;
-pub use load::{Format, PlanError, Problem};
+pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
     Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Pitr, Plan,
     PlanStep, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service,
     StepRetry, StoreDef, Tier, Workload,
 };
+pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
+
+use lookup::Section;
 
 impl Plan {
     /// Parses a plan from text in `format`; `file` names the source in errors.
     ///
+    /// Text longer than [`MAX_PLAN_BYTES`], nested deeper than [`MAX_DEPTH`] or empty is
+    /// refused before it reaches the parser, so the cost stays linear in the input.
+    ///
     /// # Errors
-    /// [`PlanError::Parse`] with the line, column and field at fault.
+    /// [`PlanError::Parse`] with the line, column and field at fault and what to write
+    /// instead; [`PlanError::TooLarge`].
     pub fn parse(text: &str, format: Format, file: &str) -> Result<Plan, PlanError> {
         load::parse(text, format, file)
     }
@@ -99,16 +109,17 @@ impl Plan {
         let file = path.display().to_string();
         let format = Format::from_path(path)
             .ok_or_else(|| PlanError::UnknownFormat { file: file.clone() })?;
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text = load::read(path, &file, format)?;
         let plan = Self::parse(&text, format, &file)?;
-        let problems = validate::problems(&plan, registry);
-        if problems.is_empty() {
+        let (problems, omitted) = validate::problems(&plan, registry);
+        if problems.is_empty() && omitted == 0 {
             Ok(plan)
         } else {
-            Err(PlanError::Invalid { file, problems })
+            Err(PlanError::Invalid {
+                file,
+                problems,
+                omitted,
+            })
         }
     }
 
@@ -128,13 +139,14 @@ impl Plan {
     /// # Errors
     /// As [`validate`](Self::validate).
     pub fn validate_with(&self, registry: &StepRegistry) -> Result<(), PlanError> {
-        let problems = validate::problems(self, registry);
-        if problems.is_empty() {
+        let (problems, omitted) = validate::problems(self, registry);
+        if problems.is_empty() && omitted == 0 {
             Ok(())
         } else {
             Err(PlanError::Invalid {
                 file: format!("plan `{}`", self.name),
                 problems,
+                omitted,
             })
         }
     }
@@ -149,37 +161,68 @@ impl Plan {
 
     /// The service named `name`.
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name == name)
+        self.lookup
+            .find(Section::Services, &self.services, |x| &x.name, name)
     }
 
     /// The database named `name`.
     pub fn database(&self, name: &str) -> Option<&Database> {
-        self.databases.iter().find(|d| d.name == name)
+        self.lookup
+            .find(Section::Databases, &self.databases, |x| &x.name, name)
     }
 
     /// The region named `name`.
     pub fn region(&self, name: &str) -> Option<&Region> {
-        self.regions.iter().find(|r| r.name == name)
+        self.lookup
+            .find(Section::Regions, &self.regions, |x| &x.name, name)
     }
 
     /// The cluster named `name`.
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
-        self.clusters.iter().find(|c| c.name == name)
+        self.lookup
+            .find(Section::Clusters, &self.clusters, |x| &x.name, name)
     }
 
     /// The DNS record named `name`.
     pub fn dns_record(&self, name: &str) -> Option<&DnsRecordDef> {
-        self.dns.iter().find(|d| d.name == name)
+        self.lookup.find(Section::Dns, &self.dns, |x| &x.name, name)
     }
 
     /// The health check named `name`.
     pub fn health_check(&self, name: &str) -> Option<&HealthCheckDef> {
-        self.health_checks.iter().find(|h| h.name == name)
+        self.lookup.find(
+            Section::HealthChecks,
+            &self.health_checks,
+            |x| &x.name,
+            name,
+        )
     }
 
     /// The scenario named `name`.
     pub fn scenario(&self, name: &str) -> Option<&Scenario> {
-        self.scenarios.iter().find(|s| s.name == name)
+        self.lookup
+            .find(Section::Scenarios, &self.scenarios, |x| &x.name, name)
+    }
+
+    /// The workload `name` on the cluster named `cluster`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let plan = dr_core::plan::Plan::from_yaml_str(r#"
+    /// # name: shop
+    /// # regions: [{ name: east, role: primary }]
+    /// # clusters: [{ name: k8s, region: east, ingress: lb, workloads: [{ name: api, namespace: shop, replicas: 2 }] }]
+    /// # services: []
+    /// # scenarios: []
+    /// # "#).unwrap();
+    /// assert_eq!(plan.workload("k8s", "api").map(|w| w.replicas), Some(2));
+    /// assert!(plan.workload("k8s", "web").is_none());
+    /// ```
+    pub fn workload(&self, cluster: &str, name: &str) -> Option<&Workload> {
+        let c = self.cluster(cluster)?;
+        let at = self.clusters.iter().position(|x| std::ptr::eq(x, c))?;
+        self.lookup.workload(&self.clusters, at, name)
     }
 
     /// The first cluster in `region`.

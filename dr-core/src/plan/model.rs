@@ -52,6 +52,9 @@ pub struct Plan {
     pub timeouts: BTreeMap<String, HumanDuration>,
     /// The scenarios this plan supports.
     pub scenarios: Vec<Scenario>,
+    /// Name lookup hints (not part of the plan's data).
+    #[serde(skip)]
+    pub(crate) lookup: super::lookup::Lookup,
 }
 
 /// Whether a region normally serves or stands by.

@@ -1,26 +1,72 @@
-//! Semantic validation: every problem at once, each naming the field at fault.
+//! Semantic validation: every problem at once (up to [`MAX_PROBLEMS`], with a count of the
+//! rest), each naming the field at fault, every echoed value redacted and escaped.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use super::{Plan, Problem, ScenarioKind};
+use super::{deps, Plan, Problem, ScenarioKind};
 use crate::duration::human;
+use crate::redact::{clean, shorten, Safe};
+use crate::HumanDuration;
 
-struct Problems(Vec<Problem>);
+/// The most problems one validation reports; the rest are counted
+/// ([`PlanError::Invalid::omitted`](super::PlanError::Invalid)).
+pub const MAX_PROBLEMS: usize = 50;
+
+/// The longest name a plan may declare (that of a DNS name).
+pub const MAX_NAME_LEN: usize = 253;
+
+/// How many close names an unknown-reference message suggests.
+const SUGGESTIONS: usize = 3;
+
+/// How many cycle members a cycle message lists before summarising.
+const CYCLE_SHOWN: usize = 12;
+
+pub(super) struct Problems {
+    shown: Vec<Problem>,
+    omitted: usize,
+}
 
 impl Problems {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            path: path.into(),
-            message: message.into(),
+        if self.full() {
+            self.omitted += 1;
+            return;
+        }
+        let path = path.into();
+        let message = message.into();
+        self.shown.push(Problem {
+            path: shorten(&clean(&path), 400).into_owned(),
+            message: shorten(&clean(&message), 4000).into_owned(),
         });
+    }
+
+    fn full(&self) -> bool {
+        self.shown.len() >= MAX_PROBLEMS
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shown.is_empty() && self.omitted == 0
     }
 }
 
-pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> Vec<Problem> {
-    let mut p = Problems(Vec::new());
+/// Every problem of `plan` (at most [`MAX_PROBLEMS`]) and how many more were found.
+pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> (Vec<Problem>, usize) {
+    let mut p = Problems {
+        shown: Vec::new(),
+        omitted: 0,
+    };
     if plan.name.trim().is_empty() {
         p.push("name", "the plan needs a name");
+    } else if plan.name.chars().any(crate::redact::is_unsafe_char) || plan.name.len() > MAX_NAME_LEN
+    {
+        p.push(
+            "name",
+            format!(
+                "the plan's name `{}` holds control or invisible characters or is longer than {MAX_NAME_LEN} bytes",
+                Safe(&plan.name)
+            ),
+        );
     }
     names(plan, &mut p);
     references(plan, &mut p);
@@ -28,21 +74,118 @@ pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> Vec
     cycles(plan, &mut p);
     scenarios(plan, &mut p);
     // Feasibility needs a structurally sound plan: plan only when nothing else is wrong.
-    if p.0.is_empty() {
+    if p.is_empty() {
         feasibility(plan, registry, &mut p);
     }
-    p.0
+    (p.shown, p.omitted)
 }
 
+/// Whether `c` may appear in a name: ASCII letters and digits, `-`, `_`, `.` (and `*` in DNS
+/// names, for wildcard records).
+fn name_char(c: char, dns: bool) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || (dns && c == '*')
+}
+
+/// What a name reads like: ASCII lower case, with full-width forms, common Cyrillic and
+/// Greek look-alikes folded to the Latin letter they resemble and invisible characters
+/// dropped. Two names with the same skeleton are confusable.
+fn skeleton(name: &str) -> String {
+    name.chars()
+        .filter(|&c| !crate::redact::is_unsafe_char(c))
+        .map(|c| {
+            let c = match c as u32 {
+                0xff01..=0xff5e => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+                _ => c,
+            };
+            let folded = match c {
+                'а' | 'А' | 'α' | 'Α' => 'a',
+                'в' | 'В' | 'β' | 'Β' => 'b',
+                'с' | 'С' | 'ϲ' => 'c',
+                'ԁ' => 'd',
+                'е' | 'Е' | 'ε' | 'Ε' => 'e',
+                'һ' | 'Н' | 'Η' => 'h',
+                'і' | 'І' | 'ι' | 'Ι' | 'ӏ' => 'i',
+                'ј' | 'Ј' => 'j',
+                'к' | 'К' | 'κ' | 'Κ' => 'k',
+                'м' | 'М' | 'Μ' => 'm',
+                'п' | 'Ν' => 'n',
+                'о' | 'О' | 'ο' | 'Ο' => 'o',
+                'р' | 'Р' | 'ρ' | 'Ρ' => 'p',
+                'ѕ' | 'Ѕ' => 's',
+                'т' | 'Т' | 'τ' | 'Τ' => 't',
+                'υ' => 'u',
+                'ν' => 'v',
+                'х' | 'Х' | 'χ' | 'Χ' => 'x',
+                'у' | 'У' | 'Υ' => 'y',
+                'Ζ' => 'z',
+                other => other,
+            };
+            folded.to_ascii_lowercase()
+        })
+        .collect()
+}
+
+/// Names in one section: empty, over-long and unsafe names, exact duplicates, and names
+/// that differ from an earlier one only by case or by look-alike characters.
 fn duplicates<'a>(p: &mut Problems, section: &str, names: impl IntoIterator<Item = &'a str>) {
+    let dns = section == "dns";
     let mut seen = HashSet::new();
     let mut reported = HashSet::new();
+    let mut skeletons: HashMap<String, &str> = HashMap::new();
     for (i, n) in names.into_iter().enumerate() {
         if n.trim().is_empty() {
             p.push(format!("{section}[{i}].name"), "empty name");
-        } else if !seen.insert(n) && reported.insert(n) {
-            p.push(format!("{section}[{n}]"), format!("duplicate name `{n}`"));
+            continue;
         }
+        if !seen.insert(n) {
+            if reported.insert(n) {
+                p.push(format!("{section}[{n}]"), format!("duplicate name `{n}`"));
+            }
+            continue;
+        }
+        if n.len() > MAX_NAME_LEN {
+            p.push(
+                format!("{section}[{i}].name"),
+                format!(
+                    "name `{}` is {} bytes long; names are at most {MAX_NAME_LEN}",
+                    Safe(n),
+                    n.len()
+                ),
+            );
+            continue;
+        }
+        let bad: Vec<char> = n.chars().filter(|&c| !name_char(c, dns)).collect();
+        let key = skeleton(n);
+        let clash = skeletons.get(&key).copied();
+        if !bad.is_empty() {
+            let mut listed: Vec<String> = bad
+                .iter()
+                .take(5)
+                .map(|&c| format!("U+{:04X}", c as u32))
+                .collect();
+            listed.dedup();
+            let looks = match clash {
+                Some(other) => format!("; it reads like `{other}`, declared before it"),
+                None if key.chars().all(|c| name_char(c, dns)) && !key.is_empty() => {
+                    format!("; write e.g. `{key}`")
+                }
+                None => String::new(),
+            };
+            p.push(
+                format!("{section}[{i}].name"),
+                format!(
+                    "name `{}` holds characters outside the safe set ({}): names use ASCII letters, digits, `-`, `_` and `.`{looks}",
+                    Safe(n),
+                    listed.join(", ")
+                ),
+            );
+        } else if let Some(other) = clash {
+            p.push(
+                format!("{section}[{n}]"),
+                format!("name `{n}` differs from `{other}` only by case: rename one or spell both alike"),
+            );
+        }
+        skeletons.entry(key).or_insert(n);
     }
 }
 
@@ -80,9 +223,18 @@ fn names(plan: &Plan, p: &mut Problems) {
         );
     }
     // Instance identifiers must be unique across databases and replicas per region.
-    let mut ids = BTreeMap::new();
+    let mut ids = HashMap::new();
     for d in &plan.databases {
         let mut add = |region: &str, id: &str, path: String| {
+            if !id.chars().all(|c| name_char(c, false)) || id.len() > MAX_NAME_LEN {
+                p.push(
+                    path.clone(),
+                    format!(
+                        "instance identifier `{}` holds characters outside ASCII letters, digits, `-`, `_` and `.` or is too long",
+                        Safe(id)
+                    ),
+                );
+            }
             if let Some(prev) = ids.insert((region.to_string(), id.to_string()), path.clone()) {
                 p.push(
                     path,
@@ -104,22 +256,107 @@ fn names(plan: &Plan, p: &mut Problems) {
     }
 }
 
-fn known<'a>(items: impl IntoIterator<Item = &'a str>) -> BTreeSet<&'a str> {
-    items.into_iter().collect()
+/// The names declared in one section, for reference checks and suggestions.
+struct Known<'a> {
+    set: HashSet<&'a str>,
+    list: Vec<&'a str>,
 }
 
-fn unknown(p: &mut Problems, path: String, what: &str, name: &str, known: &BTreeSet<&str>) {
-    if !known.contains(name) {
-        let hint = if known.is_empty() {
-            format!("the plan declares no {what}s")
-        } else {
-            format!(
-                "known: {}",
-                known.iter().copied().collect::<Vec<_>>().join(", ")
-            )
-        };
-        p.push(path, format!("unknown {what} `{name}` ({hint})"));
+fn known<'a>(items: impl IntoIterator<Item = &'a str>) -> Known<'a> {
+    let mut set = HashSet::new();
+    let mut list = Vec::new();
+    for n in items {
+        if set.insert(n) {
+            list.push(n);
+        }
     }
+    Known { set, list }
+}
+
+/// Edit distance between `a` and `b` (case-insensitive), when at most `max`.
+fn distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        let mut row_min = cur[0];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(!ca.eq_ignore_ascii_case(cb));
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            row_min = row_min.min(cur[j + 1]);
+        }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[b.len()]).filter(|&d| d <= max)
+}
+
+/// The few declared names closest to `name`, closest first.
+fn closest<'a>(name: &str, known: &Known<'a>) -> Vec<&'a str> {
+    let a: Vec<char> = name.chars().take(MAX_NAME_LEN).collect();
+    let max = (a.len() / 3).max(2);
+    let mut found: Vec<(usize, usize, &str)> = known
+        .list
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let b: Vec<char> = k.chars().collect();
+            distance(&a, &b, max).map(|d| (d, i, *k))
+        })
+        .collect();
+    found.sort_unstable();
+    // Only the closest: `service-1` for `servce-1`, not also `service-0` one edit further.
+    let best = found.first().map_or(0, |f| f.0);
+    found
+        .into_iter()
+        .take_while(|f| f.0 == best)
+        .take(SUGGESTIONS)
+        .map(|(_, _, k)| k)
+        .collect()
+}
+
+fn unknown(p: &mut Problems, path: String, what: &str, name: &str, known: &Known<'_>) {
+    if known.set.contains(name) {
+        return;
+    }
+    if p.full() {
+        p.omitted += 1;
+        return;
+    }
+    let n = known.list.len();
+    let hint = if n == 0 {
+        format!("the plan declares no {what}s")
+    } else {
+        let near = closest(name, known);
+        let quoted = |v: &[&str]| {
+            v.iter()
+                .map(|k| format!("`{}`", Safe(k)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !near.is_empty() {
+            let rest = n - near.len();
+            if rest == 0 {
+                format!("did you mean {}?", quoted(&near))
+            } else {
+                format!(
+                    "did you mean {}? {rest} other {what}{} declared",
+                    quoted(&near),
+                    if rest == 1 { " is" } else { "s are" }
+                )
+            }
+        } else if n <= 5 {
+            format!("known: {}", known.list.join(", "))
+        } else {
+            format!("known: {} and {} more", known.list[..5].join(", "), n - 5)
+        }
+    };
+    p.push(path, format!("unknown {what} `{}` ({hint})", Safe(name)));
 }
 
 fn references(plan: &Plan, p: &mut Problems) {
@@ -216,12 +453,11 @@ fn references(plan: &Plan, p: &mut Problems) {
     }
     for sc in &plan.scenarios {
         let at = format!("scenarios[{}]", sc.name);
-        let opt =
-            |p: &mut Problems, field: &str, v: &Option<String>, what, set: &BTreeSet<&str>| {
-                if let Some(v) = v {
-                    unknown(p, format!("{at}.{field}"), what, v, set);
-                }
-            };
+        let opt = |p: &mut Problems, field: &str, v: &Option<String>, what, set: &Known<'_>| {
+            if let Some(v) = v {
+                unknown(p, format!("{at}.{field}"), what, v, set);
+            }
+        };
         opt(p, "from", &sc.from, "region", &regions);
         opt(p, "to", &sc.to, "region", &regions);
         opt(p, "database", &sc.database, "database", &databases);
@@ -241,9 +477,26 @@ fn references(plan: &Plan, p: &mut Problems) {
     }
 }
 
+/// A duration that must be positive: zero is refused, and so is anything above the limit
+/// (a plan built in Rust can hold one; parsing refuses it already).
 fn positive(p: &mut Problems, path: String, d: Duration) {
     if d.is_zero() {
         p.push(path, "must be a positive duration, not 0");
+    } else {
+        bounded(p, path, d);
+    }
+}
+
+/// A duration at most [`HumanDuration::MAX`].
+fn bounded(p: &mut Problems, path: String, d: Duration) {
+    if d > HumanDuration::MAX.get() {
+        p.push(
+            path,
+            format!(
+                "{} is longer than the limit of one year (`365days`)",
+                human(d)
+            ),
+        );
     }
 }
 
@@ -264,12 +517,26 @@ fn durations(plan: &Plan, p: &mut Problems) {
         positive(p, format!("timeouts.{k}"), d.get());
     }
     for d in &plan.databases {
+        for r in &d.replicas {
+            bounded(
+                p,
+                format!("databases[{}].replicas[{}].expected_lag", d.name, r.id),
+                r.expected_lag.get(),
+            );
+        }
         if let Some(b) = &d.backups {
             positive(
                 p,
                 format!("databases[{}].backups.every", d.name),
                 b.every.get(),
             );
+            if let Some(r) = b.retention {
+                bounded(
+                    p,
+                    format!("databases[{}].backups.retention", d.name),
+                    r.get(),
+                );
+            }
         }
         if let Some(pitr) = &d.pitr {
             positive(
@@ -277,81 +544,57 @@ fn durations(plan: &Plan, p: &mut Problems) {
                 format!("databases[{}].pitr.window", d.name),
                 pitr.window.get(),
             );
+            bounded(p, format!("databases[{}].pitr.lag", d.name), pitr.lag.get());
         }
     }
 }
 
-/// Finds dependency cycles among services and names their members in order.
+/// Finds dependency cycles among services and names their members in order (iteratively:
+/// a chain of any length is fine).
 fn cycles(plan: &Plan, p: &mut Problems) {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Active,
-        Done,
-    }
-    let index: BTreeMap<&str, usize> = plan
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let mut marks = vec![Mark::New; plan.services.len()];
-    let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
-
-    fn visit(
-        i: usize,
-        plan: &Plan,
-        index: &BTreeMap<&str, usize>,
-        marks: &mut [Mark],
-        stack: &mut Vec<usize>,
-        found: &mut Vec<Vec<String>>,
-    ) {
-        marks[i] = Mark::Active;
-        stack.push(i);
-        for dep in &plan.services[i].depends_on {
-            let Some(&j) = index.get(dep.as_str()) else {
-                continue;
-            };
-            if j == i {
-                continue; // reported as a self-dependency
-            }
-            match marks[j] {
-                Mark::New => visit(j, plan, index, marks, stack, found),
-                Mark::Active => {
-                    let pos = stack.iter().position(|&k| k == j).unwrap_or(0);
-                    found.push(
-                        stack[pos..]
-                            .iter()
-                            .map(|&k| plan.services[k].name.clone())
-                            .collect(),
-                    );
-                }
-                Mark::Done => {}
-            }
+    let adj = deps::service_graph(plan);
+    let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
+    let mut found: Vec<Vec<usize>> = Vec::new();
+    let mut further = 0usize;
+    deps::cycles(&adj, |cycle| {
+        if found.len() + p.shown.len() >= MAX_PROBLEMS {
+            // Each further dependency that closes a cycle counts as one more problem.
+            further += 1;
+            return true;
         }
-        stack.pop();
-        marks[i] = Mark::Done;
-    }
-
-    let mut found = Vec::new();
-    for i in 0..plan.services.len() {
-        if marks[i] == Mark::New {
-            visit(i, plan, &index, &mut marks, &mut Vec::new(), &mut found);
-        }
-    }
-    for cycle in found {
         // Report each cycle once whatever member it was entered from.
-        let mut key = cycle.clone();
-        key.sort();
+        let mut key = cycle.to_vec();
+        key.sort_unstable();
         if reported.insert(key) {
-            let mut path = cycle.join(" → ");
-            path.push_str(&format!(" → {}", cycle[0]));
-            p.push(
-                format!("services[{}].depends_on", cycle[0]),
-                format!("dependency cycle: {path}"),
-            );
+            found.push(cycle.to_vec());
         }
+        true
+    });
+    for cycle in found {
+        let name = |k: usize| plan.services[k].name.as_str();
+        let mut members: Vec<&str> = Vec::new();
+        if cycle.len() <= CYCLE_SHOWN {
+            members.extend(cycle.iter().map(|&k| name(k)));
+        } else {
+            members.extend(cycle[..CYCLE_SHOWN - 2].iter().map(|&k| name(k)));
+            let more = format!("… ({} more) …", cycle.len() - CYCLE_SHOWN + 1);
+            let last = name(cycle[cycle.len() - 1]);
+            let mut path = members.join(" → ");
+            path.push_str(&format!(" → {more} → {last} → {}", name(cycle[0])));
+            p.push(
+                format!("services[{}].depends_on", name(cycle[0])),
+                format!("dependency cycle of {} services: {path}", cycle.len()),
+            );
+            continue;
+        }
+        let mut path = members.join(" → ");
+        path.push_str(&format!(" → {}", name(cycle[0])));
+        p.push(
+            format!("services[{}].depends_on", name(cycle[0])),
+            format!("dependency cycle: {path}"),
+        );
     }
+    p.omitted += further;
 }
 
 fn scenarios(plan: &Plan, p: &mut Problems) {

@@ -250,33 +250,25 @@ impl<'a> GraphBuilder<'a> {
             services: Vec::new(),
             risks: Vec::new(),
         };
-        let finish = graph.earliest_finish();
-        let (path, total) = critical_path(&graph, &finish);
-        let forecast_of: BTreeMap<String, Duration> = graph
-            .steps
-            .iter()
-            .filter(|s| s.critical)
-            .filter_map(|s| Some((s.service.clone()?, finish[s.id.as_str()])))
-            .fold(BTreeMap::new(), |mut m, (svc, f)| {
-                let e: &mut Duration = m.entry(svc).or_default();
-                *e = (*e).max(f);
-                m
-            });
+        let timing = Timing::of(&graph.steps);
+        let (path, total) = timing.critical_path(&graph.steps);
+        let mut forecast_of: HashMap<&str, Duration> = HashMap::new();
+        for (i, s) in graph.steps.iter().enumerate() {
+            if let (true, Some(svc)) = (s.critical, s.service.as_deref()) {
+                let e = forecast_of.entry(svc).or_default();
+                *e = (*e).max(timing.finish[i]);
+            }
+        }
         let mut services = Vec::new();
-        let index = service_index(self.plan);
-        let mut ordered: Vec<&Service> = self.plan.services.iter().collect();
-        ordered.sort_by_key(|s| s.tier);
+        let loss = data_loss_of(self.plan, &self.db_loss);
+        let mut ordered: Vec<(usize, &Service)> = self.plan.services.iter().enumerate().collect();
+        ordered.sort_by_key(|(_, s)| s.tier);
         let risks = &mut self.risks;
-        for svc in ordered {
-            let Some(&forecast_rto) = forecast_of.get(&svc.name) else {
+        for (i, svc) in ordered {
+            let Some(&forecast_rto) = forecast_of.get(svc.name.as_str()) else {
                 continue;
             };
-            let dbs = databases_of(&index, svc);
-            let forecast_rpo = dbs
-                .iter()
-                .filter_map(|d| self.db_loss.get(d))
-                .copied()
-                .max();
+            let forecast_rpo = loss[i];
             let rto_target = self.scenario.rto.map_or(svc.rto.get(), |r| r.get());
             let rto_ok = forecast_rto <= rto_target;
             let rpo_ok = forecast_rpo.is_none_or(|r| r <= svc.rpo.get());
@@ -343,32 +335,86 @@ pub(super) fn databases_of(index: &HashMap<&str, &Service>, service: &Service) -
     out
 }
 
-/// Kahn's algorithm, taking ready steps in their original order.
-fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
-    let index: HashMap<String, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
-        .collect();
-    let mut indegree: Vec<usize> = steps
-        .iter()
-        .map(|s| {
-            s.depends_on
-                .iter()
-                .filter(|d| index.contains_key(*d))
-                .count()
-        })
-        .collect();
-    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
-    for (i, s) in steps.iter().enumerate() {
-        for d in &s.depends_on {
-            if let Some(&j) = index.get(d) {
-                dependants[j].push(i);
+/// The data-loss forecast of every service (by index): the largest window of the databases
+/// it uses, directly or through the services it depends on — [`databases_of`] for every
+/// service at once, in linear time (one pass over the dependency graph's strongly connected
+/// components, dependencies first) instead of a closure walked again per service.
+fn data_loss_of(plan: &Plan, db_loss: &BTreeMap<String, Duration>) -> Vec<Option<Duration>> {
+    let adj = crate::plan::deps::service_graph(plan);
+    let (comp, count) = crate::plan::deps::components(&adj);
+    let mut by_comp: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (i, &c) in comp.iter().enumerate() {
+        by_comp[c].push(i);
+    }
+    let mut comp_loss: Vec<Option<Duration>> = vec![None; count];
+    // Components are numbered dependencies first, so every other component an edge reaches
+    // is final when its dependant's is computed.
+    for (c, members) in by_comp.iter().enumerate() {
+        let mut worst: Option<Duration> = None;
+        for &i in members {
+            let own = plan.services[i]
+                .database
+                .as_ref()
+                .and_then(|d| db_loss.get(d))
+                .copied();
+            worst = worst.max(own);
+            for &j in &adj[i] {
+                if comp[j] != c {
+                    worst = worst.max(comp_loss[comp[j]]);
+                }
             }
         }
+        comp_loss[c] = worst;
     }
-    let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| indegree[i] == 0).collect();
-    let mut order = Vec::with_capacity(steps.len());
+    comp.iter().map(|&c| comp_loss[c]).collect()
+}
+
+/// Kahn's algorithm, taking ready steps in their original order. The builder adds a step
+/// after its dependencies, so the order is usually topological already: that is checked in
+/// one pass and the steps returned as they are (Kahn's algorithm, smallest ready position
+/// first, would return the same order).
+fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
+    let order = {
+        let index: HashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = steps
+            .iter()
+            .map(|s| {
+                s.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        if deps
+            .iter()
+            .enumerate()
+            .all(|(i, d)| d.iter().all(|&j| j < i))
+        {
+            return steps;
+        }
+        kahn(&deps)
+    };
+    let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// Kahn's algorithm on dependency lists by position, smallest ready position first; any
+/// step left on a cycle keeps its place at the end rather than being dropped.
+fn kahn(deps: &[Vec<usize>]) -> Vec<usize> {
+    let n = deps.len();
+    let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        for &j in d {
+            dependants[j].push(i);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
     while let Some(i) = ready.pop_first() {
         order.push(i);
         for &k in &dependants[i] {
@@ -378,43 +424,97 @@ fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
             }
         }
     }
-    // The builder only ever depends on steps it already added, so no cycle can remain; keep
-    // any leftover in place rather than dropping a step.
-    if order.len() < steps.len() {
-        let placed: BTreeSet<usize> = order.iter().copied().collect();
-        order.extend((0..steps.len()).filter(|i| !placed.contains(i)));
+    if order.len() < n {
+        let mut placed = vec![false; n];
+        for &i in &order {
+            placed[i] = true;
+        }
+        order.extend((0..n).filter(|&i| !placed[i]));
     }
-    let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    order
 }
 
-/// The longest estimated chain ending in a critical step, and its length.
-fn critical_path(
-    graph: &RecoveryGraph,
-    finish: &HashMap<&str, Duration>,
-) -> (Vec<String>, Duration) {
-    // The recovery is over when the last critical step is; optional steps (notifications,
-    // a new replica) may run on without holding it up.
-    let Some(last) = graph
-        .steps
-        .iter()
-        .filter(|s| s.critical)
-        .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
-    else {
-        return (Vec::new(), Duration::ZERO);
-    };
-    let total = finish[last.id.as_str()];
-    let mut path = vec![last.id.clone()];
-    let mut current = last;
-    while let Some(prev) = current
-        .depends_on
-        .iter()
-        .filter_map(|d| graph.step(d))
-        .max_by_key(|s| finish.get(s.id.as_str()).copied().unwrap_or_default())
-    {
-        path.push(prev.id.clone());
-        current = prev;
+/// The critical path of a finished graph (see [`Timing::critical_path`]).
+pub(super) fn critical_path_of(graph: &RecoveryGraph) -> (Vec<String>, Duration) {
+    Timing::of(&graph.steps).critical_path(&graph.steps)
+}
+
+/// Earliest finish times over steps in topological order, by position: one name lookup per
+/// dependency, then plain indexing.
+struct Timing {
+    /// Each step's earliest finish when it starts as soon as its dependencies finished and
+    /// takes its estimate (unbounded concurrency), as [`RecoveryGraph::earliest_finish`].
+    finish: Vec<Duration>,
+    /// Every step's dependencies by position, in the order written, one step after the
+    /// other: those of step `i` are `deps[starts[i]..starts[i + 1]]`.
+    deps: Vec<usize>,
+    starts: Vec<usize>,
+}
+
+impl Timing {
+    fn of(steps: &[Step]) -> Timing {
+        let index: HashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let mut deps = Vec::with_capacity(steps.len() * 2);
+        let mut starts = Vec::with_capacity(steps.len() + 1);
+        let mut finish: Vec<Duration> = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            starts.push(deps.len());
+            let mut start = Duration::ZERO;
+            for d in &step.depends_on {
+                if let Some(&j) = index.get(d.as_str()) {
+                    deps.push(j);
+                    // Only dependencies placed before the step count, as in
+                    // `earliest_finish`.
+                    if j < i {
+                        start = start.max(finish[j]);
+                    }
+                }
+            }
+            finish.push(start.saturating_add(step.estimate));
+        }
+        starts.push(deps.len());
+        Timing {
+            finish,
+            deps,
+            starts,
+        }
     }
-    path.reverse();
-    (path, total)
+
+    fn deps_of(&self, i: usize) -> &[usize] {
+        &self.deps[self.starts[i]..self.starts[i + 1]]
+    }
+
+    /// The longest estimated chain ending in a critical step, and its length.
+    fn critical_path(&self, steps: &[Step]) -> (Vec<String>, Duration) {
+        // The recovery is over when the last critical step is; optional steps
+        // (notifications, a new replica) may run on without holding it up.
+        let Some(last) = (0..steps.len())
+            .filter(|&i| steps[i].critical)
+            .max_by_key(|&i| self.finish[i])
+        else {
+            return (Vec::new(), Duration::ZERO);
+        };
+        let mut path = vec![steps[last].id.clone()];
+        let mut current = last;
+        // Steps are in topological order, so the walk back ends after at most one visit per
+        // step; the guard keeps it finite even for a graph with a cycle.
+        while let Some(prev) = self
+            .deps_of(current)
+            .iter()
+            .copied()
+            .max_by_key(|&j| self.finish[j])
+        {
+            if path.len() > steps.len() {
+                break;
+            }
+            path.push(steps[prev].id.clone());
+            current = prev;
+        }
+        path.reverse();
+        (path, self.finish[last])
+    }
 }

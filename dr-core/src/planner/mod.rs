@@ -116,6 +116,30 @@ pub fn plan_with(
     Ok(g.finish())
 }
 
+/// The longest chain of estimates ending in a critical step, and its length: what [`plan`]
+/// stores in [`RecoveryGraph::critical_path`] and [`RecoveryGraph::forecast`], recomputed
+/// (in time linear in the steps) for a graph whose estimates were changed.
+///
+/// # Examples
+///
+/// ```
+/// # use dr_core::plan::Plan;
+/// # use dr_core::planner::{self, ObservedState};
+/// # let plan = Plan::from_yaml_str(r#"
+/// # name: shop
+/// # regions: [{ name: east, role: primary }, { name: west, role: secondary }]
+/// # databases: [{ name: db, region: east, replicas: [{ id: db-west, region: west }] }]
+/// # services: [{ name: orders, rto: 30m, rpo: 5m, database: db }]
+/// # scenarios: [{ name: failover, kind: region-failover, from: east, to: west }]
+/// # "#).unwrap();
+/// let graph = planner::plan_nominal(&plan, "failover").unwrap();
+/// let (path, total) = planner::critical_path(&graph);
+/// assert_eq!((path, total), (graph.critical_path.clone(), graph.forecast));
+/// ```
+pub fn critical_path(graph: &RecoveryGraph) -> (Vec<String>, std::time::Duration) {
+    build::critical_path_of(graph)
+}
+
 /// Plans `scenario` against the nominal state (every replica at its expected lag, every
 /// backup at its worst-case age): the fastest recovery the plan allows, used by validation.
 ///

@@ -54,7 +54,7 @@ impl ObservedState {
                     role: crate::provider::DbRole::Primary,
                     endpoint: None,
                     replication_lag: None,
-                    latest_restorable_time: db.pitr.as_ref().map(|p| at - chrono_dur(p.lag.get())),
+                    latest_restorable_time: db.pitr.as_ref().map(|p| before(at, p.lag.get())),
                 }),
                 ..Default::default()
             };
@@ -68,7 +68,7 @@ impl ObservedState {
                 );
             }
             if let Some(b) = &db.backups {
-                let created = at - chrono_dur(b.every.get());
+                let created = before(at, b.every.get());
                 obs.latest_snapshot.insert(db.region.clone(), created);
                 for region in &b.copy_to {
                     obs.latest_snapshot.insert(region.clone(), created);
@@ -159,6 +159,14 @@ impl ObservedState {
         let created = self.databases.get(db)?.latest_snapshot.get(region)?;
         Some((self.observed_at - *created).to_std().unwrap_or_default())
     }
+}
+
+/// `d` before `at`, or the earliest representable instant when that is out of range (only
+/// for durations far above [`HumanDuration::MAX`](crate::HumanDuration::MAX), which
+/// validation rejects).
+fn before(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    at.checked_sub_signed(chrono_dur(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
