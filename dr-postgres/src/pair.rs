@@ -33,6 +33,7 @@ pub struct LocalPair {
     standby: LocalServer,
     password: Secret,
     root: PathBuf,
+    spares: std::sync::Mutex<Vec<LocalServer>>,
 }
 
 /// A port no one listens on right now, on 127.0.0.1.
@@ -77,6 +78,7 @@ impl LocalPair {
             Ok(s)
         };
         let primary = make("primary", free_port()?)?;
+        let standby = make("standby", free_port()?)?;
         if let Some((uid, gid)) = primary.run_as() {
             std::os::unix::fs::chown(root, Some(uid), Some(gid))
                 .map_err(|e| Error::io(format!("giving {} to the server user", root.display()), e))?;
@@ -84,10 +86,11 @@ impl LocalPair {
         primary.init(&password).await?;
         primary.start().await?;
         let pair = LocalPair {
-            standby: make("standby", free_port()?)?,
+            standby,
             primary,
             password,
             root: root.to_path_buf(),
+            spares: std::sync::Mutex::default(),
         };
         // Started from here on: dropping `pair` stops what runs.
         let source = pair.primary_instance();
@@ -116,7 +119,8 @@ impl LocalPair {
         self.standby.instance(Some(self.password.clone()))
     }
 
-    /// A server that does not exist yet, under the same root, for `create_replica`.
+    /// A server that does not exist yet, under the same root, for `create_replica`; if it
+    /// is ever started, it is stopped with the pair.
     ///
     /// # Errors
     /// `Io` when no port is free.
@@ -131,12 +135,23 @@ impl LocalPair {
         if let Some((uid, gid)) = self.primary.run_as() {
             s = s.with_run_as(uid, gid);
         }
+        self.spares
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(s.clone());
         Ok(s)
     }
 }
 
 impl Drop for LocalPair {
     fn drop(&mut self) {
+        let spares = self
+            .spares
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for s in spares.iter().filter(|s| s.is_initialized()) {
+            s.kill_now();
+        }
         self.standby.kill_now();
         self.primary.kill_now();
     }
