@@ -110,6 +110,58 @@ impl PgInstance {
         self
     }
 
+    /// An instance from a libpq connection string (`postgres://user:pw@host:5432/db` or
+    /// `host=… port=… user=… password=… dbname=…`), itself a [`Secret`] because it may
+    /// hold the password. Only a TCP host is taken (the first, if several).
+    ///
+    /// # Errors
+    /// `InvalidRequest` when it cannot be parsed or names no TCP host; the message never
+    /// repeats the string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_core::Secret;
+    /// use dr_postgres::PgInstance;
+    ///
+    /// let i = PgInstance::from_url(&Secret::new("postgres://dr:pw@10.0.0.5:5433/orders"))?;
+    /// assert_eq!((i.endpoint().as_str(), i.user(), i.dbname()), ("10.0.0.5:5433", "dr", "orders"));
+    /// # Ok::<(), dr_core::Error>(())
+    /// ```
+    pub fn from_url(url: &Secret) -> Result<Self> {
+        let bad = |message: &str| Error::InvalidRequest {
+            provider: PROVIDER.into(),
+            operation: "parse a connection string".into(),
+            message: message.into(),
+        };
+        let c: tokio_postgres::Config = url
+            .expose()
+            .parse()
+            .map_err(|_| bad("not a valid PostgreSQL connection string"))?;
+        let host = c
+            .get_hosts()
+            .iter()
+            .find_map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            })
+            .ok_or_else(|| bad("the connection string names no TCP host"))?;
+        let port = c.get_ports().first().copied().unwrap_or(5432);
+        let mut inst = PgInstance::new(host, port);
+        if let Some(u) = c.get_user() {
+            inst = inst.with_user(u);
+        }
+        if let Some(d) = c.get_dbname() {
+            inst = inst.with_dbname(d);
+        }
+        if let Some(p) = c.get_password() {
+            let p = std::str::from_utf8(p).map_err(|_| bad("the password is not UTF-8"))?;
+            inst = inst.with_password(Secret::new(p));
+        }
+        Ok(inst)
+    }
+
     /// `host:port`.
     pub fn endpoint(&self) -> String {
         format!("{}:{}", self.host, self.port)
@@ -303,7 +355,11 @@ impl PostgresBuilder {
         Ok(PostgresDatabase::from_parts(crate::database::Parts {
             instances: self.instances,
             tools: crate::client::Tools::new(self.bindir),
-            dumps: self.dumps.into_iter().map(|(r, b)| (r, Arc::new(b))).collect(),
+            dumps: self
+                .dumps
+                .into_iter()
+                .map(|(r, b)| (r, Arc::new(b)))
+                .collect(),
             dump_prefix: self.dump_prefix,
             fence: self.fence,
             connect_timeout: self.connect_timeout,

@@ -163,11 +163,7 @@ impl PostgresDatabase {
     }
 
     pub(crate) fn map(&self, op: &str, db: &DbRef, e: tokio_postgres::Error) -> Error {
-        map_pg(
-            Ctx::new(op, &db.to_string()),
-            e,
-            self.inner.connect_timeout,
-        )
+        map_pg(Ctx::new(op, &db.to_string()), e, self.inner.connect_timeout)
     }
 
     /// The configured instance at `host:port`, if any.

@@ -230,7 +230,10 @@ impl PostgresDatabase {
         let result = self.feed_psql(&key, backups, target).await;
         if let Err(e) = &result {
             tracing::warn!(db = %target, error = %e, "restore failed: dropping the new database");
-            let drop_sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&inst.dbname));
+            let drop_sql = format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&inst.dbname)
+            );
             if let Err(de) = admin.batch_execute(&drop_sql).await {
                 tracing::warn!(db = %target, error = %de, "could not drop the partial database");
             }

@@ -241,7 +241,9 @@ mod tests {
             let e = classify_code(ctx, code, "m".into(), None);
             assert_eq!(e.retry(), Retry::Temporary, "{code}: {e}");
         }
-        for code in ["28P01", "28000", "42601", "42P01", "3D000", "42P04", "25006", "XX000"] {
+        for code in [
+            "28P01", "28000", "42601", "42P01", "3D000", "42P04", "25006", "XX000",
+        ] {
             let e = classify_code(ctx, code, "m".into(), None);
             assert_eq!(e.retry(), Retry::Permanent, "{code}: {e}");
         }

@@ -80,8 +80,9 @@ impl LocalPair {
         let primary = make("primary", free_port()?)?;
         let standby = make("standby", free_port()?)?;
         if let Some((uid, gid)) = primary.run_as() {
-            std::os::unix::fs::chown(root, Some(uid), Some(gid))
-                .map_err(|e| Error::io(format!("giving {} to the server user", root.display()), e))?;
+            std::os::unix::fs::chown(root, Some(uid), Some(gid)).map_err(|e| {
+                Error::io(format!("giving {} to the server user", root.display()), e)
+            })?;
         }
         primary.init(&password).await?;
         primary.start().await?;
@@ -97,6 +98,11 @@ impl LocalPair {
         pair.standby.base_backup(&source).await?;
         pair.standby.start().await?;
         Ok(pair)
+    }
+
+    /// The `postgres` superuser's password.
+    pub fn password(&self) -> &Secret {
+        &self.password
     }
 
     /// The primary's server.

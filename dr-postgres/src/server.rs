@@ -1,8 +1,8 @@
 //! [`LocalServer`]: a PostgreSQL server process on this machine, managed with `initdb`,
 //! `pg_ctl` and `pg_basebackup`.
 
-use std::path::{Path, PathBuf};
 use dr_core::{Error, Result, Secret};
+use std::path::{Path, PathBuf};
 
 use crate::client::{run, Tools, PROVIDER};
 use crate::config::PgInstance;

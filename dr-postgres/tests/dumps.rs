@@ -65,35 +65,72 @@ async fn encrypted_dump_to_disk_restores_into_a_new_database_with_equal_data() {
     let source = values(&pg, &primary_ref()).await;
     assert_eq!(source[0].as_deref(), Some("5000"));
 
-    let snap = pg.create_snapshot(&primary_ref(), "nightly-1").await.expect("dump");
+    let snap = pg
+        .create_snapshot(&primary_ref(), "nightly-1")
+        .await
+        .expect("dump");
     assert_eq!(snap.source, primary_ref());
     assert!(snap.available);
-    let listed = pg.list_snapshots(&primary_ref(), REGION).await.expect("list");
-    assert_eq!(listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["nightly-1"]);
+    let listed = pg
+        .list_snapshots(&primary_ref(), REGION)
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["nightly-1"]
+    );
     // What is stored is encrypted: the data's text is not in it.
     let store = pg.dump_key(REGION, "nightly-1");
     let manifest = dr_core::backup::Backups::new(fx_store(&fx, "dc1"))
         .manifest(&store)
         .await
         .expect("manifest");
-    assert_eq!(manifest.encrypted.as_ref().map(|e| e.key_id.as_str()), Some("k1"));
-    assert!(manifest.size > 100_000, "a dump of 5000 rows: {} bytes", manifest.size);
+    assert_eq!(
+        manifest.encrypted.as_ref().map(|e| e.key_id.as_str()),
+        Some("k1")
+    );
+    assert!(
+        manifest.size > 100_000,
+        "a dump of 5000 rows: {} bytes",
+        manifest.size
+    );
 
     // A write after the dump is not in it.
-    exec(&pg, &primary_ref(), "INSERT INTO shop.orders VALUES (9999, 'late', 1)").await;
-    let status = pg.restore_snapshot(&snap, &restored).await.expect("restore");
+    exec(
+        &pg,
+        &primary_ref(),
+        "INSERT INTO shop.orders VALUES (9999, 'late', 1)",
+    )
+    .await;
+    let status = pg
+        .restore_snapshot(&snap, &restored)
+        .await
+        .expect("restore");
     assert_eq!(status.role, DbRole::Primary);
-    assert_eq!(values(&pg, &restored).await, source, "restored data equals the dumped data");
+    assert_eq!(
+        values(&pg, &restored).await,
+        source,
+        "restored data equals the dumped data"
+    );
     let outcome = pg
-        .check(&restored, &[DataCheck::row_count("shop.orders").expect("5000")])
+        .check(
+            &restored,
+            &[DataCheck::row_count("shop.orders").expect("5000")],
+        )
         .await
         .expect("check");
     assert!(outcome[0].passed(), "{outcome:?}");
     let outcome = pg
-        .check(&restored, &[DataCheck::row_count("shop.orders").expect("5001")])
+        .check(
+            &restored,
+            &[DataCheck::row_count("shop.orders").expect("5001")],
+        )
         .await
         .expect("check");
-    assert!(!outcome[0].passed(), "an unmet expectation fails: {outcome:?}");
+    assert!(
+        !outcome[0].passed(),
+        "an unmet expectation fails: {outcome:?}"
+    );
 
     // Copied to the other region's store (verified on the way), and restored from there.
     let copy = pg
@@ -102,17 +139,26 @@ async fn encrypted_dump_to_disk_restores_into_a_new_database_with_equal_data() {
         .expect("copy");
     assert_eq!(copy.source, primary_ref());
     assert_eq!(copy.created, snap.created);
-    pg.restore_snapshot(&copy, &restored_dr).await.expect("restore the copy");
+    pg.restore_snapshot(&copy, &restored_dr)
+        .await
+        .expect("restore the copy");
     assert_eq!(values(&pg, &restored_dr).await, source);
     let e = pg
         .restore_snapshot(&copy, &restored_dr)
         .await
         .expect_err("the target exists");
     assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
-    assert_eq!(values(&pg, &restored_dr).await, source, "an existing target is left alone");
+    assert_eq!(
+        values(&pg, &restored_dr).await,
+        source,
+        "an existing target is left alone"
+    );
 }
 
-fn fx_store(fx: &common::Fixture, name: &str) -> std::sync::Arc<dr_core::provider::DynSnapshotStore> {
+fn fx_store(
+    fx: &common::Fixture,
+    name: &str,
+) -> std::sync::Arc<dr_core::provider::DynSnapshotStore> {
     let store = dr_core::store::LocalDiskStore::new(fx.dir.path().join(name)).expect("store");
     std::sync::Arc::new(store)
 }
@@ -129,7 +175,10 @@ async fn a_corrupted_dump_is_refused_before_the_database_is_touched() {
         .build()
         .expect("provider");
     exec(&pg, &primary_ref(), SEED).await;
-    let snap = pg.create_snapshot(&primary_ref(), "d1").await.expect("dump");
+    let snap = pg
+        .create_snapshot(&primary_ref(), "d1")
+        .await
+        .expect("dump");
     // One byte changes on disk, in the middle of the rows.
     let store = dr_core::store::LocalDiskStore::new(&root).expect("store");
     let path = store.object_path(&pg.dump_key(REGION, "d1")).expect("path");
@@ -141,14 +190,20 @@ async fn a_corrupted_dump_is_refused_before_the_database_is_touched() {
         .verify(&pg.dump_key(REGION, "d1"))
         .await
         .expect("verify");
-    assert!(matches!(verify.status, VerifyStatus::Corrupt { .. }), "{verify:?}");
+    assert!(
+        matches!(verify.status, VerifyStatus::Corrupt { .. }),
+        "{verify:?}"
+    );
 
     let e = pg
         .restore_snapshot(&snap, &target)
         .await
         .expect_err("a corrupt dump must be refused");
     assert!(matches!(e, Error::ChecksumMismatch { .. }), "{e}");
-    assert!(!database_exists(&pg, "from_corrupt").await, "the target was never created");
+    assert!(
+        !database_exists(&pg, "from_corrupt").await,
+        "the target was never created"
+    );
     let e = pg.describe(&target).await.expect_err("no database");
     assert!(e.is_not_found(), "{e}");
 }
@@ -164,9 +219,19 @@ async fn a_dump_of_a_missing_database_fails_and_stores_nothing() {
         .with_instance(gone.clone(), fx.on_primary("gone"))
         .build()
         .expect("provider");
-    let e = pg.create_snapshot(&gone, "x").await.expect_err("no such database");
+    let e = pg
+        .create_snapshot(&gone, "x")
+        .await
+        .expect_err("no such database");
     assert!(e.is_not_found(), "{e}");
-    assert!(pg.list_snapshots(&gone, REGION).await.expect("list").is_empty());
-    let e = pg.describe_snapshot(REGION, "x").await.expect_err("no snapshot");
+    assert!(pg
+        .list_snapshots(&gone, REGION)
+        .await
+        .expect("list")
+        .is_empty());
+    let e = pg
+        .describe_snapshot(REGION, "x")
+        .await
+        .expect_err("no snapshot");
     assert!(e.is_not_found(), "{e}");
 }

@@ -97,10 +97,19 @@ fn provider_with_spare(fx: &Fixture) -> (PostgresDatabase, DbRef) {
 async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_a_standby() {
     let Some(fx) = fixture().await else { return };
     let (pg, new_standby) = provider_with_spare(&fx);
-    exec(&pg, &primary_ref(), "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)").await;
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)",
+    )
+    .await;
     caught_up(&pg).await;
     // The incident: the primary crashes.
-    fx.pair.primary().stop(true).await.expect("crash the primary");
+    fx.pair
+        .primary()
+        .stop(true)
+        .await
+        .expect("crash the primary");
 
     let plan = plan();
     let sim = simulation(&plan);
@@ -123,11 +132,19 @@ async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_
     );
     // The promoted standby takes writes and kept every replicated row.
     exec(&pg, &standby_ref(), "INSERT INTO t VALUES (3)").await;
-    assert_eq!(count(&pg, &standby_ref(), "SELECT count(*) FROM t").await, 3);
+    assert_eq!(
+        count(&pg, &standby_ref(), "SELECT count(*) FROM t").await,
+        3
+    );
     // The scenario built a new standby of it with pg_basebackup; it streams.
-    let step = report.step("orders-db/new-replica").expect("new-replica step");
+    let step = report
+        .step("orders-db/new-replica")
+        .expect("new-replica step");
     assert_eq!(step.error, None, "{report}");
-    let s = pg.describe(&new_standby).await.expect("describe new standby");
+    let s = pg
+        .describe(&new_standby)
+        .await
+        .expect("describe new standby");
     assert_eq!(
         s.role,
         DbRole::Replica {
@@ -174,15 +191,30 @@ async fn write_rows(
 async fn lag_past_the_rpo_is_forecast_and_the_report_matches_the_rows_lost() {
     let Some(fx) = fixture().await else { return };
     let pg = fx.provider();
-    exec(&pg, &primary_ref(), "CREATE TABLE t (id int PRIMARY KEY, at timestamptz NOT NULL)").await;
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int PRIMARY KEY, at timestamptz NOT NULL)",
+    )
+    .await;
     let kept = write_rows(&pg, 0, 5, Duration::from_millis(20)).await;
     caught_up(&pg).await;
 
     // The standby stops receiving WAL (a network partition): it keeps what it has.
-    exec(&pg, &standby_ref(), "ALTER SYSTEM SET primary_conninfo = ''").await;
+    exec(
+        &pg,
+        &standby_ref(),
+        "ALTER SYSTEM SET primary_conninfo = ''",
+    )
+    .await;
     exec(&pg, &standby_ref(), "SELECT pg_reload_conf()").await;
     for _ in 0..50 {
-        let streaming = count(&pg, &standby_ref(), "SELECT count(*) FROM pg_stat_wal_receiver").await;
+        let streaming = count(
+            &pg,
+            &standby_ref(),
+            "SELECT count(*) FROM pg_stat_wal_receiver",
+        )
+        .await;
         if streaming == 0 {
             break;
         }
@@ -204,23 +236,36 @@ async fn lag_past_the_rpo_is_forecast_and_the_report_matches_the_rows_lost() {
     let sim = simulation(&plan);
     let providers = providers(&sim, &pg);
     let observed = ObservedState::observe(&plan, &providers, Utc::now()).await;
-    let seen = observed.databases["orders-db"].replicas["standby"].lag.expect("lag observed");
+    let seen = observed.databases["orders-db"].replicas["standby"]
+        .lag
+        .expect("lag observed");
     assert!(seen > Duration::from_secs(1), "observed lag {seen:?}");
     let graph = planner::plan(&plan, "region-failover", &observed).expect("region failover");
-    let api = graph.services.iter().find(|s| s.name == "api").expect("api forecast");
+    let api = graph
+        .services
+        .iter()
+        .find(|s| s.name == "api")
+        .expect("api forecast");
     assert!(
         api.forecast_rpo.is_some_and(|r| r > Duration::from_secs(1)),
         "forecast {api:?}"
     );
     assert!(!api.within_targets, "{api:?}");
     assert!(
-        graph.risks.iter().any(|r| r.service.as_deref() == Some("api")),
+        graph
+            .risks
+            .iter()
+            .any(|r| r.service.as_deref() == Some("api")),
         "an RPO risk for api: {:?}",
         graph.risks
     );
 
     // The primary crashes; the database-failure scenario promotes the lagging standby.
-    fx.pair.primary().stop(true).await.expect("crash the primary");
+    fx.pair
+        .primary()
+        .stop(true)
+        .await
+        .expect("crash the primary");
     let observed = ObservedState::observe(&plan, &providers, Utc::now()).await;
     let graph = planner::plan(&plan, "database-failure", &observed).expect("a graph");
     let run_start = Utc::now();
@@ -233,7 +278,10 @@ async fn lag_past_the_rpo_is_forecast_and_the_report_matches_the_rows_lost() {
         .expect("the promotion records its data-loss window");
     let svc = report.service("api").expect("api report");
     assert_eq!(svc.achieved_rpo, Some(window), "{report}");
-    assert!(!svc.met, "a window past the RPO misses the target: {report}");
+    assert!(
+        !svc.met,
+        "a window past the RPO misses the target: {report}"
+    );
 
     // Count what did not make it: the kept rows are there, the rows written after the
     // partition are not.
@@ -288,21 +336,35 @@ async fn lag_past_the_rpo_is_forecast_and_the_report_matches_the_rows_lost() {
 async fn paused_replay_is_forecast_past_the_rpo_and_promotion_replays_what_was_received() {
     let Some(fx) = fixture().await else { return };
     let pg = fx.provider();
-    exec(&pg, &primary_ref(), "CREATE TABLE t (id int PRIMARY KEY, at timestamptz NOT NULL)").await;
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int PRIMARY KEY, at timestamptz NOT NULL)",
+    )
+    .await;
     write_rows(&pg, 0, 3, Duration::from_millis(10)).await;
     caught_up(&pg).await;
     exec(&pg, &standby_ref(), "SELECT pg_wal_replay_pause()").await;
     let written = write_rows(&pg, 100, 15, Duration::from_millis(100)).await;
-    assert_eq!(count(&pg, &standby_ref(), "SELECT count(*) FROM t").await, 3);
+    assert_eq!(
+        count(&pg, &standby_ref(), "SELECT count(*) FROM t").await,
+        3
+    );
 
     let plan = plan();
     let sim = simulation(&plan);
     let providers = providers(&sim, &pg);
     let observed = ObservedState::observe(&plan, &providers, Utc::now()).await;
-    let lag = observed.databases["orders-db"].replicas["standby"].lag.expect("lag");
+    let lag = observed.databases["orders-db"].replicas["standby"]
+        .lag
+        .expect("lag");
     assert!(lag > Duration::from_secs(1), "paused replay: lag {lag:?}");
     let graph = planner::plan(&plan, "region-failover", &observed).expect("region failover");
-    let api = graph.services.iter().find(|s| s.name == "api").expect("api");
+    let api = graph
+        .services
+        .iter()
+        .find(|s| s.name == "api")
+        .expect("api");
     assert!(
         api.forecast_rpo.is_some_and(|r| r > Duration::from_secs(1)) && !api.within_targets,
         "{api:?}"

@@ -19,7 +19,12 @@ async fn describe_reports_roles_source_and_zero_lag_when_caught_up() {
     assert_eq!(p.role, DbRole::Primary);
     assert_eq!(p.state, DbState::Available);
     assert_eq!(p.endpoint, Some(fx.pair.primary_instance().endpoint()));
-    exec(&pg, &primary_ref(), "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").await;
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1)",
+    )
+    .await;
     caught_up(&pg).await;
     let s = pg.describe(&standby_ref()).await.expect("describe standby");
     assert_eq!(
@@ -29,7 +34,10 @@ async fn describe_reports_roles_source_and_zero_lag_when_caught_up() {
         }
     );
     assert_eq!(s.replication_lag, Some(Duration::ZERO));
-    assert_eq!(count(&pg, &standby_ref(), "SELECT count(*) FROM t").await, 1);
+    assert_eq!(
+        count(&pg, &standby_ref(), "SELECT count(*) FROM t").await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,18 +60,32 @@ async fn paused_replay_shows_real_lag_and_resume_clears_it() {
         .expect("describe")
         .replication_lag
         .expect("a lag");
-    assert!(lag2 >= lag1 + Duration::from_millis(900), "{lag1:?} then {lag2:?}");
-    assert_eq!(count(&pg, &standby_ref(), "SELECT count(*) FROM t").await, 0);
+    assert!(
+        lag2 >= lag1 + Duration::from_millis(900),
+        "{lag1:?} then {lag2:?}"
+    );
+    assert_eq!(
+        count(&pg, &standby_ref(), "SELECT count(*) FROM t").await,
+        0
+    );
     exec(&pg, &standby_ref(), "SELECT pg_wal_replay_resume()").await;
     caught_up(&pg).await;
-    assert_eq!(count(&pg, &standby_ref(), "SELECT count(*) FROM t").await, 1);
+    assert_eq!(
+        count(&pg, &standby_ref(), "SELECT count(*) FROM t").await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotion_fences_the_reachable_old_primary() {
     let Some(fx) = fixture().await else { return };
     let pg = fx.provider();
-    exec(&pg, &primary_ref(), "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").await;
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1)",
+    )
+    .await;
     caught_up(&pg).await;
     // A session of the application on the old primary, open across the promotion.
     let app = pg.client(&primary_ref()).await.expect("app session");
@@ -72,7 +94,10 @@ async fn promotion_fences_the_reachable_old_primary() {
     assert_eq!(promoted.replication_lag, None);
     exec(&pg, &standby_ref(), "INSERT INTO t VALUES (2)").await;
     // The application's session was terminated ...
-    assert!(app.batch_execute("SELECT 1").await.is_err(), "session survived the fence");
+    assert!(
+        app.batch_execute("SELECT 1").await.is_err(),
+        "session survived the fence"
+    );
     // ... and a new one cannot write.
     let again = pg.client(&primary_ref()).await.expect("new session");
     let e = again
@@ -84,13 +109,19 @@ async fn promotion_fences_the_reachable_old_primary() {
         Some("25006"),
         "{e}"
     );
-    assert_eq!(count(&pg, &primary_ref(), "SELECT count(*) FROM t").await, 1);
+    assert_eq!(
+        count(&pg, &primary_ref(), "SELECT count(*) FROM t").await,
+        1
+    );
     // Unfenced, it accepts writes again (it is still a diverged primary: nothing replicates).
     pg.unfence(&primary_ref()).await.expect("unfence");
     tokio::time::sleep(Duration::from_millis(300)).await;
     exec(&pg, &primary_ref(), "INSERT INTO t VALUES (4)").await;
     // Promoting again is refused, permanently.
-    let e = pg.promote(&standby_ref()).await.expect_err("second promotion");
+    let e = pg
+        .promote(&standby_ref())
+        .await
+        .expect_err("second promotion");
     assert!(matches!(e, Error::InvalidState { .. }), "{e}");
     assert_eq!(e.retry(), Retry::Permanent);
 }
@@ -113,7 +144,10 @@ async fn errors_are_classified_and_never_carry_the_password() {
     let nodb = DbRef::new("dc1", "no-database");
     let pg = fx
         .builder()
-        .with_instance(bad.clone(), fx.pair.primary_instance().with_password(wrong.clone()))
+        .with_instance(
+            bad.clone(),
+            fx.pair.primary_instance().with_password(wrong.clone()),
+        )
         .with_instance(nodb.clone(), fx.on_primary("does_not_exist"))
         .build()
         .expect("provider");
@@ -133,7 +167,10 @@ async fn errors_are_classified_and_never_carry_the_password() {
     assert!(e.is_not_found(), "{e}");
     // A syntax error is permanent.
     let e = pg
-        .check(&primary_ref(), &[dr_postgres::DataCheck::query("bad", "SELEC 1")])
+        .check(
+            &primary_ref(),
+            &[dr_postgres::DataCheck::query("bad", "SELEC 1")],
+        )
         .await
         .expect_err("syntax error");
     assert!(matches!(e, Error::InvalidRequest { .. }), "{e}");
@@ -154,7 +191,12 @@ async fn errors_are_classified_and_never_carry_the_password() {
 async fn too_many_connections_is_temporary() {
     let Some(fx) = fixture().await else { return };
     let pg = fx.provider();
-    exec(&pg, &primary_ref(), "CREATE ROLE app LOGIN PASSWORD 'app-pw' CONNECTION LIMIT 1").await;
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw' CONNECTION LIMIT 1",
+    )
+    .await;
     let app = DbRef::new("dc1", "app");
     let pg = fx
         .builder()
@@ -167,9 +209,15 @@ async fn too_many_connections_is_temporary() {
         .build()
         .expect("provider");
     let _held = pg.client(&app).await.expect("first connection");
-    let e = pg.client(&app).await.expect_err("over the connection limit");
+    let e = pg
+        .client(&app)
+        .await
+        .expect_err("over the connection limit");
     assert_eq!(e.retry(), Retry::Temporary, "53300 is temporary: {e}");
-    assert!(e.to_string().contains("53300") || format!("{e:?}").contains("53300"), "{e:?}");
+    assert!(
+        e.to_string().contains("53300") || format!("{e:?}").contains("53300"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,7 +231,12 @@ async fn postgres_conforms() {
         .with_dumps(common::REGION, backups)
         .build()
         .expect("provider");
-    exec(&pg, &primary_ref(), "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").await;
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1)",
+    )
+    .await;
     caught_up(&pg).await;
     let checks = DatabaseFixture {
         primary: primary_ref(),
@@ -209,5 +262,7 @@ async fn postgres_without_dump_store_refuses_snapshots_typed() {
         deadline: Duration::from_secs(60),
     };
     database::not_found(&pg, &checks).await.expect("not found");
-    database::unsupported_is_typed(&pg, &checks).await.expect("unsupported");
+    database::unsupported_is_typed(&pg, &checks)
+        .await
+        .expect("unsupported");
 }

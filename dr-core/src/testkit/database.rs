@@ -83,7 +83,10 @@ pub async fn not_found(db: &dyn DatabaseReplica, fx: &DatabaseFixture) -> Result
         .wait_available(&fx.missing, fx.deadline)
         .await
         .expect_err("waiting for a missing instance must fail");
-    assert!(e.is_not_found(), "wait_available of a missing instance: {e}");
+    assert!(
+        e.is_not_found(),
+        "wait_available of a missing instance: {e}"
+    );
     assert!(
         started.elapsed() < fx.deadline,
         "wait_available must not poll a missing instance until its deadline"
@@ -141,10 +144,7 @@ pub async fn describe_roles(db: &dyn DatabaseReplica, fx: &DatabaseFixture) -> R
 ///
 /// # Panics
 /// When the promotion is accepted, or refused otherwise.
-pub async fn promote_primary_refused(
-    db: &dyn DatabaseReplica,
-    fx: &DatabaseFixture,
-) -> Result<()> {
+pub async fn promote_primary_refused(db: &dyn DatabaseReplica, fx: &DatabaseFixture) -> Result<()> {
     let e = db
         .promote(&fx.primary)
         .await
@@ -220,7 +220,10 @@ pub async fn snapshots(db: &dyn DatabaseReplica, fx: &DatabaseFixture) -> Result
     assert_eq!(snap.source, fx.primary, "a snapshot names its source");
     let back = db.describe_snapshot(region, &fx.snapshot_id).await?;
     assert_eq!(back.source, fx.primary);
-    assert_eq!(back.created, snap.created, "describe_snapshot reads back `created`");
+    assert_eq!(
+        back.created, snap.created,
+        "describe_snapshot reads back `created`"
+    );
     let listed = db.list_snapshots(&fx.primary, region).await?;
     assert!(
         listed.iter().any(|s| s.id == fx.snapshot_id),
@@ -249,7 +252,11 @@ pub async fn snapshots(db: &dyn DatabaseReplica, fx: &DatabaseFixture) -> Result
     assert!(e.is_not_found(), "restore target before the restore: {e}");
     db.restore_snapshot(&ready, &fx.restore_target).await?;
     let restored = db.wait_available(&fx.restore_target, fx.deadline).await?;
-    assert_eq!(restored.role, DbRole::Primary, "a restored instance is a primary");
+    assert_eq!(
+        restored.role,
+        DbRole::Primary,
+        "a restored instance is a primary"
+    );
     let e = db
         .restore_snapshot(&ready, &fx.restore_target)
         .await
@@ -293,8 +300,15 @@ async fn wait_snapshot(
 pub async fn promote(db: &dyn DatabaseReplica, fx: &DatabaseFixture) -> Result<()> {
     db.promote(&fx.replica).await?;
     let after = db.wait_available(&fx.replica, fx.deadline).await?;
-    assert_eq!(after.role, DbRole::Primary, "a promoted replica is a primary");
-    assert_eq!(after.replication_lag, None, "a primary has no replication lag");
+    assert_eq!(
+        after.role,
+        DbRole::Primary,
+        "a promoted replica is a primary"
+    );
+    assert_eq!(
+        after.replication_lag, None,
+        "a primary has no replication lag"
+    );
     let again = db.describe(&fx.replica).await?;
     assert_eq!(again.role, DbRole::Primary, "describe after promote");
     assert_eq!(again.state, DbState::Available);
