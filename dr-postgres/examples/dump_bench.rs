@@ -49,7 +49,13 @@ async fn main() -> Result<(), BoxError> {
     let user = std::env::var("DR_PG_USER").ok();
     let dir = tempfile::tempdir()?;
     let pw = Secret::new("bench");
-    let pair = LocalPair::start(dir.path(), Some(bindir.as_ref()), user.as_deref(), pw.clone()).await?;
+    let pair = LocalPair::start(
+        dir.path(),
+        Some(bindir.as_ref()),
+        user.as_deref(),
+        pw.clone(),
+    )
+    .await?;
     let primary = DbRef::new("dc1", "primary");
     let inst = pair.primary_instance();
     let store = |name: &str| -> Result<Arc<DynSnapshotStore>, BoxError> {
@@ -83,7 +89,14 @@ async fn main() -> Result<(), BoxError> {
     for _ in 0..RUNS {
         let t = Instant::now();
         let st = tool(&bindir, "pg_dump", &inst, &pw)
-            .args(["--format=plain", "--no-owner", "--no-privileges", "--quote-all-identifiers", "-d", "postgres"])
+            .args([
+                "--format=plain",
+                "--no-owner",
+                "--no-privileges",
+                "--quote-all-identifiers",
+                "-d",
+                "postgres",
+            ])
             .stdout(Stdio::null())
             .status()
             .await?;
@@ -92,7 +105,15 @@ async fn main() -> Result<(), BoxError> {
     }
     let file = dir.path().join("baseline.sql");
     let st = tool(&bindir, "pg_dump", &inst, &pw)
-        .args(["--format=plain", "--no-owner", "--no-privileges", "--quote-all-identifiers", "-d", "postgres", "-f"])
+        .args([
+            "--format=plain",
+            "--no-owner",
+            "--no-privileges",
+            "--quote-all-identifiers",
+            "-d",
+            "postgres",
+            "-f",
+        ])
         .arg(&file)
         .status()
         .await?;
@@ -112,11 +133,17 @@ async fn main() -> Result<(), BoxError> {
     let enc_pg = PostgresBuilder::new()
         .with_bindir(&bindir)
         .with_instance(DbRef::new("enc", "primary"), inst.clone())
-        .with_dumps("enc", Backups::new(store("enc2")?).with_encryption(EncryptionKey::from_bytes("bench", [3; 32])))
+        .with_dumps(
+            "enc",
+            Backups::new(store("enc2")?)
+                .with_encryption(EncryptionKey::from_bytes("bench", [3; 32])),
+        )
         .build()?;
     for i in 0..RUNS {
         let t = Instant::now();
-        enc_pg.create_snapshot(&DbRef::new("enc", "primary"), &format!("e{i}")).await?;
+        enc_pg
+            .create_snapshot(&DbRef::new("enc", "primary"), &format!("e{i}"))
+            .await?;
         enc.push(t.elapsed());
     }
     let rss_dumps = peak_rss_mib();
@@ -125,10 +152,24 @@ async fn main() -> Result<(), BoxError> {
     let mut base_restore = Vec::new();
     for i in 0..RUNS {
         let name = format!("baseline{i}");
-        pg.client(&primary).await?.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        pg.client(&primary)
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
         let t = Instant::now();
         let st = tool(&bindir, "psql", &inst, &pw)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null", "-d", &name, "-f"])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "-o",
+                "/dev/null",
+                "-d",
+                &name,
+                "-f",
+            ])
             .arg(&file)
             .status()
             .await?;
@@ -138,7 +179,8 @@ async fn main() -> Result<(), BoxError> {
     let mut restore = Vec::new();
     for (i, snap) in snaps.iter().enumerate() {
         let t = Instant::now();
-        pg.restore_snapshot(snap, &DbRef::new("dc1", format!("restored{i}"))).await?;
+        pg.restore_snapshot(snap, &DbRef::new("dc1", format!("restored{i}")))
+            .await?;
         restore.push(t.elapsed());
     }
     let rss_end = peak_rss_mib();
@@ -161,7 +203,11 @@ async fn main() -> Result<(), BoxError> {
     line("`create_snapshot` into local disk", median(plain), b);
     line("`create_snapshot`, encrypted", median(enc), b);
     line("`psql -f dump.sql` (baseline)", br, br);
-    line("`restore_snapshot` (verify, then stream into psql)", median(restore), br);
+    line(
+        "`restore_snapshot` (verify, then stream into psql)",
+        median(restore),
+        br,
+    );
     println!();
     println!(
         "peak RSS (MiB): after loading {:.1}, after {} dumps {:.1}, after the restores {:.1}",
