@@ -189,14 +189,28 @@ impl PgInstance {
 
     /// A `postgres://` URL for this instance, with the password: for an application's
     /// secret. It is a [`Secret`], so it never prints.
+    ///
+    /// User, password and database name are percent-encoded.
+    ///
+    /// ```
+    /// use dr_core::Secret;
+    /// use dr_postgres::PgInstance;
+    ///
+    /// let i = PgInstance::new("db1", 5432).with_password(Secret::new("p@ss/w:rd"));
+    /// assert_eq!(i.url().expose(), "postgres://postgres:p%40ss%2Fw%3Ard@db1:5432/postgres");
+    /// assert_eq!(PgInstance::from_url(&i.url())?.url(), i.url());
+    /// # Ok::<(), dr_core::Error>(())
+    /// ```
     pub fn url(&self) -> Secret {
         let auth = match &self.password {
-            Some(p) => format!("{}:{}", self.user, p.expose()),
-            None => self.user.clone(),
+            Some(p) => format!("{}:{}", encode(&self.user), encode(p.expose())),
+            None => encode(&self.user),
         };
         Secret::new(format!(
             "postgres://{auth}@{}:{}/{}",
-            self.host, self.port, self.dbname
+            self.host,
+            self.port,
+            encode(&self.dbname)
         ))
     }
 
@@ -213,6 +227,19 @@ impl PgInstance {
         }
         c
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Settings of a [`PostgresDatabase`]: the instances it manages, where dumps go, where the

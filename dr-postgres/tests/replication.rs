@@ -266,3 +266,43 @@ async fn postgres_without_dump_store_refuses_snapshots_typed() {
         .await
         .expect("unsupported");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_restarts_a_local_server_and_keeps_its_data() {
+    let Some(fx) = fixture().await else { return };
+    let pg = fx.provider();
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1)",
+    )
+    .await;
+    let before = pg.client(&primary_ref()).await.expect("a session");
+    let status = pg.reboot(&primary_ref(), false).await.expect("reboot");
+    assert_eq!(status.role, DbRole::Primary);
+    assert_eq!(status.state, DbState::Available);
+    assert!(
+        before.batch_execute("SELECT 1").await.is_err(),
+        "the restart ended the session"
+    );
+    assert_eq!(
+        count(&pg, &primary_ref(), "SELECT count(*) FROM t").await,
+        1
+    );
+    // An instance without a local server cannot be rebooted: a typed refusal.
+    let remote = DbRef::new("dc1", "remote");
+    let pg = fx
+        .builder()
+        .with_instance(
+            remote.clone(),
+            PgInstance::new("127.0.0.1", fx.pair.primary().port())
+                .with_password(fx.password.clone()),
+        )
+        .build()
+        .expect("provider");
+    let e = pg
+        .reboot(&remote, false)
+        .await
+        .expect_err("no local server");
+    assert!(matches!(e, Error::NotSupported { .. }), "{e}");
+}
