@@ -38,9 +38,12 @@ async fn the_standby_is_promoted_and_the_app_repointed() {
         .expect("promote step");
     assert_eq!(promote.status, StepStatus::Succeeded, "{out}");
     // The standby had replayed everything before the crash, but with the primary gone it
-    // cannot prove it: the window is measured from its last replayed commit, an upper bound.
+    // cannot prove it: the window is measured from its last replayed commit to the moment
+    // the executor reads it (after the observation's retries of the dead primary), an upper
+    // bound that stays within the 5-minute RPO.
     let window = promote.data_loss.expect("a measured window");
-    assert!(window < std::time::Duration::from_secs(60), "{out}");
+    assert!(window < std::time::Duration::from_secs(300), "{out}");
+    assert!(outcome.report.targets_met(), "{out}");
     assert_eq!(
         outcome.secret.expose(),
         format!("postgres://shop@{}/postgres", outcome.standby_endpoint)
