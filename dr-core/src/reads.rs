@@ -6,14 +6,16 @@ use std::future::Future;
 use crate::retry::{Retrier, RetryBudget, RetryPolicy};
 use crate::Result;
 
-/// Calls `read` through a [`Retrier`] of its own: a throttled `describe` must not make a
-/// healthy replica look unreachable. Only for reads.
+/// Calls `read` through a [`Retrier`] of its own, four attempts at most (1 s, 2 s, 4 s
+/// apart): a throttled `describe` must not make a healthy replica look unreachable, nor a
+/// primary that is gone delay the decision by a minute. Only for reads.
 pub(crate) async fn patiently<T, F, Fut>(read: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
     Retrier::new(RetryPolicy::default(), RetryBudget::default(), 0)
+        .read_attempts(4)
         .read("observe", read)
         .await
 }

@@ -196,6 +196,7 @@ pub struct Retrier {
     policy: RetryPolicy,
     budget: LiveBudget,
     seed: u64,
+    read_attempts: u32,
 }
 
 /// Attempts of one read (describe, status, list) on temporary errors.
@@ -225,7 +226,15 @@ impl Retrier {
             policy,
             budget: budget.start(),
             seed,
+            read_attempts: READ_ATTEMPTS,
         }
+    }
+
+    /// At most `n` attempts per read (at least 1) instead of twelve: the observation before
+    /// planning must not spend a minute on a primary that is gone.
+    pub fn read_attempts(mut self, n: u32) -> Self {
+        self.read_attempts = n.max(1);
+        self
     }
 
     /// The run's policy.
@@ -277,8 +286,8 @@ impl Retrier {
         Ok(backoff)
     }
 
-    /// Calls `read` until it succeeds, fails for good, or twelve attempts (1 s, 2 s, 4 s, then
-    /// 8 s apart: about 75 s in all) or the budget are used up. Only for reads: they are idempotent by nature, so
+    /// Calls `read` until it succeeds, fails for good, or its attempts (twelve by default:
+    /// 1 s, 2 s, 4 s, then 8 s apart, about 75 s in all) or the budget are used up. Only for reads: they are idempotent by nature, so
     /// any temporary error may be retried whatever its [`Effect`].
     ///
     /// # Errors

@@ -89,20 +89,41 @@ fn cycle_names_its_members() {
     );
 }
 
-#[test]
-fn impossible_rto_is_refused() {
-    let msg = invalid("impossible-rto.yaml");
-    assert!(msg.contains("services[orders].rto: RTO 1m of service `orders` is shorter than the fastest possible recovery"), "{msg}");
+/// The nominal forecast of a bundled plan's only scenario.
+fn forecast(name: &str) -> dr_core::RecoveryGraph {
+    let plan = Plan::load(bundled(name)).expect(name);
+    let observed = dr_core::planner::ObservedState::nominal(&plan, chrono::Utc::now());
+    dr_core::planner::plan(&plan, "failover", &observed).expect(name)
 }
 
 #[test]
-fn unmeetable_rpo_is_refused() {
-    let msg = invalid("unmeetable-rpo.yaml");
+fn an_rto_shorter_than_the_fastest_recovery_is_a_risk_not_invalid() {
+    let graph = forecast("at-risk-rto.yaml");
+    let orders = &graph.services[0];
+    assert!(!orders.within_targets);
+    assert!(orders.forecast_rto > orders.rto_target);
+    let risk = graph
+        .risks
+        .iter()
+        .find(|r| r.service.as_deref() == Some("orders"))
+        .expect("a risk");
+    assert!(risk.message.contains("exceeds RTO 1m"), "{}", risk.message);
+}
+
+#[test]
+fn an_rpo_the_backups_cannot_meet_is_a_risk_not_invalid() {
+    let graph = forecast("at-risk-rpo.yaml");
+    let risk = graph
+        .risks
+        .iter()
+        .find(|r| r.service.as_deref() == Some("orders"))
+        .expect("a risk");
     assert!(
-        msg.contains("services[orders].rpo: RPO 15m cannot be met"),
-        "{msg}"
+        risk.message
+            .contains("forecast data loss 1day exceeds RPO 15m"),
+        "{}",
+        risk.message
     );
-    assert!(msg.contains("lose up to 1day"), "{msg}");
 }
 
 #[test]

@@ -124,9 +124,10 @@ impl Plan {
     }
 
     /// Checks the plan's meaning and returns every problem at once: unknown references,
-    /// duplicate names, dependency cycles (naming their members), zero durations, RTOs
-    /// shorter than the fastest possible recovery, RPOs the replication or backup schedule
-    /// cannot meet, scenarios missing a parameter or failing over a region into itself.
+    /// duplicate names, dependency cycles (naming their members), zero or out-of-range
+    /// durations, scenarios missing a parameter or failing over a region into itself, plan
+    /// steps of unknown kinds or with bad parameters. Targets the plan's protection cannot
+    /// meet are not problems of the plan: the planner's forecast reports them as risks.
     ///
     /// # Errors
     /// [`PlanError::Invalid`] listing all problems.

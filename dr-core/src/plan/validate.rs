@@ -44,10 +44,6 @@ impl Problems {
     fn full(&self) -> bool {
         self.shown.len() >= MAX_PROBLEMS
     }
-
-    fn is_empty(&self) -> bool {
-        self.shown.is_empty() && self.omitted == 0
-    }
 }
 
 /// Every problem of `plan` (at most [`MAX_PROBLEMS`]) and how many more were found.
@@ -73,11 +69,41 @@ pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> (Ve
     durations(plan, &mut p);
     cycles(plan, &mut p);
     scenarios(plan, &mut p);
-    // Feasibility needs a structurally sound plan: plan only when nothing else is wrong.
-    if p.is_empty() {
-        feasibility(plan, registry, &mut p);
-    }
+    plan_steps(plan, registry, &mut p);
     (p.shown, p.omitted)
+}
+
+/// The plan's own steps: ids unique within their scenario, kinds registered, parameters
+/// accepted by their kind. (Their `after:` entries are resolved by the planner, which knows
+/// the built-in steps and milestones of each scenario.)
+fn plan_steps(plan: &Plan, registry: &crate::step::StepRegistry, p: &mut Problems) {
+    for sc in &plan.scenarios {
+        let mut seen = HashSet::new();
+        for (i, st) in sc.steps.iter().enumerate() {
+            let at = format!("scenarios[{}].steps[{}]", Safe(&sc.name), Safe(&st.id));
+            if st.id.trim().is_empty() {
+                p.push(
+                    format!("scenarios[{}].steps[{i}].id", Safe(&sc.name)),
+                    "the step needs an id",
+                );
+                continue;
+            }
+            if !seen.insert(st.id.as_str()) {
+                p.push(
+                    format!("{at}.id"),
+                    format!("duplicate step id `{}`", Safe(&st.id)),
+                );
+            }
+            if let Err(message) = registry.build(&st.kind, &st.params) {
+                let field = if registry.contains(&st.kind) {
+                    "params"
+                } else {
+                    "kind"
+                };
+                p.push(format!("{at}.{field}"), message);
+            }
+        }
+    }
 }
 
 /// Whether `c` may appear in a name: ASCII letters and digits, `-`, `_`, `.` (and `*` in DNS
@@ -664,50 +690,6 @@ fn scenarios(plan: &Plan, p: &mut Problems) {
             ScenarioKind::SecurityIsolation => {
                 need(p, "service", sc.service.is_some());
                 need(p, "evidence_store", sc.evidence_store.is_some());
-            }
-        }
-    }
-}
-
-/// RTOs shorter than the fastest recovery and RPOs the data protection cannot meet.
-fn feasibility(plan: &Plan, registry: &crate::step::StepRegistry, p: &mut Problems) {
-    for sc in &plan.scenarios {
-        let graph = match crate::planner::plan_nominal_with(plan, &sc.name, registry) {
-            Ok(g) => g,
-            Err(e) => {
-                p.push(format!("scenarios[{}]", sc.name), e.to_string());
-                continue;
-            }
-        };
-        for f in &graph.services {
-            if f.forecast_rto > f.rto_target {
-                let field = match sc.rto {
-                    Some(_) => format!("scenarios[{}].rto", sc.name),
-                    None => format!("services[{}].rto", f.name),
-                };
-                p.push(
-                    field,
-                    format!(
-                        "RTO {} of service `{}` is shorter than the fastest possible recovery in scenario `{}` ({} with every step at its estimate)",
-                        human(f.rto_target),
-                        f.name,
-                        sc.name,
-                        human(f.forecast_rto)
-                    ),
-                );
-            }
-            if let Some(rpo) = f.forecast_rpo {
-                if rpo > f.rpo_target && sc.kind != ScenarioKind::PointInTimeRestore {
-                    p.push(
-                        format!("services[{}].rpo", f.name),
-                        format!(
-                            "RPO {} cannot be met in scenario `{}`: replication and backups lose up to {}",
-                            human(f.rpo_target),
-                            sc.name,
-                            human(rpo)
-                        ),
-                    );
-                }
             }
         }
     }

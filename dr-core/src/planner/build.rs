@@ -27,6 +27,8 @@ pub(super) struct GraphBuilder<'a> {
     /// Data-loss window forecast per database name recovered in this scenario.
     pub(super) db_loss: BTreeMap<String, Duration>,
     pub(super) risks: Vec<Risk>,
+    /// The service each database's recovery is reported under, computed once.
+    owners: std::sync::OnceLock<HashMap<&'a str, &'a str>>,
     /// Milestones reached at a later step than the one whose kind marks them (a promotion
     /// is done when the promoted database is available, not when the call returns).
     reached_at: Vec<(&'static str, String)>,
@@ -43,6 +45,7 @@ impl<'a> GraphBuilder<'a> {
             db_loss: BTreeMap::new(),
             risks: Vec::new(),
             reached_at: Vec::new(),
+            owners: std::sync::OnceLock::new(),
         }
     }
 
@@ -159,6 +162,29 @@ impl<'a> GraphBuilder<'a> {
     /// The ids of every step so far.
     pub(super) fn step_ids(&self) -> std::collections::HashSet<String> {
         self.steps.iter().map(|s| s.id.clone()).collect()
+    }
+
+    /// The service a database's recovery is reported under: a service that is only the
+    /// database, else the first (most critical, then first declared) service using it.
+    pub(super) fn owner_of(&self, db: &str) -> Option<&'a str> {
+        let plan = self.plan;
+        let owners = self.owners.get_or_init(|| {
+            let mut by_tier: Vec<&'a Service> = plan.services.iter().collect();
+            by_tier.sort_by_key(|s| s.tier);
+            let mut owners: HashMap<&'a str, &'a str> = HashMap::new();
+            let mut bare: HashMap<&'a str, &'a str> = HashMap::new();
+            for s in by_tier {
+                if let Some(d) = s.database.as_deref() {
+                    owners.entry(d).or_insert(s.name.as_str());
+                    if s.workloads.is_empty() {
+                        bare.entry(d).or_insert(s.name.as_str());
+                    }
+                }
+            }
+            owners.extend(bare);
+            owners
+        });
+        owners.get(db).copied()
     }
 
     /// Records that `milestone` is reached when step `id` is done.

@@ -51,15 +51,7 @@ fn ordered<'a>(g: &GraphBuilder<'a>) -> Vec<&'a Service> {
 /// The service whose steps a database's recovery is reported under: a service that is only
 /// the database, else the first (most critical) service using it.
 fn owner<'a>(g: &GraphBuilder<'a>, db: &str) -> Option<&'a str> {
-    let users: Vec<&Service> = ordered(g)
-        .into_iter()
-        .filter(|s| s.database.as_deref() == Some(db))
-        .collect();
-    users
-        .iter()
-        .find(|s| s.workloads.is_empty())
-        .or(users.first())
-        .map(|s| s.name.as_str())
+    g.owner_of(db)
 }
 
 /// Start notifications (not gating anything) and the approval gate every change waits for.
@@ -144,7 +136,7 @@ fn home_cluster<'a>(g: &GraphBuilder<'a>, workload: &str) -> Result<(&'a Cluster
     let primary = g.plan.primary_region().map(|r| r.name.as_str());
     let mut found = None;
     for c in &g.plan.clusters {
-        if let Some(w) = c.workloads.iter().find(|w| w.name == workload) {
+        if let Some(w) = g.plan.workload(&c.name, workload) {
             if Some(c.region.as_str()) == primary {
                 return Ok((c, w));
             }
@@ -420,17 +412,16 @@ fn bring_up(
     let mut ready = Vec::new();
     let mut secret: Option<String> = None;
     for name in &svc.workloads {
-        let w = cluster
-            .workloads
-            .iter()
-            .find(|w| &w.name == name)
-            .ok_or_else(|| PlanningError::Unrecoverable {
-                what: format!("service `{}`", svc.name),
-                why: format!(
-                    "workload `{name}` is not declared on cluster `{}`",
-                    cluster.name
-                ),
-            })?;
+        let w =
+            g.plan
+                .workload(&cluster.name, name)
+                .ok_or_else(|| PlanningError::Unrecoverable {
+                    what: format!("service `{}`", svc.name),
+                    why: format!(
+                        "workload `{name}` is not declared on cluster `{}`",
+                        cluster.name
+                    ),
+                })?;
         if secret.is_none() {
             if let Some(db) = db {
                 secret = secret_step(g, svc, cluster, &w.namespace, db, deps.to_vec());
