@@ -52,6 +52,7 @@ mod approval;
 mod dry_run;
 mod event;
 mod limits;
+mod observe;
 mod preflight;
 mod report;
 #[cfg(test)]

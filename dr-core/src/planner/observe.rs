@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::plan::Plan;
 use crate::provider::{DbRef, DbState, DbStatus};
-use crate::Providers;
 
 /// The observed state of one replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,78 +71,6 @@ impl ObservedState {
                 obs.latest_snapshot.insert(db.region.clone(), created);
                 for region in &b.copy_to {
                     obs.latest_snapshot.insert(region.clone(), created);
-                }
-            }
-            databases.insert(db.name.clone(), obs);
-        }
-        ObservedState {
-            observed_at: at,
-            databases,
-        }
-    }
-
-    /// Reads the state of every database of `plan` from `providers`: the primary, each
-    /// replica's lag, the newest snapshot in every region that may hold one. A resource that
-    /// cannot be reached is recorded as unreachable, not an error: that is what an incident
-    /// looks like.
-    pub async fn observe(plan: &Plan, providers: &Providers, at: DateTime<Utc>) -> Self {
-        let mut databases = BTreeMap::new();
-        for db in &plan.databases {
-            let primary_ref = DbRef::new(&db.region, db.instance());
-            let mut obs = DbObservation::default();
-            if let Ok(p) = providers.database(&db.region) {
-                match crate::reads::patiently(|| p.describe(&primary_ref)).await {
-                    Ok(status) => obs.primary = Some(status),
-                    Err(e) => {
-                        tracing::warn!(database = %db.name, error = %e, "primary unreachable")
-                    }
-                }
-            }
-            for r in &db.replicas {
-                let rref = DbRef::new(&r.region, &r.id);
-                let o = match providers.database(&r.region) {
-                    Ok(p) => match crate::reads::patiently(|| p.describe(&rref)).await {
-                        Ok(s) => ReplicaObservation {
-                            state: Some(s.state),
-                            lag: s.replication_lag,
-                        },
-                        Err(e) => {
-                            tracing::warn!(replica = %r.id, error = %e, "replica unreachable");
-                            ReplicaObservation {
-                                state: None,
-                                lag: None,
-                            }
-                        }
-                    },
-                    Err(_) => ReplicaObservation {
-                        state: None,
-                        lag: None,
-                    },
-                };
-                obs.replicas.insert(r.id.clone(), o);
-            }
-            let mut regions = vec![db.region.clone()];
-            if let Some(b) = &db.backups {
-                regions.extend(b.copy_to.iter().cloned());
-            }
-            for region in regions {
-                let Ok(p) = providers.database(&region) else {
-                    continue;
-                };
-                match crate::reads::patiently(|| p.list_snapshots(&primary_ref, &region)).await {
-                    Ok(snaps) => {
-                        if let Some(s) = snaps
-                            .iter()
-                            .filter(|s| s.available)
-                            .map(|s| s.created)
-                            .max()
-                        {
-                            obs.latest_snapshot.insert(region, s);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(database = %db.name, %region, error = %e, "cannot list snapshots")
-                    }
                 }
             }
             databases.insert(db.name.clone(), obs);
