@@ -356,7 +356,9 @@ pub async fn stream_to_file(mut stream: ByteStream, path: &Path) -> Result<u64> 
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&target)?;
         while let Some(chunk) = rx.blocking_recv() {
-            file.write_all(&chunk)?;
+            for piece in chunk.chunks(128 * 1024) {
+                file.write_all(piece)?;
+            }
         }
         Ok(())
     });
