@@ -15,14 +15,10 @@ use crate::PROVIDER;
 ///   `OperationTimedOut` → `Timeout`; connection and I/O errors → `Unavailable`.
 /// * A credential that cannot produce a token → `Unauthorized`.
 ///
-/// The SDK's pipeline already retried temporary failures (`retries` times): such errors are
-/// marked exhausted so that no outer layer retries them again.
-pub(crate) fn map(err: azure_core::Error, operation: &str, resource: &str, retries: u32) -> Error {
-    classify(err, operation, resource).exhausted(retries + 1)
-}
-
-/// Like [`map`], for a failure the SDK did not retry (a body stream broken mid-way).
-pub(crate) fn map_unretried(err: azure_core::Error, operation: &str, resource: &str) -> Error {
+/// Whether or not the SDK's pipeline already retried it (a body stream broken mid-way was
+/// not), a temporary failure stays temporary: the executor's retry layer decides (see
+/// "Retries" in the crate documentation).
+pub(crate) fn map(err: azure_core::Error, operation: &str, resource: &str) -> Error {
     classify(err, operation, resource)
 }
 
@@ -139,7 +135,7 @@ mod tests {
     }
 
     fn class(status: StatusCode, code: &str) -> Error {
-        map(http(status, code), "get", "object a", 3)
+        map(http(status, code), "get", "object a")
     }
 
     #[test]
@@ -172,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn temporary_errors_are_marked_exhausted_after_sdk_retries() {
+    fn temporary_errors_stay_temporary_after_sdk_retries() {
         for (status, code) in [
             (StatusCode::TooManyRequests, ""),
             (StatusCode::ServiceUnavailable, "ServerBusy"),
@@ -182,25 +178,25 @@ mod tests {
             (StatusCode::RequestTimeout, ""),
         ] {
             let err = class(status, code);
-            assert_eq!(err.retry(), Retry::Persistent, "{status:?} {code}: {err}");
+            assert_eq!(err.retry(), Retry::Temporary, "{status:?} {code}: {err}");
         }
-        let raw = map_unretried(http(StatusCode::TooManyRequests, ""), "get", "object a");
+        let raw = map(http(StatusCode::TooManyRequests, ""), "get", "object a");
         assert!(matches!(raw, Error::Throttled { .. }));
-        let busy = map_unretried(
+        let busy = map(
             http(StatusCode::ServiceUnavailable, "ServerBusy"),
             "put",
             "x",
         );
         assert!(matches!(busy, Error::Throttled { .. }));
-        let timeout = map_unretried(http(StatusCode::RequestTimeout, ""), "put", "x");
+        let timeout = map(http(StatusCode::RequestTimeout, ""), "put", "x");
         assert!(matches!(timeout, Error::Timeout { .. }));
-        let io = map_unretried(ErrorKind::Io.into_error(), "get", "object a");
+        let io = map(ErrorKind::Io.into_error(), "get", "object a");
         assert!(io.is_retryable());
     }
 
     #[test]
     fn credential_failures_are_unauthorized() {
-        let err = map(ErrorKind::Credential.into_error(), "put", "object a", 3);
+        let err = map(ErrorKind::Credential.into_error(), "put", "object a");
         assert!(matches!(err, Error::Unauthorized { .. }));
         assert_eq!(err.retry(), Retry::Permanent);
     }

@@ -17,23 +17,10 @@ use crate::PROVIDER;
 /// deadline exceeded (408) → `Timeout`. Client checksum failures → `ChecksumMismatch`;
 /// connection and I/O failures → `Unavailable`; credential failures → `Unauthorized`.
 ///
-/// The client's retry loop (`attempts` tries) already retried temporary failures: those
-/// are marked exhausted, so no outer layer retries them again.
-pub(crate) fn map(
-    err: google_cloud_storage::Error,
-    operation: &str,
-    resource: &str,
-    attempts: u32,
-) -> Error {
-    classify(err, operation, resource).exhausted(attempts)
-}
-
-/// Like [`map`], for failures no retry loop saw (a read stream broken mid-way).
-pub(crate) fn map_unretried(
-    err: google_cloud_storage::Error,
-    operation: &str,
-    resource: &str,
-) -> Error {
+/// Whether or not the client's retry loop already retried it (a read stream broken mid-way
+/// was not), a temporary failure stays temporary: the executor's retry layer decides (see
+/// "Retries" in the crate documentation).
+pub(crate) fn map(err: google_cloud_storage::Error, operation: &str, resource: &str) -> Error {
     classify(err, operation, resource)
 }
 
@@ -224,7 +211,7 @@ mod tests {
 
     #[test]
     fn grpc_codes_map_to_core_classes() {
-        let c = |code| map(grpc(code), "head", "object a", 3);
+        let c = |code| map(grpc(code), "head", "object a");
         assert!(c(Code::NotFound).is_not_found());
         assert!(matches!(
             c(Code::AlreadyExists),
@@ -252,17 +239,17 @@ mod tests {
             Code::Internal,
             Code::DeadlineExceeded,
         ] {
-            assert_eq!(c(code).retry(), Retry::Persistent, "{code:?}");
+            assert_eq!(c(code).retry(), Retry::Temporary, "{code:?}");
         }
-        let raw = map_unretried(grpc(Code::ResourceExhausted), "list", "bucket b");
+        let raw = map(grpc(Code::ResourceExhausted), "list", "bucket b");
         assert!(matches!(raw, Error::Throttled { .. }));
-        let raw = map_unretried(grpc(Code::DeadlineExceeded), "list", "bucket b");
+        let raw = map(grpc(Code::DeadlineExceeded), "list", "bucket b");
         assert!(matches!(raw, Error::Timeout { .. }));
     }
 
     #[test]
     fn http_statuses_map_to_core_classes() {
-        let h = |code| map_unretried(http(code), "get", "object a");
+        let h = |code| map(http(code), "get", "object a");
         assert!(h(404).is_not_found());
         assert!(matches!(h(409), Error::AlreadyExists { .. }));
         assert!(matches!(h(412), Error::InvalidState { .. }));
@@ -272,15 +259,12 @@ mod tests {
         assert!(matches!(h(408), Error::Timeout { .. }));
         assert!(matches!(h(503), Error::Unavailable { .. }));
         assert!(h(500).is_retryable());
-        assert_eq!(
-            map(http(502), "get", "object a", 3).retry(),
-            Retry::Persistent
-        );
+        assert_eq!(map(http(502), "get", "object a").retry(), Retry::Temporary);
     }
 
     #[test]
     fn io_failures_are_retryable() {
-        let err = map_unretried(
+        let err = map(
             google_cloud_storage::Error::io("connection reset"),
             "get",
             "object a",
