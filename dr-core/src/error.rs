@@ -8,6 +8,16 @@
 //!   succeed, if the operation is idempotent or its effect has been read back first.
 //! * [`Retry::Persistent`] — was temporary, but retries were exhausted. No outer layer should
 //!   retry it again.
+//!
+//! And whether the failed request **may have taken effect** ([`Error::effect`]):
+//!
+//! * [`Effect::NotApplied`] — the request certainly changed nothing: it was refused before
+//!   being processed (throttled, connection refused, a fault decided before the call, a
+//!   permanent refusal such as not found or invalid state). Retrying it is safe even for a
+//!   non-idempotent step.
+//! * [`Effect::Unknown`] — the request may have been carried out (a timeout, a 5xx after the
+//!   request was sent, a reset connection, a lost reply). A non-idempotent step must read its
+//!   effect back before it is tried again.
 
 use std::fmt;
 use std::time::Duration;
@@ -36,6 +46,25 @@ impl fmt::Display for Retry {
             Retry::Permanent => "permanent",
             Retry::Temporary => "temporary",
             Retry::Persistent => "persistent",
+        })
+    }
+}
+
+/// Whether a failed request may have taken effect (see [`Error::effect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// The request certainly changed nothing: safe to send again.
+    NotApplied,
+    /// The request may have been carried out: read its effect back before sending it again.
+    Unknown,
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::NotApplied => "not applied",
+            Effect::Unknown => "effect unknown",
         })
     }
 }
@@ -110,6 +139,20 @@ pub enum Error {
         provider: String,
         /// The operation that was throttled.
         operation: String,
+    },
+    /// The request was refused before it was processed — connection refused, a name that did
+    /// not resolve, a 503 with `Retry-After` sent before any work, a fault injected before the
+    /// call. Temporary, and certainly without effect ([`Effect::NotApplied`]), so even a
+    /// non-idempotent step may send it again.
+    #[error("{provider}: {operation} was refused before it was processed")]
+    Refused {
+        /// Provider name.
+        provider: String,
+        /// The operation that was refused.
+        operation: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The provider (or the network to it) is unavailable: a 5xx, a reset connection.
     #[error("{provider}: {operation} failed: service unavailable")]
@@ -213,9 +256,10 @@ impl Error {
     /// Whether a retry may help. See [`Retry`] for the classes.
     pub fn retry(&self) -> Retry {
         match self {
-            Error::Throttled { .. } | Error::Unavailable { .. } | Error::Timeout { .. } => {
-                Retry::Temporary
-            }
+            Error::Throttled { .. }
+            | Error::Refused { .. }
+            | Error::Unavailable { .. }
+            | Error::Timeout { .. } => Retry::Temporary,
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::Interrupted
                 | std::io::ErrorKind::TimedOut
@@ -234,6 +278,44 @@ impl Error {
             | Error::InvalidRequest { .. }
             | Error::ApprovalDenied { .. }
             | Error::Cancelled { .. } => Retry::Permanent,
+        }
+    }
+
+    /// Whether the failed request may have taken effect.
+    ///
+    /// Throttling, refusals and every permanent error except [`Error::Other`] changed nothing;
+    /// timeouts, unavailability after the request was sent, I/O errors and errors of unknown
+    /// shape ([`Error::Other`]) may have. [`Error::Exhausted`] answers for its last error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_core::{Effect, Error};
+    ///
+    /// let throttled = Error::Throttled { provider: "rds".into(), operation: "promote".into() };
+    /// assert_eq!(throttled.effect(), Effect::NotApplied);
+    /// let lost = Error::Unavailable { provider: "rds".into(), operation: "promote".into(), source: None };
+    /// assert_eq!(lost.effect(), Effect::Unknown);
+    /// ```
+    pub fn effect(&self) -> Effect {
+        match self {
+            Error::Timeout { .. }
+            | Error::Unavailable { .. }
+            | Error::Io { .. }
+            | Error::Other { .. }
+            | Error::InvalidResponse { .. } => Effect::Unknown,
+            Error::Exhausted { source, .. } => source.effect(),
+            Error::Throttled { .. }
+            | Error::Refused { .. }
+            | Error::NotFound { .. }
+            | Error::AlreadyExists { .. }
+            | Error::InvalidState { .. }
+            | Error::NotSupported { .. }
+            | Error::Unauthorized { .. }
+            | Error::ChecksumMismatch { .. }
+            | Error::InvalidRequest { .. }
+            | Error::ApprovalDenied { .. }
+            | Error::Cancelled { .. } => Effect::NotApplied,
         }
     }
 
@@ -305,5 +387,14 @@ mod tests {
         assert!(ex.to_string().contains("gave up after 4 attempts"));
         // Permanent errors are not wrapped.
         assert!(nf.exhausted(2).is_not_found());
+        let refused = Error::Refused {
+            provider: "rds".into(),
+            operation: "promote".into(),
+            source: None,
+        };
+        assert!(refused.is_retryable());
+        assert_eq!(refused.effect(), Effect::NotApplied);
+        assert_eq!(refused.exhausted(3).effect(), Effect::NotApplied);
+        assert_eq!(ex.effect(), Effect::Unknown);
     }
 }

@@ -30,7 +30,7 @@ pub mod testkit;
 mod time;
 
 pub use duration::HumanDuration;
-pub use error::{BoxError, Error, Result, Retry};
+pub use error::{BoxError, Effect, Error, Result, Retry};
 pub use graph::{Action, ActionKind, RecoveryGraph, Step};
 pub use providers::Providers;
 pub use secret::Secret;
