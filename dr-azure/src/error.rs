@@ -11,8 +11,9 @@ use crate::PROVIDER;
 /// * 404 → `NotFound`; 409 `…AlreadyExists` → `AlreadyExists`, other 409 conflicts (leases,
 ///   pending copies) → `InvalidState`; 412 → `InvalidState` (a precondition failed: the
 ///   object changed underneath); 400 → `InvalidRequest`; 401/403 → `Unauthorized`.
-/// * 429 and 503 `ServerBusy` → `Throttled`; other 5xx → `Unavailable`; 408, 500
-///   `OperationTimedOut` → `Timeout`; connection and I/O errors → `Unavailable`.
+/// * 429 and 503 `ServerBusy` → `Throttled`; another 503 with `Retry-After` → `Refused`;
+///   other 5xx → `Unavailable`; 408, 500 `OperationTimedOut` → `Timeout`; a connection that
+///   could not be established → `Refused`; other I/O errors → `Unavailable`.
 /// * A credential that cannot produce a token → `Unauthorized`.
 ///
 /// Whether or not the SDK's pipeline already retried it (a body stream broken mid-way was
@@ -20,6 +21,20 @@ use crate::PROVIDER;
 /// "Retries" in the crate documentation).
 pub(crate) fn map(err: azure_core::Error, operation: &str, resource: &str) -> Error {
     classify(err, operation, resource)
+}
+
+/// Whether the error's response carries a `Retry-After` header.
+fn retry_after(err: &azure_core::Error) -> bool {
+    match err.kind() {
+        ErrorKind::HttpResponse {
+            raw_response: Some(raw),
+            ..
+        } => raw
+            .headers()
+            .get_optional_str(&"retry-after".into())
+            .is_some(),
+        _ => false,
+    }
 }
 
 fn classify(err: azure_core::Error, operation: &str, resource: &str) -> Error {
@@ -31,13 +46,27 @@ fn classify(err: azure_core::Error, operation: &str, resource: &str) -> Error {
         } => {
             let code = u16::from(*status);
             let error_code = error_code.clone().unwrap_or_default();
+            if code == 503 && error_code != "ServerBusy" && retry_after(&err) {
+                // Turned away before any work, with a time to come back.
+                return Error::Refused {
+                    provider,
+                    operation: format!("{operation} {resource}"),
+                    source: Some(Box::new(err)),
+                };
+            }
             from_status(code, &error_code, err, provider, operation, resource)
         }
         ErrorKind::Credential => Error::Unauthorized {
             provider,
             message: format!("{operation} on {resource}: cannot get a token: {err}"),
         },
-        ErrorKind::Connection | ErrorKind::Io => Error::Unavailable {
+        // "A connection to the server could not be established. The request was never sent."
+        ErrorKind::Connection => Error::Refused {
+            provider,
+            operation: format!("{operation} {resource}"),
+            source: Some(Box::new(err)),
+        },
+        ErrorKind::Io => Error::Unavailable {
             provider,
             operation: format!("{operation} {resource}"),
             source: Some(Box::new(err)),
@@ -191,7 +220,13 @@ mod tests {
         let timeout = map(http(StatusCode::RequestTimeout, ""), "put", "x");
         assert!(matches!(timeout, Error::Timeout { .. }));
         let io = map(ErrorKind::Io.into_error(), "get", "object a");
+        assert!(matches!(io, Error::Unavailable { .. }), "{io:?}");
         assert!(io.is_retryable());
+        assert_eq!(io.effect(), dr_core::Effect::Unknown);
+        let refused = map(ErrorKind::Connection.into_error(), "get", "object a");
+        assert!(matches!(refused, Error::Refused { .. }), "{refused:?}");
+        assert!(refused.is_retryable());
+        assert_eq!(refused.effect(), dr_core::Effect::NotApplied);
     }
 
     #[test]

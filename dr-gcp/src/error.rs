@@ -14,8 +14,10 @@ use crate::PROVIDER;
 /// and writes over JSON): not found, already exists, failed precondition (412) →
 /// `InvalidState`, permission denied / unauthenticated (401/403) → `Unauthorized`,
 /// resource exhausted (429) → `Throttled`, unavailable / internal (5xx) → `Unavailable`,
-/// deadline exceeded (408) → `Timeout`. Client checksum failures → `ChecksumMismatch`;
-/// connection and I/O failures → `Unavailable`; credential failures → `Unauthorized`.
+/// deadline exceeded (408) → `Timeout`; a 503 with `Retry-After` → `Refused`. Client
+/// checksum failures → `ChecksumMismatch`; a connection that could not be made (before the
+/// request was sent) → `Refused`; other I/O failures → `Unavailable`; credential failures →
+/// `Unauthorized`.
 ///
 /// Whether or not the client's retry loop already retried it (a read stream broken mid-way
 /// was not), a temporary failure stays temporary: the executor's retry layer decides (see
@@ -40,6 +42,17 @@ fn classify(err: google_cloud_storage::Error, operation: &str, resource: &str) -
         return from_code(code, &message, err, provider, op, res);
     }
     if let Some(code) = err.http_status_code() {
+        let retry_after = err
+            .http_headers()
+            .is_some_and(|h| h.contains_key("retry-after"));
+        if code == 503 && retry_after {
+            // Turned away before any work, with a time to come back.
+            return Error::Refused {
+                provider,
+                operation: format!("{op} {res}"),
+                source: Some(Box::new(err)),
+            };
+        }
         return from_http(code, err, provider, op, res);
     }
     if err.is_timeout() {
@@ -54,7 +67,15 @@ fn classify(err: google_cloud_storage::Error, operation: &str, resource: &str) -
             message: format!("{op} on {res}: credentials: {err}"),
         };
     }
-    if err.is_io() || err.is_connect() || err.is_transport() {
+    // "It always occurs before a request is made" (the client's documentation).
+    if err.is_connect() {
+        return Error::Refused {
+            provider,
+            operation: format!("{op} {res}"),
+            source: Some(Box::new(err)),
+        };
+    }
+    if err.is_io() || err.is_transport() {
         return Error::Unavailable {
             provider,
             operation: format!("{op} {res}"),
@@ -270,5 +291,29 @@ mod tests {
             "object a",
         );
         assert!(err.is_retryable(), "{err:?}");
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        assert_eq!(err.effect(), dr_core::Effect::Unknown);
+    }
+
+    #[test]
+    fn connect_failures_were_refused_before_sending() {
+        let err = map(
+            google_cloud_storage::Error::connect("connection refused"),
+            "get",
+            "object a",
+        );
+        assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+        assert!(err.is_retryable());
+        assert_eq!(err.effect(), dr_core::Effect::NotApplied);
+    }
+
+    #[test]
+    fn a_503_with_retry_after_was_refused() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("retry-after", http::HeaderValue::from_static("1"));
+        let err = google_cloud_storage::Error::http(503, headers, bytes::Bytes::new());
+        let err = map(err, "get", "object a");
+        assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+        assert!(matches!(map(http(503), "get", "object a"), Error::Unavailable { .. }));
     }
 }
