@@ -97,7 +97,12 @@ pub async fn s3_bench(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench".into());
-    let rows = s3_bench(bench::mib_from_env(1024), bench::runs_from_env(), dir.into()).await?;
+    let rows = s3_bench(
+        bench::mib_from_env(1024),
+        bench::runs_from_env(),
+        dir.into(),
+    )
+    .await?;
     bench::print(&rows);
     Ok(())
 }

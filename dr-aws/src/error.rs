@@ -154,7 +154,7 @@ where
         };
     }
     match err {
-        SdkError::ServiceError(se) => {
+        SdkError::ServiceError(ref se) => {
             let status = se.raw().status().as_u16();
             let code = se.err().code().map(str::to_string);
             let message = se.err().message().unwrap_or("").to_string();
@@ -394,7 +394,10 @@ mod tests {
         assert!(matches!(err, Error::Refused { .. }), "{err}");
         assert_eq!(err.effect(), dr_core::Effect::NotApplied);
         // Throttling stays throttling, Retry-After or not.
-        assert!(matches!(service(Some("SlowDown"), 503), Error::Throttled { .. }));
+        assert!(matches!(
+            service(Some("SlowDown"), 503),
+            Error::Throttled { .. }
+        ));
     }
 
     #[test]

@@ -13,4 +13,6 @@ pub use config::{
 };
 pub use rds::{db_state, RdsDatabase};
 pub use route53::{HealthCheckProtocol, HealthCheckSpec, Route53Dns, UNCHANGED};
-pub use s3::{S3Store, DEFAULT_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA};
+pub use s3::{
+    S3Store, DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, SHA256_METADATA,
+};

@@ -1,6 +1,7 @@
 //! Runs the `s3-bench` example once on a tiny object against moto, so the bench cannot rot.
 //! Without `AWS_ENDPOINT_URL` it prints a `skipped:` line and passes, unless `CI` is set.
 
+#[allow(unreachable_pub)] // `pub` for the example, private here.
 #[path = "../examples/s3_bench.rs"]
 mod s3_bench;
 

@@ -85,7 +85,12 @@ pub async fn azure_bench(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench".into());
-    let rows = azure_bench(bench::mib_from_env(1024), bench::runs_from_env(), dir.into()).await?;
+    let rows = azure_bench(
+        bench::mib_from_env(1024),
+        bench::runs_from_env(),
+        dir.into(),
+    )
+    .await?;
     bench::print(&rows);
     Ok(())
 }

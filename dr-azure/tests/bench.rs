@@ -1,6 +1,7 @@
 //! Runs the `azure-bench` example once on a tiny object against Azurite, so the bench cannot
 //! rot. Without `AZURITE_BLOB_URL` it prints a `skipped:` line and passes, unless `CI` is set.
 
+#[allow(unreachable_pub)] // `pub` for the example, private here.
 #[path = "../examples/azure_bench.rs"]
 mod azure_bench;
 

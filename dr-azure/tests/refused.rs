@@ -13,7 +13,10 @@ async fn a_closed_port_is_refused_not_unavailable() {
         .with_container("nobody")
         .build()
         .expect("store");
-    let err = store.head("k").await.expect_err("nothing listens on port 1");
+    let err = store
+        .head("k")
+        .await
+        .expect_err("nothing listens on port 1");
     assert!(matches!(err, Error::Refused { .. }), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(err.effect(), Effect::NotApplied);

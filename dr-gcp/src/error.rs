@@ -314,6 +314,9 @@ mod tests {
         let err = google_cloud_storage::Error::http(503, headers, bytes::Bytes::new());
         let err = map(err, "get", "object a");
         assert!(matches!(err, Error::Refused { .. }), "{err:?}");
-        assert!(matches!(map(http(503), "get", "object a"), Error::Unavailable { .. }));
+        assert!(matches!(
+            map(http(503), "get", "object a"),
+            Error::Unavailable { .. }
+        ));
     }
 }

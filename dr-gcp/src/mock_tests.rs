@@ -227,8 +227,9 @@ async fn control_errors_map_to_core_classes() -> dr_core::Result<()> {
     ));
     let busy = store.head("db/busy").await.err();
     assert!(
-        busy.as_ref()
-            .is_some_and(|e| matches!(e, Error::Unavailable { .. }) && e.retry() == Retry::Temporary),
+        busy.as_ref().is_some_and(
+            |e| matches!(e, Error::Unavailable { .. }) && e.retry() == Retry::Temporary
+        ),
         "an Unavailable the client already retried stays temporary: {busy:?}"
     );
     Ok(())

@@ -17,6 +17,9 @@ async fn a_closed_port_is_refused_not_unavailable() {
     let err = store.get("k").await.expect_err("nothing listens on port 1");
     assert!(matches!(err, Error::Refused { .. }), "get: {err:?}");
     assert_eq!(err.effect(), Effect::NotApplied);
-    let err = store.head("k").await.expect_err("nothing listens on port 1");
+    let err = store
+        .head("k")
+        .await
+        .expect_err("nothing listens on port 1");
     assert!(err.is_retryable(), "head: {err:?}");
 }
