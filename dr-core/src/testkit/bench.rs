@@ -92,11 +92,17 @@ impl Baseline {
         self
     }
 
-    /// The commands as one shell-like line, for the report.
+    /// The commands as one shell-like line, for the report, with the value of any
+    /// `sig=` query parameter (a SAS signature) replaced by `…`.
     pub fn command_line(&self) -> String {
         self.steps
             .iter()
-            .map(|s| s.join(" "))
+            .map(|s| {
+                s.iter()
+                    .map(|a| redact_sig(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
             .join(" && ")
     }
@@ -152,6 +158,15 @@ impl Baseline {
             peak_rss_mib: peak,
         })
     }
+}
+
+fn redact_sig(arg: &str) -> String {
+    let Some(at) = arg.find("sig=") else {
+        return arg.to_string();
+    };
+    let start = at + "sig=".len();
+    let end = arg[start..].find('&').map_or(arg.len(), |i| start + i);
+    format!("{}…{}", &arg[..start], &arg[end..])
 }
 
 fn child_peak_mib(pid: u32) -> Option<f64> {
@@ -564,6 +579,14 @@ mod tests {
             assert!(r.ratio().is_some_and(|x| x > 0.0), "{r}");
         }
         print(&rows);
+    }
+
+    #[test]
+    fn signatures_are_not_reported() {
+        let b = Baseline::new("curl", &[]).step(["curl", "http://h/b?sv=1&sig=SECRET&se=2"]);
+        assert_eq!(b.command_line(), "curl http://h/b?sv=1&sig=…&se=2");
+        let b = Baseline::new("curl", &[]).step(["curl", "http://h/b?sig=SECRET"]);
+        assert_eq!(b.command_line(), "curl http://h/b?sig=…");
     }
 
     #[test]
