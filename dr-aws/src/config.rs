@@ -16,8 +16,15 @@ use crate::{RdsDatabase, Route53Dns, S3Store};
 /// The region used when none is configured anywhere (Route 53 is global and signs there).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
-/// SDK attempts per call (the first try included) unless configured otherwise.
+/// SDK attempts per call (the first try included) unless configured otherwise; the same in
+/// dr-aws, dr-azure and dr-gcp (see the crate documentation, "Retries").
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+
+/// The SDK's first backoff before a retry (jittered, doubling up to [`RETRY_MAX_BACKOFF`]).
+pub const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest backoff between two SDK attempts.
+pub const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 const PROVIDER: &str = "aws";
 
@@ -216,7 +223,12 @@ impl AwsBuilder {
             (None, None) => {}
         }
         let attempts = self.retry_attempts.unwrap_or(DEFAULT_RETRY_ATTEMPTS);
-        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts));
+        loader = loader.retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(RETRY_INITIAL_BACKOFF)
+                .with_max_backoff(RETRY_MAX_BACKOFF),
+        );
         if let Some(timeout) = self.operation_timeout {
             loader =
                 loader.timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build());
@@ -426,6 +438,8 @@ mod tests {
         assert_eq!(aws.region(), "eu-west-1");
         let retry = aws.sdk_config().retry_config().expect("retry config set");
         assert_eq!(retry.max_attempts(), DEFAULT_RETRY_ATTEMPTS);
+        assert_eq!(retry.initial_backoff(), RETRY_INITIAL_BACKOFF);
+        assert_eq!(retry.max_backoff(), RETRY_MAX_BACKOFF);
         assert!(aws.build_s3().is_err(), "no bucket configured");
     }
 }

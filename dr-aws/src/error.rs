@@ -12,7 +12,8 @@
 //! | 5xx, `InternalError`, `ServiceUnavailable` | `Unavailable` | temporary |
 //! | other 4xx (`InvalidParameterValue`, `InvalidChangeBatch`, …) | `InvalidRequest` | permanent |
 //! | the SDK's own timeout | `Timeout` | temporary |
-//! | connection refused or reset, unreadable response | `Unavailable` | temporary |
+//! | connection refused, a name that does not resolve, a 503 with `Retry-After` | `Refused` | temporary, certainly not applied |
+//! | connection reset, unreadable response | `Unavailable` | temporary |
 //!
 //! The SDK has already retried temporary errors (see the crate documentation) before they
 //! arrive here.
@@ -153,11 +154,23 @@ where
         };
     }
     match err {
-        SdkError::ServiceError(se) => {
+        SdkError::ServiceError(ref se) => {
             let status = se.raw().status().as_u16();
             let code = se.err().code().map(str::to_string);
             let message = se.err().message().unwrap_or("").to_string();
-            map_class(ctx, classify(code.as_deref(), Some(status)), code, message)
+            let class = classify(code.as_deref(), Some(status));
+            // A 503 that says when to come back was turned away before any work.
+            if class == Class::Unavailable
+                && status == 503
+                && se.raw().headers().get("retry-after").is_some()
+            {
+                return Error::Refused {
+                    provider,
+                    operation: format!("{operation} {}", ctx.resource),
+                    source: Some(Box::new(err)),
+                };
+            }
+            map_class(ctx, class, code, message)
         }
         SdkError::TimeoutError(_) => Error::Timeout {
             operation: format!("{} {} {}", ctx.provider, ctx.operation, ctx.resource),
@@ -166,6 +179,11 @@ where
         SdkError::DispatchFailure(df) if df.is_timeout() => Error::Timeout {
             operation: format!("{} {} {}", ctx.provider, ctx.operation, ctx.resource),
             after: ctx.timeout.unwrap_or_default(),
+        },
+        SdkError::DispatchFailure(_) if refused_before_sending(&err) => Error::Refused {
+            provider,
+            operation: format!("{operation} {}", ctx.resource),
+            source: Some(Box::new(err)),
         },
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Error::Unavailable {
             provider,
@@ -184,6 +202,25 @@ where
             source: Box::new(err),
         },
     }
+}
+
+/// Whether `err`'s source chain says the request was refused before it was sent: a refused
+/// connection or a name that did not resolve.
+fn refused_before_sending(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        let text = e.to_string();
+        if text.starts_with("dns error") || text.contains("failed to lookup address") {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// Builds the error for a classified service error.
@@ -346,6 +383,24 @@ mod tests {
     }
 
     #[test]
+    fn a_503_with_retry_after_was_refused_before_processing() {
+        let mut raw = Response::new(StatusCode::try_from(503).expect("status"), SdkBody::empty());
+        raw.headers_mut().insert("retry-after", "2");
+        let meta = ErrorMetadata::builder().code("ServiceUnavailable").build();
+        let err = map_sdk(
+            ctx(),
+            SdkError::service_error(DescribeErr::generic(meta), raw),
+        );
+        assert!(matches!(err, Error::Refused { .. }), "{err}");
+        assert_eq!(err.effect(), dr_core::Effect::NotApplied);
+        // Throttling stays throttling, Retry-After or not.
+        assert!(matches!(
+            service(Some("SlowDown"), 503),
+            Error::Throttled { .. }
+        ));
+    }
+
+    #[test]
     fn other_client_errors_are_invalid_requests() {
         let err = service(Some("InvalidParameterCombination"), 400);
         assert!(matches!(err, Error::InvalidRequest { .. }), "{err}");
@@ -354,12 +409,23 @@ mod tests {
 
     #[test]
     fn transport_failures() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let err = map_sdk::<DescribeErr>(
             ctx(),
-            SdkError::dispatch_failure(ConnectorError::io("connection refused".into())),
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused))),
+        );
+        assert!(matches!(err, Error::Refused { .. }), "{err}");
+        assert!(err.is_retryable());
+        assert_eq!(err.effect(), dr_core::Effect::NotApplied);
+
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let err = map_sdk::<DescribeErr>(
+            ctx(),
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(reset))),
         );
         assert!(matches!(err, Error::Unavailable { .. }), "{err}");
         assert!(err.is_retryable());
+        assert_eq!(err.effect(), dr_core::Effect::Unknown);
 
         let err = map_sdk::<DescribeErr>(ctx(), SdkError::timeout_error("slow"));
         assert!(matches!(err, Error::Timeout { after, .. } if after == Duration::from_secs(30)));

@@ -7,7 +7,12 @@ mod rds;
 mod route53;
 mod s3;
 
-pub use config::{AwsBuilder, AwsConfig, DEFAULT_REGION, DEFAULT_RETRY_ATTEMPTS};
+pub use config::{
+    AwsBuilder, AwsConfig, DEFAULT_REGION, DEFAULT_RETRY_ATTEMPTS, RETRY_INITIAL_BACKOFF,
+    RETRY_MAX_BACKOFF,
+};
 pub use rds::{db_state, RdsDatabase};
 pub use route53::{HealthCheckProtocol, HealthCheckSpec, Route53Dns, UNCHANGED};
-pub use s3::{S3Store, DEFAULT_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA};
+pub use s3::{
+    S3Store, DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, SHA256_METADATA,
+};

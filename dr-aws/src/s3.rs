@@ -36,6 +36,10 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// Part size used unless [`S3Store::with_part_size`] says otherwise.
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 
+/// Parts uploaded at once unless [`S3Store::with_upload_concurrency`] says otherwise: with
+/// the default part size, at most 5 parts (40 MiB) are held while a large object uploads.
+pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 4;
+
 /// The largest object a single `CopyObject` copies; larger ones are copied part by part.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -44,9 +48,11 @@ const COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
 
 /// [`SnapshotStore`] over one S3 bucket (or an S3-compatible service).
 ///
-/// * **Writes stream**: content is read chunk by chunk and at most one part
-///   ([`DEFAULT_PART_SIZE`], at least [`MIN_PART_SIZE`]) is buffered. Content that fits in
-///   one part is written with a single `PutObject`; larger content with a multipart upload,
+/// * **Writes stream**: content is read chunk by chunk into parts ([`DEFAULT_PART_SIZE`], at
+///   least [`MIN_PART_SIZE`]), and up to [`DEFAULT_UPLOAD_CONCURRENCY`] parts are uploaded
+///   at once ([`S3Store::with_upload_concurrency`]), each as its own task, while the next
+///   one fills. Content that fits in one part is written with a single `PutObject`; larger
+///   content with a multipart upload,
 ///   which is aborted on any error (a stream error, a refused part, a checksum mismatch), so
 ///   nothing is left half-written.
 /// * **Checksums**: the SHA-256 of the content is computed while writing and stored as user
@@ -81,6 +87,7 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     part_size: usize,
+    upload_concurrency: usize,
     checksums: bool,
     list_page_size: Option<i32>,
     timeout: Option<Duration>,
@@ -127,6 +134,7 @@ impl S3Store {
             client,
             bucket: bucket.into(),
             part_size: DEFAULT_PART_SIZE,
+            upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
             checksums: true,
             list_page_size: None,
             timeout: None,
@@ -137,6 +145,13 @@ impl S3Store {
     /// less than one part is written with one `PutObject`.
     pub fn with_part_size(mut self, part_size: usize) -> Self {
         self.part_size = part_size.max(MIN_PART_SIZE);
+        self
+    }
+
+    /// Parts of a multipart upload sent at once (default [`DEFAULT_UPLOAD_CONCURRENCY`], at
+    /// least 1). Memory held by a large upload is about `(concurrency + 1) × part size`.
+    pub fn with_upload_concurrency(mut self, parts: usize) -> Self {
+        self.upload_concurrency = parts.max(1);
         self
     }
 
@@ -292,20 +307,33 @@ impl S3Store {
         }
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(self.part_size);
+        // Parts in flight, each its own task (aborted if this future is dropped or fails).
+        let mut in_flight = tokio::task::JoinSet::new();
         while let Some(chunk) = data.next().await {
-            let chunk = chunk?;
+            let mut chunk = chunk?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
-            buf.extend_from_slice(&chunk);
-            while buf.len() >= self.part_size {
-                let part = buf.split_to(self.part_size).freeze();
+            while !chunk.is_empty() {
+                let take = (self.part_size - buf.len()).min(chunk.len());
+                buf.extend_from_slice(&chunk.split_to(take));
+                if buf.len() < self.part_size {
+                    continue;
+                }
+                let part =
+                    std::mem::replace(&mut buf, BytesMut::with_capacity(self.part_size)).freeze();
                 if upload.is_none() {
                     *upload =
                         Some(Multipart::start(self, key, metadata.clone(), self.checksums).await?);
                 }
                 if let Some(u) = upload.as_mut() {
-                    u.upload(self, part).await?;
+                    while in_flight.len() >= self.upload_concurrency {
+                        if let Some(done) = in_flight.join_next().await {
+                            u.add(joined(done)??);
+                        }
+                    }
+                    let number = u.next_number();
+                    in_flight.spawn(u.upload(self, number, part));
                 }
             }
         }
@@ -327,7 +355,11 @@ impl S3Store {
             }
             Some(u) => {
                 if !buf.is_empty() {
-                    u.upload(self, buf.freeze()).await?;
+                    let number = u.next_number();
+                    in_flight.spawn(u.upload(self, number, buf.freeze()));
+                }
+                while let Some(done) = in_flight.join_next().await {
+                    u.add(joined(done)??);
                 }
                 let etag = upload.take().map(|u| u.complete(self));
                 let etag = match etag {
@@ -373,6 +405,16 @@ impl S3Store {
         }
         Ok(())
     }
+}
+
+/// The outcome of a part's task: a panic or an abort becomes an error.
+fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    r.map_err(|e| Error::Other {
+        provider: NAME.into(),
+        operation: "put (upload part)".into(),
+        retry: dr_core::Retry::Permanent,
+        source: Box::new(e),
+    })
 }
 
 /// User metadata as stored, the recorded SHA-256 included.

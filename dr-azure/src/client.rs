@@ -28,8 +28,8 @@ pub(crate) const SHA256_KEY: &str = "sha256";
 #[derive(Clone)]
 pub(crate) struct BlobApi {
     container: Arc<BlobContainerClient>,
-    retries: u32,
     download_concurrency: usize,
+    download_partition: usize,
     page_size: Option<u32>,
 }
 
@@ -39,7 +39,6 @@ impl std::fmt::Debug for BlobApi {
         url.set_query(None);
         f.debug_struct("BlobApi")
             .field("container", &url.as_str())
-            .field("retries", &self.retries)
             .finish_non_exhaustive()
     }
 }
@@ -79,14 +78,14 @@ pub(crate) fn meta(
 impl BlobApi {
     pub(crate) fn new(
         container: BlobContainerClient,
-        retries: u32,
         download_concurrency: usize,
+        download_partition: usize,
         page_size: Option<u32>,
     ) -> Self {
         BlobApi {
             container: Arc::new(container),
-            retries,
             download_concurrency,
+            download_partition,
             page_size,
         }
     }
@@ -105,14 +104,14 @@ impl BlobApi {
     }
 
     fn err(&self, e: azure_core::Error, op: &str, key: &str) -> Error {
-        error::map(e, op, &object(key), self.retries)
+        error::map(e, op, &object(key))
     }
 
     /// Creates the container; an existing one is fine.
     pub(crate) async fn create_container(&self) -> Result<()> {
         match self.container.create(None).await {
             Ok(_) => Ok(()),
-            Err(e) => match error::map(e, "create container", "container", self.retries) {
+            Err(e) => match error::map(e, "create container", "container") {
                 Error::AlreadyExists { .. } => Ok(()),
                 e => Err(e),
             },
@@ -126,7 +125,7 @@ impl BlobApi {
             .get_properties(None)
             .await
             .map_err(|e| self.err(e, "head", key))?;
-        let bad = |e: azure_core::Error| error::map_unretried(e, "head", &object(key));
+        let bad = |e: azure_core::Error| error::map(e, "head", &object(key));
         let size = rsp.content_length().map_err(bad)?.unwrap_or(0);
         let created = to_chrono!(rsp.creation_time().map_err(bad)?);
         let etag = rsp.etag().map_err(bad)?.map(|e| e.to_string());
@@ -180,7 +179,7 @@ impl BlobApi {
         };
         let content = list
             .try_into()
-            .map_err(|e| error::map_unretried(e, "put (commit)", &object(key)))?;
+            .map_err(|e| error::map(e, "put (commit)", &object(key)))?;
         let options = BlockBlobClientCommitBlockListOptions {
             metadata: Some(metadata),
             ..BlockBlobClientCommitBlockListOptions::default()
@@ -193,7 +192,7 @@ impl BlobApi {
             .map_err(|e| self.err(e, "put (commit)", key))?;
         let etag = rsp
             .etag()
-            .map_err(|e| error::map_unretried(e, "put (commit)", &object(key)))?;
+            .map_err(|e| error::map(e, "put (commit)", &object(key)))?;
         Ok(etag.map(|e| e.to_string()))
     }
 
@@ -201,6 +200,7 @@ impl BlobApi {
     pub(crate) async fn download(&self, key: &str) -> Result<(ObjectMeta, ByteStream)> {
         let options = BlobClientDownloadOptions {
             parallel: NonZero::new(self.download_concurrency),
+            partition_size: NonZero::new(self.download_partition),
             ..BlobClientDownloadOptions::default()
         };
         let rsp = self
@@ -227,7 +227,7 @@ impl BlobApi {
         let owned = key.to_string();
         let stream = rsp
             .body
-            .map_err(move |e| error::map_unretried(e, "get (body)", &object(&owned)))
+            .map_err(move |e| error::map(e, "get (body)", &object(&owned)))
             .boxed();
         Ok((meta, stream))
     }
@@ -243,15 +243,14 @@ impl BlobApi {
         let pager = match self.container.list_blobs(Some(options)) {
             Ok(p) => p,
             Err(e) => {
-                let e = error::map(e, "list", &format!("prefix {prefix}"), self.retries);
+                let e = error::map(e, "list", &format!("prefix {prefix}"));
                 return futures::stream::once(async move { Err(e) }).boxed();
             }
         };
-        let retries = self.retries;
         pager
             .map(move |item| match item {
                 Ok(item) => item_meta(item),
-                Err(e) => Err(error::map(e, "list", &format!("prefix {prefix}"), retries)),
+                Err(e) => Err(error::map(e, "list", &format!("prefix {prefix}"))),
             })
             .boxed()
     }
@@ -277,7 +276,7 @@ impl BlobApi {
             .map_err(|e| self.err(e, "copy", to))?;
         let status = rsp
             .copy_status()
-            .map_err(|e| error::map_unretried(e, "copy", &object(to)))?;
+            .map_err(|e| error::map(e, "copy", &object(to)))?;
         Ok(matches!(status, Some(CopyStatus::Success)))
     }
 
@@ -290,7 +289,7 @@ impl BlobApi {
             .map_err(|e| self.err(e, "copy (status)", key))?;
         let status = rsp
             .copy_status()
-            .map_err(|e| error::map_unretried(e, "copy (status)", &object(key)))?;
+            .map_err(|e| error::map(e, "copy (status)", &object(key)))?;
         match status {
             None | Some(CopyStatus::Success) => Ok(true),
             Some(CopyStatus::Pending) => Ok(false),

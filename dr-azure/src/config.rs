@@ -15,6 +15,16 @@ use crate::PROVIDER;
 
 const MIB: usize = 1024 * 1024;
 
+/// SDK attempts per call (the first try included) unless configured otherwise; the same in
+/// dr-aws, dr-azure and dr-gcp (see the crate documentation, "Retries").
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+
+/// The SDK's first backoff before a retry (jittered, doubling up to [`RETRY_MAX_BACKOFF`]).
+pub const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest backoff between two SDK attempts.
+pub const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// How the store authenticates to Blob Storage.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -76,7 +86,8 @@ pub struct AzureBlobBuilder {
     block_size: usize,
     upload_concurrency: usize,
     download_concurrency: usize,
-    max_retries: u32,
+    download_partition: usize,
+    retry_attempts: u32,
     copy_timeout: Duration,
     list_page_size: Option<u32>,
 }
@@ -91,7 +102,8 @@ impl Default for AzureBlobBuilder {
             block_size: 8 * MIB,
             upload_concurrency: 4,
             download_concurrency: 4,
-            max_retries: 4,
+            download_partition: 2 * MIB,
+            retry_attempts: DEFAULT_RETRY_ATTEMPTS,
             copy_timeout: Duration::from_secs(600),
             list_page_size: None,
         }
@@ -184,16 +196,25 @@ impl AzureBlobBuilder {
         self
     }
 
-    /// Ranges of 4 MiB fetched in parallel by one download (default 4).
+    /// Ranges fetched in parallel by one download (default 4).
     pub fn with_download_concurrency(mut self, n: usize) -> Self {
         self.download_concurrency = n.max(1);
         self
     }
 
-    /// Retries of the SDK pipeline for temporary failures (default 4). Errors returned after
-    /// those retries are marked exhausted ([`dr_core::Retry::Persistent`]).
-    pub fn with_max_retries(mut self, n: u32) -> Self {
-        self.max_retries = n;
+    /// Size of each ranged read of a download (default 2 MiB, at least 64 KiB). The SDK
+    /// keeps up to twice the download concurrency of these in memory.
+    pub fn with_download_partition_size(mut self, bytes: usize) -> Self {
+        self.download_partition = bytes.max(64 * 1024);
+        self
+    }
+
+    /// Attempts per call made by the SDK pipeline for transient failures (the first try
+    /// included; default [`DEFAULT_RETRY_ATTEMPTS`], at least 1). `1` turns SDK retries off.
+    /// An error returned after the last attempt keeps its temporary class (see "Retries" in
+    /// the crate documentation).
+    pub fn with_retry_attempts(mut self, attempts: u32) -> Self {
+        self.retry_attempts = attempts.max(1);
         self
     }
 
@@ -250,7 +271,11 @@ impl AzureBlobBuilder {
 
         let mut client_options = ClientOptions {
             retry: RetryOptions::exponential(ExponentialRetryOptions {
-                max_retries: self.max_retries,
+                max_retries: self.retry_attempts - 1,
+                initial_delay: azure_core::time::Duration::try_from(RETRY_INITIAL_BACKOFF)
+                    .unwrap_or(azure_core::time::Duration::milliseconds(100)),
+                max_delay: azure_core::time::Duration::try_from(RETRY_MAX_BACKOFF)
+                    .unwrap_or(azure_core::time::Duration::seconds(1)),
                 ..ExponentialRetryOptions::default()
             }),
             ..ClientOptions::default()
@@ -287,8 +312,8 @@ impl AzureBlobBuilder {
             .map_err(|e| invalid(format!("container client: {e}")))?;
         let api = BlobApi::new(
             client,
-            self.max_retries,
             self.download_concurrency,
+            self.download_partition,
             self.list_page_size,
         );
         Ok(AzureBlobStore::new(

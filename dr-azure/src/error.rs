@@ -11,19 +11,30 @@ use crate::PROVIDER;
 /// * 404 → `NotFound`; 409 `…AlreadyExists` → `AlreadyExists`, other 409 conflicts (leases,
 ///   pending copies) → `InvalidState`; 412 → `InvalidState` (a precondition failed: the
 ///   object changed underneath); 400 → `InvalidRequest`; 401/403 → `Unauthorized`.
-/// * 429 and 503 `ServerBusy` → `Throttled`; other 5xx → `Unavailable`; 408, 500
-///   `OperationTimedOut` → `Timeout`; connection and I/O errors → `Unavailable`.
+/// * 429 and 503 `ServerBusy` → `Throttled`; another 503 with `Retry-After` → `Refused`;
+///   other 5xx → `Unavailable`; 408, 500 `OperationTimedOut` → `Timeout`; a connection that
+///   could not be established → `Refused`; other I/O errors → `Unavailable`.
 /// * A credential that cannot produce a token → `Unauthorized`.
 ///
-/// The SDK's pipeline already retried temporary failures (`retries` times): such errors are
-/// marked exhausted so that no outer layer retries them again.
-pub(crate) fn map(err: azure_core::Error, operation: &str, resource: &str, retries: u32) -> Error {
-    classify(err, operation, resource).exhausted(retries + 1)
+/// Whether or not the SDK's pipeline already retried it (a body stream broken mid-way was
+/// not), a temporary failure stays temporary: the executor's retry layer decides (see
+/// "Retries" in the crate documentation).
+pub(crate) fn map(err: azure_core::Error, operation: &str, resource: &str) -> Error {
+    classify(err, operation, resource)
 }
 
-/// Like [`map`], for a failure the SDK did not retry (a body stream broken mid-way).
-pub(crate) fn map_unretried(err: azure_core::Error, operation: &str, resource: &str) -> Error {
-    classify(err, operation, resource)
+/// Whether the error's response carries a `Retry-After` header.
+fn retry_after(err: &azure_core::Error) -> bool {
+    match err.kind() {
+        ErrorKind::HttpResponse {
+            raw_response: Some(raw),
+            ..
+        } => raw
+            .headers()
+            .get_optional_str(&"retry-after".into())
+            .is_some(),
+        _ => false,
+    }
 }
 
 fn classify(err: azure_core::Error, operation: &str, resource: &str) -> Error {
@@ -35,13 +46,27 @@ fn classify(err: azure_core::Error, operation: &str, resource: &str) -> Error {
         } => {
             let code = u16::from(*status);
             let error_code = error_code.clone().unwrap_or_default();
+            if code == 503 && error_code != "ServerBusy" && retry_after(&err) {
+                // Turned away before any work, with a time to come back.
+                return Error::Refused {
+                    provider,
+                    operation: format!("{operation} {resource}"),
+                    source: Some(Box::new(err)),
+                };
+            }
             from_status(code, &error_code, err, provider, operation, resource)
         }
         ErrorKind::Credential => Error::Unauthorized {
             provider,
             message: format!("{operation} on {resource}: cannot get a token: {err}"),
         },
-        ErrorKind::Connection | ErrorKind::Io => Error::Unavailable {
+        // "A connection to the server could not be established. The request was never sent."
+        ErrorKind::Connection => Error::Refused {
+            provider,
+            operation: format!("{operation} {resource}"),
+            source: Some(Box::new(err)),
+        },
+        ErrorKind::Io => Error::Unavailable {
             provider,
             operation: format!("{operation} {resource}"),
             source: Some(Box::new(err)),
@@ -139,7 +164,7 @@ mod tests {
     }
 
     fn class(status: StatusCode, code: &str) -> Error {
-        map(http(status, code), "get", "object a", 3)
+        map(http(status, code), "get", "object a")
     }
 
     #[test]
@@ -172,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn temporary_errors_are_marked_exhausted_after_sdk_retries() {
+    fn temporary_errors_stay_temporary_after_sdk_retries() {
         for (status, code) in [
             (StatusCode::TooManyRequests, ""),
             (StatusCode::ServiceUnavailable, "ServerBusy"),
@@ -182,25 +207,31 @@ mod tests {
             (StatusCode::RequestTimeout, ""),
         ] {
             let err = class(status, code);
-            assert_eq!(err.retry(), Retry::Persistent, "{status:?} {code}: {err}");
+            assert_eq!(err.retry(), Retry::Temporary, "{status:?} {code}: {err}");
         }
-        let raw = map_unretried(http(StatusCode::TooManyRequests, ""), "get", "object a");
+        let raw = map(http(StatusCode::TooManyRequests, ""), "get", "object a");
         assert!(matches!(raw, Error::Throttled { .. }));
-        let busy = map_unretried(
+        let busy = map(
             http(StatusCode::ServiceUnavailable, "ServerBusy"),
             "put",
             "x",
         );
         assert!(matches!(busy, Error::Throttled { .. }));
-        let timeout = map_unretried(http(StatusCode::RequestTimeout, ""), "put", "x");
+        let timeout = map(http(StatusCode::RequestTimeout, ""), "put", "x");
         assert!(matches!(timeout, Error::Timeout { .. }));
-        let io = map_unretried(ErrorKind::Io.into_error(), "get", "object a");
+        let io = map(ErrorKind::Io.into_error(), "get", "object a");
+        assert!(matches!(io, Error::Unavailable { .. }), "{io:?}");
         assert!(io.is_retryable());
+        assert_eq!(io.effect(), dr_core::Effect::Unknown);
+        let refused = map(ErrorKind::Connection.into_error(), "get", "object a");
+        assert!(matches!(refused, Error::Refused { .. }), "{refused:?}");
+        assert!(refused.is_retryable());
+        assert_eq!(refused.effect(), dr_core::Effect::NotApplied);
     }
 
     #[test]
     fn credential_failures_are_unauthorized() {
-        let err = map(ErrorKind::Credential.into_error(), "put", "object a", 3);
+        let err = map(ErrorKind::Credential.into_error(), "put", "object a");
         assert!(matches!(err, Error::Unauthorized { .. }));
         assert_eq!(err.retry(), Retry::Permanent);
     }

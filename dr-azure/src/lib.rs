@@ -9,7 +9,10 @@ mod error;
 mod store;
 
 pub use auth::account_sas;
-pub use config::{AzureBlobBuilder, AzureCredential};
+pub use config::{
+    AzureBlobBuilder, AzureCredential, DEFAULT_RETRY_ATTEMPTS, RETRY_INITIAL_BACKOFF,
+    RETRY_MAX_BACKOFF,
+};
 pub use store::AzureBlobStore;
 
 /// The provider name used in errors and reports.

@@ -37,7 +37,6 @@ pub(crate) struct GcsApi {
     pub(crate) storage: Storage,
     pub(crate) control: StorageControl,
     pub(crate) bucket: String,
-    pub(crate) attempts: u32,
     pub(crate) upload_buffer: usize,
     pub(crate) list_page_size: i32,
 }
@@ -155,7 +154,7 @@ pub(crate) fn meta(o: &Object) -> ObjectMeta {
 
 impl GcsApi {
     fn err(&self, e: google_cloud_storage::Error, op: &str, key: &str) -> Error {
-        error::map(e, op, &object(key), self.attempts)
+        error::map(e, op, &object(key))
     }
 
     /// Resumable upload of `data`; returns the written object, the content's SHA-256 and
@@ -260,10 +259,7 @@ impl GcsApi {
                 let mut rsp = state?;
                 match rsp.next().await {
                     Some(Ok(b)) => Some((Ok(b), Some(rsp))),
-                    Some(Err(e)) => Some((
-                        Err(error::map_unretried(e, "get (body)", &object(&key))),
-                        None,
-                    )),
+                    Some(Err(e)) => Some((Err(error::map(e, "get (body)", &object(&key))), None)),
                     None => None,
                 }
             }
@@ -300,7 +296,7 @@ impl GcsApi {
                 .set_page_token(token)
                 .send()
                 .await
-                .map_err(|e| error::map(e, "list", &format!("prefix {prefix}"), self.attempts))?;
+                .map_err(|e| error::map(e, "list", &format!("prefix {prefix}")))?;
             let next = Some(page.next_page_token).filter(|t| !t.is_empty());
             let items: Vec<Result<ObjectMeta>> = page.objects.iter().map(|o| Ok(meta(o))).collect();
             Ok::<_, Error>(Some((futures::stream::iter(items), next)))

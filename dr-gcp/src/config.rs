@@ -1,7 +1,10 @@
 //! [`GcsBuilder`]: configuration of a [`GcsStore`](crate::GcsStore).
 
+use std::time::Duration;
+
 use dr_core::{Error, Result};
 use google_cloud_auth::credentials::{anonymous, Credentials};
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::RetryPolicyExt;
 use google_cloud_storage::client::{Storage, StorageControl};
 use google_cloud_storage::retry_policy::RetryableErrors;
@@ -11,6 +14,16 @@ use crate::store::GcsStore;
 use crate::PROVIDER;
 
 const MIB: usize = 1024 * 1024;
+
+/// SDK attempts per call (the first try included) unless configured otherwise; the same in
+/// dr-aws, dr-azure and dr-gcp (see the crate documentation, "Retries").
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+
+/// The SDK's first backoff before a retry (jittered, doubling up to [`RETRY_MAX_BACKOFF`]).
+pub const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest backoff between two SDK attempts.
+pub const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How the store authenticates to Cloud Storage.
 #[derive(Clone, Default)]
@@ -89,7 +102,7 @@ impl Default for GcsBuilder {
             control_endpoint: None,
             credentials: GcsCredentials::Default,
             upload_buffer: 8 * MIB,
-            attempts: 5,
+            attempts: DEFAULT_RETRY_ATTEMPTS,
             list_page_size: 0,
             control: None,
         }
@@ -159,9 +172,11 @@ impl GcsBuilder {
         self
     }
 
-    /// Attempts of the clients' retry loop for temporary failures (default 5). Errors
-    /// returned after those are marked exhausted ([`dr_core::Retry::Persistent`]).
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+    /// Attempts per call made by the clients' retry loop for transient failures (the first
+    /// try included; default [`DEFAULT_RETRY_ATTEMPTS`], at least 1). `1` turns SDK retries
+    /// off. An error returned after the last attempt keeps its temporary class (see
+    /// "Retries" in the crate documentation).
+    pub fn with_retry_attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);
         self
     }
@@ -200,7 +215,21 @@ impl GcsBuilder {
             GcsCredentials::Custom(c) => Some(c.clone()),
         };
         let retry = || RetryableErrors.with_attempt_limit(self.attempts);
-        let mut storage = Storage::builder().with_retry_policy(retry());
+        let backoff = || {
+            ExponentialBackoffBuilder::new()
+                .with_initial_delay(RETRY_INITIAL_BACKOFF)
+                .with_maximum_delay(RETRY_MAX_BACKOFF)
+                .with_scaling(2.0)
+                .build()
+                .map_err(|e| Error::InvalidRequest {
+                    provider: PROVIDER.into(),
+                    operation: "build".into(),
+                    message: format!("retry backoff: {e}"),
+                })
+        };
+        let mut storage = Storage::builder()
+            .with_retry_policy(retry())
+            .with_backoff_policy(backoff()?);
         if let Some(e) = &self.endpoint {
             storage = storage.with_endpoint(e.clone());
         }
@@ -211,7 +240,9 @@ impl GcsBuilder {
         let control = match self.control.clone() {
             Some(c) => c,
             None => {
-                let mut control = StorageControl::builder().with_retry_policy(retry());
+                let mut control = StorageControl::builder()
+                    .with_retry_policy(retry())
+                    .with_backoff_policy(backoff()?);
                 if let Some(e) = self.control_endpoint.as_ref().or(self.endpoint.as_ref()) {
                     control = control.with_endpoint(e.clone());
                 }
@@ -225,7 +256,6 @@ impl GcsBuilder {
             storage,
             control,
             bucket,
-            attempts: self.attempts,
             upload_buffer: self.upload_buffer,
             list_page_size: self.list_page_size,
         }))

@@ -14,26 +14,15 @@ use crate::PROVIDER;
 /// and writes over JSON): not found, already exists, failed precondition (412) →
 /// `InvalidState`, permission denied / unauthenticated (401/403) → `Unauthorized`,
 /// resource exhausted (429) → `Throttled`, unavailable / internal (5xx) → `Unavailable`,
-/// deadline exceeded (408) → `Timeout`. Client checksum failures → `ChecksumMismatch`;
-/// connection and I/O failures → `Unavailable`; credential failures → `Unauthorized`.
+/// deadline exceeded (408) → `Timeout`; a 503 with `Retry-After` → `Refused`. Client
+/// checksum failures → `ChecksumMismatch`; a connection that could not be made (before the
+/// request was sent) → `Refused`; other I/O failures → `Unavailable`; credential failures →
+/// `Unauthorized`.
 ///
-/// The client's retry loop (`attempts` tries) already retried temporary failures: those
-/// are marked exhausted, so no outer layer retries them again.
-pub(crate) fn map(
-    err: google_cloud_storage::Error,
-    operation: &str,
-    resource: &str,
-    attempts: u32,
-) -> Error {
-    classify(err, operation, resource).exhausted(attempts)
-}
-
-/// Like [`map`], for failures no retry loop saw (a read stream broken mid-way).
-pub(crate) fn map_unretried(
-    err: google_cloud_storage::Error,
-    operation: &str,
-    resource: &str,
-) -> Error {
+/// Whether or not the client's retry loop already retried it (a read stream broken mid-way
+/// was not), a temporary failure stays temporary: the executor's retry layer decides (see
+/// "Retries" in the crate documentation).
+pub(crate) fn map(err: google_cloud_storage::Error, operation: &str, resource: &str) -> Error {
     classify(err, operation, resource)
 }
 
@@ -53,6 +42,17 @@ fn classify(err: google_cloud_storage::Error, operation: &str, resource: &str) -
         return from_code(code, &message, err, provider, op, res);
     }
     if let Some(code) = err.http_status_code() {
+        let retry_after = err
+            .http_headers()
+            .is_some_and(|h| h.contains_key("retry-after"));
+        if code == 503 && retry_after {
+            // Turned away before any work, with a time to come back.
+            return Error::Refused {
+                provider,
+                operation: format!("{op} {res}"),
+                source: Some(Box::new(err)),
+            };
+        }
         return from_http(code, err, provider, op, res);
     }
     if err.is_timeout() {
@@ -67,7 +67,15 @@ fn classify(err: google_cloud_storage::Error, operation: &str, resource: &str) -
             message: format!("{op} on {res}: credentials: {err}"),
         };
     }
-    if err.is_io() || err.is_connect() || err.is_transport() {
+    // "It always occurs before a request is made" (the client's documentation).
+    if err.is_connect() {
+        return Error::Refused {
+            provider,
+            operation: format!("{op} {res}"),
+            source: Some(Box::new(err)),
+        };
+    }
+    if err.is_io() || err.is_transport() {
         return Error::Unavailable {
             provider,
             operation: format!("{op} {res}"),
@@ -224,7 +232,7 @@ mod tests {
 
     #[test]
     fn grpc_codes_map_to_core_classes() {
-        let c = |code| map(grpc(code), "head", "object a", 3);
+        let c = |code| map(grpc(code), "head", "object a");
         assert!(c(Code::NotFound).is_not_found());
         assert!(matches!(
             c(Code::AlreadyExists),
@@ -252,17 +260,17 @@ mod tests {
             Code::Internal,
             Code::DeadlineExceeded,
         ] {
-            assert_eq!(c(code).retry(), Retry::Persistent, "{code:?}");
+            assert_eq!(c(code).retry(), Retry::Temporary, "{code:?}");
         }
-        let raw = map_unretried(grpc(Code::ResourceExhausted), "list", "bucket b");
+        let raw = map(grpc(Code::ResourceExhausted), "list", "bucket b");
         assert!(matches!(raw, Error::Throttled { .. }));
-        let raw = map_unretried(grpc(Code::DeadlineExceeded), "list", "bucket b");
+        let raw = map(grpc(Code::DeadlineExceeded), "list", "bucket b");
         assert!(matches!(raw, Error::Timeout { .. }));
     }
 
     #[test]
     fn http_statuses_map_to_core_classes() {
-        let h = |code| map_unretried(http(code), "get", "object a");
+        let h = |code| map(http(code), "get", "object a");
         assert!(h(404).is_not_found());
         assert!(matches!(h(409), Error::AlreadyExists { .. }));
         assert!(matches!(h(412), Error::InvalidState { .. }));
@@ -272,19 +280,43 @@ mod tests {
         assert!(matches!(h(408), Error::Timeout { .. }));
         assert!(matches!(h(503), Error::Unavailable { .. }));
         assert!(h(500).is_retryable());
-        assert_eq!(
-            map(http(502), "get", "object a", 3).retry(),
-            Retry::Persistent
-        );
+        assert_eq!(map(http(502), "get", "object a").retry(), Retry::Temporary);
     }
 
     #[test]
     fn io_failures_are_retryable() {
-        let err = map_unretried(
+        let err = map(
             google_cloud_storage::Error::io("connection reset"),
             "get",
             "object a",
         );
         assert!(err.is_retryable(), "{err:?}");
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        assert_eq!(err.effect(), dr_core::Effect::Unknown);
+    }
+
+    #[test]
+    fn connect_failures_were_refused_before_sending() {
+        let err = map(
+            google_cloud_storage::Error::connect("connection refused"),
+            "get",
+            "object a",
+        );
+        assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+        assert!(err.is_retryable());
+        assert_eq!(err.effect(), dr_core::Effect::NotApplied);
+    }
+
+    #[test]
+    fn a_503_with_retry_after_was_refused() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("retry-after", http::HeaderValue::from_static("1"));
+        let err = google_cloud_storage::Error::http(503, headers, bytes::Bytes::new());
+        let err = map(err, "get", "object a");
+        assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+        assert!(matches!(
+            map(http(503), "get", "object a"),
+            Error::Unavailable { .. }
+        ));
     }
 }

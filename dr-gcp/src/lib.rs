@@ -10,7 +10,9 @@ mod store;
 #[cfg(test)]
 mod mock_tests;
 
-pub use config::{GcsBuilder, GcsCredentials};
+pub use config::{
+    GcsBuilder, GcsCredentials, DEFAULT_RETRY_ATTEMPTS, RETRY_INITIAL_BACKOFF, RETRY_MAX_BACKOFF,
+};
 pub use store::{GcsObjectMeta, GcsStore};
 
 /// The provider name used in errors and reports.

@@ -20,6 +20,7 @@ pub(super) struct Multipart {
     key: String,
     upload_id: String,
     parts: Vec<CompletedPart>,
+    next_part: i32,
 }
 
 impl Multipart {
@@ -51,37 +52,64 @@ impl Multipart {
             key: key.to_string(),
             upload_id,
             parts: Vec::new(),
+            next_part: 1,
         })
     }
 
-    fn part_number(&self) -> i32 {
-        i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX)
+    /// Takes the next part number.
+    pub(super) fn next_number(&mut self) -> i32 {
+        let n = self.next_part;
+        self.next_part = self.next_part.saturating_add(1);
+        n
     }
 
-    /// Uploads the next part, with its SHA-256 for S3 to check.
-    pub(super) async fn upload(&mut self, store: &S3Store, part: Bytes) -> Result<()> {
-        let number = self.part_number();
-        let digest = aws_smithy_types::base64::encode(Sha256::digest(&part));
-        let out = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(&self.upload_id)
-            .part_number(number)
-            .checksum_sha256(&digest)
-            .body(SdkByteStream::from(part))
-            .send()
-            .await
-            .map_err(|e| crate::error::map_sdk(store.ctx("put", &self.key), e))?;
-        self.parts.push(
-            CompletedPart::builder()
+    /// Records a part uploaded by [`Multipart::upload`]; parts may arrive in any order.
+    pub(super) fn add(&mut self, part: CompletedPart) {
+        self.parts.push(part);
+    }
+
+    /// A request uploading part `number` (from [`Multipart::next_number`]) with its SHA-256
+    /// for S3 to check, owning what it needs so that it can run as its own task (the part's
+    /// digest is then computed off the task reading the stream). [`Multipart::add`] records
+    /// the result.
+    pub(super) fn upload(
+        &self,
+        store: &S3Store,
+        number: i32,
+        part: Bytes,
+    ) -> impl std::future::Future<Output = Result<CompletedPart>> + Send + 'static {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let key = self.key.clone();
+        let upload_id = self.upload_id.clone();
+        let timeout = store.timeout;
+        async move {
+            let digest = aws_smithy_types::base64::encode(Sha256::digest(&part));
+            let out = client
+                .upload_part()
+                .bucket(&bucket)
+                .key(&key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .checksum_sha256(&digest)
+                .body(SdkByteStream::from(part))
+                .send()
+                .await
+                .map_err(|e| {
+                    let ctx = crate::error::Ctx {
+                        provider: super::NAME,
+                        operation: "put",
+                        resource: &key,
+                        timeout,
+                    };
+                    crate::error::map_sdk(ctx, e)
+                })?;
+            Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(out.e_tag().map(str::to_string))
                 .checksum_sha256(out.checksum_sha256().unwrap_or(&digest))
-                .build(),
-        );
-        Ok(())
+                .build())
+        }
     }
 
     /// Copies bytes `first..=last` of `source` (`bucket/key`, URL-encoded) as the next part.
@@ -92,7 +120,7 @@ impl Multipart {
         first: u64,
         last: u64,
     ) -> Result<()> {
-        let number = self.part_number();
+        let number = self.next_number();
         let out = self
             .client
             .upload_part_copy()
@@ -116,7 +144,8 @@ impl Multipart {
     }
 
     /// Completes the upload; returns the ETag.
-    pub(super) async fn complete(self, store: &S3Store) -> Result<Option<String>> {
+    pub(super) async fn complete(mut self, store: &S3Store) -> Result<Option<String>> {
+        self.parts.sort_by_key(|p| p.part_number());
         let out = self
             .client
             .complete_multipart_upload()
@@ -125,7 +154,7 @@ impl Multipart {
             .upload_id(&self.upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
-                    .set_parts(Some(self.parts.clone()))
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
                     .build(),
             )
             .send()

@@ -10,6 +10,7 @@
 //! * `<segment>.tmp.<n>` — a write in progress (skipped by listings).
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::RwLock;
 
 use super::{check_expected, full_capabilities};
@@ -28,7 +29,18 @@ use crate::provider::{ByteStream, Capabilities, GetResult, ObjectMeta, PutOption
 use crate::{Error, Result};
 
 const NAME: &str = "local-disk";
-const READ_CHUNK: usize = 256 * 1024;
+/// Bytes per chunk of a read.
+const READ_CHUNK: usize = 1024 * 1024;
+/// Chunks a read keeps ready ahead of its consumer.
+const READ_QUEUE: usize = 4;
+/// Bytes per hand-off from a `put` to its writing thread.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// Batches a `put` queues ahead of its writing thread.
+const WRITE_QUEUE: usize = 4;
+/// Bytes written between two background flushes of a `put`.
+const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
+/// Bytes hashed and written at a time.
+const WRITE_PIECE: usize = 128 * 1024;
 const OBJ: &str = ".obj";
 const META: &str = ".meta";
 
@@ -46,8 +58,9 @@ struct Sidecar {
 ///
 /// Writes stream to a temporary file in the object's directory, are fsynced and then renamed
 /// into place, so a failed or refused write leaves the previous object. The SHA-256 is
-/// computed while writing and kept in a JSON sidecar file; reads stream the file in 256 KiB
-/// chunks. Within one process, readers never see new content with old metadata; several
+/// computed while a blocking thread writes (overlapping the hash with the I/O) and kept
+/// in a JSON sidecar file; reads stream the file in 1 MiB chunks read ahead by one blocking
+/// thread. Within one process, readers never see new content with old metadata; several
 /// processes writing the same key are not coordinated.
 ///
 /// Keys are `/`-separated; a key with an empty segment, a `.` or `..` segment, or a leading
@@ -150,41 +163,68 @@ impl LocalDiskStore {
     }
 
     /// Writes `data` to a temporary file, returning its path, digest and size.
+    ///
+    /// This task reads the stream while one blocking thread hashes and writes (and finally
+    /// fsyncs) the file, 128 KiB at a time so each piece is written while still in the CPU's
+    /// cache: chunks are handed over in batches of about [`WRITE_BATCH`] bytes, at most
+    /// [`WRITE_QUEUE`] batches ahead, so memory stays bounded and the hash overlaps the
+    /// reading of the source.
     async fn write_temp(&self, dir: &Path, mut data: ByteStream) -> Result<(PathBuf, String, u64)> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!("put.tmp.{}.{n}", std::process::id()));
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        let result: Result<(String, u64)> = async {
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
+        let (tx, rx) = tokio::sync::mpsc::channel::<WriteMsg>(WRITE_QUEUE);
+        let path = tmp.clone();
+        let writer = tokio::task::spawn_blocking(move || write_file(&path, rx));
+        let fed: Result<()> = async {
+            let mut batch = Vec::new();
+            let mut batched = 0usize;
             while let Some(chunk) = data.next().await {
                 let chunk = chunk?;
-                hasher.update(&chunk);
-                size += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+                batched += chunk.len();
+                batch.push(chunk);
+                if batched >= WRITE_BATCH {
+                    batched = 0;
+                    if tx
+                        .send(WriteMsg::Data(std::mem::take(&mut batch)))
+                        .await
+                        .is_err()
+                    {
+                        // The writer stopped on an error, which it returns below.
+                        return Ok(());
+                    }
+                }
             }
-            file.flush()
-                .await
-                .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-            file.sync_all()
-                .await
-                .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
-            Ok((hex::encode(hasher.finalize()), size))
+            if !batch.is_empty() {
+                let _ = tx.send(WriteMsg::Data(batch)).await;
+            }
+            let _ = tx.send(WriteMsg::Done).await;
+            Ok(())
         }
         .await;
-        drop(file);
-        match result {
-            Ok((sha, size)) => Ok((tmp, sha, size)),
-            Err(e) => {
+        // On a stream error the writer sees the channel close without `Done` and stops.
+        drop(tx);
+        let written = match writer.await {
+            Ok(r) => r.map_err(|e| Error::io(format!("writing {}", tmp.display()), e)),
+            Err(e) => Err(Error::io(
+                format!("writing {}", tmp.display()),
+                std::io::Error::other(e),
+            )),
+        };
+        match (fed, written) {
+            (Ok(()), Ok(Some((sha, size)))) => Ok((tmp, sha, size)),
+            (Err(e), _) | (Ok(()), Err(e)) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 Err(e)
+            }
+            (Ok(()), Ok(None)) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(Error::io(
+                    format!("writing {}", tmp.display()),
+                    std::io::Error::other("the writer stopped before the end of the content"),
+                ))
             }
         }
     }
@@ -271,6 +311,106 @@ impl LocalDiskStore {
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
+}
+
+/// What the async side of a `put` hands to the writing thread.
+enum WriteMsg {
+    Data(Vec<Bytes>),
+    /// The content is complete: sync the file.
+    Done,
+}
+
+/// Writes what arrives on `rx` to a new file at `path`, hashing each piece just before
+/// writing it (while it is in the CPU's cache), and fsyncs the file when `Done` arrives.
+/// Returns the hex SHA-256 and size, or `None` when the channel closed first (the put was
+/// abandoned).
+fn write_file(
+    path: &Path,
+    mut rx: tokio::sync::mpsc::Receiver<WriteMsg>,
+) -> std::io::Result<Option<(String, u64)>> {
+    let mut file = std::fs::File::create(path)?;
+    // A second thread flushes what was written so far every FLUSH_EVERY bytes, so the disk
+    // writes overlap the copying and the final fsync has little left to do.
+    let (flush_tx, flush_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let flushed = file.try_clone()?;
+    let flusher = std::thread::Builder::new()
+        .name("dr-local-flush".into())
+        .spawn(move || {
+            while flush_rx.recv().is_ok() {
+                if flushed.sync_data().is_err() {
+                    // The final fsync reports it.
+                    return;
+                }
+            }
+        })?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut unflushed = 0u64;
+    let result = loop {
+        let Some(msg) = rx.blocking_recv() else {
+            break Ok(None);
+        };
+        match msg {
+            WriteMsg::Data(chunks) => {
+                for chunk in chunks {
+                    for piece in chunk.chunks(WRITE_PIECE) {
+                        hasher.update(piece);
+                        if let Err(e) = file.write_all(piece) {
+                            drop(flush_tx);
+                            let _ = flusher.join();
+                            return Err(e);
+                        }
+                    }
+                    size += chunk.len() as u64;
+                    unflushed += chunk.len() as u64;
+                }
+                if unflushed >= FLUSH_EVERY {
+                    // A flush already under way takes this one's place.
+                    if flush_tx.try_send(()).is_ok() {
+                        unflushed = 0;
+                    }
+                }
+            }
+            WriteMsg::Done => break Ok(Some(())),
+        }
+    };
+    drop(flush_tx);
+    let _ = flusher.join();
+    match result {
+        Ok(Some(())) => {
+            file.sync_all()?;
+            Ok(Some((hex::encode(hasher.finalize()), size)))
+        }
+        other => other.map(|_| None),
+    }
+}
+
+/// Streams `file` in [`READ_CHUNK`] chunks read by one blocking thread, at most
+/// [`READ_QUEUE`] chunks ahead of the reader of the stream. Dropping the stream stops the
+/// thread at its next chunk.
+fn read_stream(file: std::fs::File, path: String) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READ_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        loop {
+            let mut buf = Vec::with_capacity(READ_CHUNK);
+            // `take` + `read_to_end` fills the buffer across short reads, without zeroing it.
+            let item = match (&mut file).take(READ_CHUNK as u64).read_to_end(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => Ok(Bytes::from(buf)),
+                Err(e) => Err(Error::io(format!("reading {path}"), e)),
+            };
+            let last = item.is_err();
+            if tx.blocking_send(item).is_err() || last {
+                return;
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+    .boxed()
 }
 
 fn invalid_key(key: &str, why: &str) -> Error {
@@ -400,32 +540,7 @@ impl SnapshotStore for LocalDiskStore {
             };
             (side, file)
         };
-        let path = obj.display().to_string();
-        let stream = futures::stream::unfold(Some(file), move |state| {
-            let path = path.clone();
-            async move {
-                let mut file = state?;
-                let mut buf = vec![0u8; READ_CHUNK];
-                let mut filled = 0;
-                // Fill the buffer (short reads happen) or reach the end.
-                while filled < READ_CHUNK {
-                    match file.read(&mut buf[filled..]).await {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) => {
-                            return Some((Err(Error::io(format!("reading {path}"), e)), None))
-                        }
-                    }
-                }
-                if filled == 0 {
-                    return None;
-                }
-                buf.truncate(filled);
-                let next = (filled == READ_CHUNK).then_some(file);
-                Some((Ok(Bytes::from(buf)), next))
-            }
-        })
-        .boxed();
+        let stream = read_stream(file.into_std().await, obj.display().to_string());
         Ok(GetResult {
             meta: Self::meta_of(key, side),
             stream,

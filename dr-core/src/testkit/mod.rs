@@ -9,6 +9,7 @@
 //! [`lease`] holds the [`Lease`](crate::provider::Lease) checks, run on several handles on
 //! one lease.
 
+pub mod bench;
 pub mod database;
 pub mod lease;
 pub mod rss;

@@ -78,7 +78,7 @@ pub fn pattern_stream(seed: u8, len: usize, chunk: usize) -> ByteStream {
         .boxed()
 }
 
-fn pattern_chunk(seed: u8, start: usize, n: usize) -> Bytes {
+pub(crate) fn pattern_chunk(seed: u8, start: usize, n: usize) -> Bytes {
     (start..start + n)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 12) as u8))
         .collect::<Vec<u8>>()
