@@ -158,6 +158,9 @@ async fn s3_passes_the_snapshot_store_conformance_suite() {
     dr_core::testkit::store::run_all(&store, &unique("conformance"), &corruptor)
         .await
         .expect("S3 passes the SnapshotStore conformance suite");
+    dr_core::testkit::store::backups_round_trip(std::sync::Arc::new(store), &unique("backups"))
+        .await
+        .expect("backups round-trip through S3");
 }
 
 #[tokio::test]

@@ -114,7 +114,8 @@ async fn conformance_suite() -> Result<()> {
         let az = &az;
         async move { az.corrupt("conformance", &key).await }
     };
-    suite::run_all(&store, &prefix, &corruptor).await
+    suite::run_all(&store, &prefix, &corruptor).await?;
+    suite::backups_round_trip(std::sync::Arc::new(store), &unique("backups")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,7 +111,8 @@ async fn conformance_suite() -> Result<()> {
         let emu = &emu;
         async move { emu.corrupt(&key).await }
     };
-    suite::run_all(&store, &prefix, &corruptor).await
+    suite::run_all(&store, &prefix, &corruptor).await?;
+    suite::backups_round_trip(std::sync::Arc::new(store), &unique("backups")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -183,7 +183,8 @@ impl Backups {
             Some(c) => c.now(),
             None => Utc::now(),
         });
-        let put_opts = PutOptions::default().with_metadata("dr-backup", "1");
+        // Metadata names must be identifiers on Azure Blob Storage (no dashes).
+        let put_opts = PutOptions::default().with_metadata("dr_backup", "1");
         let write_key = match &self.write_key {
             Some(id) => self.keys.get(id),
             None => None,

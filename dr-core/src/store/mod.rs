@@ -44,7 +44,8 @@ mod conformance {
             let target = target.clone();
             async move { target.corrupt(&key) }
         };
-        suite::run_all(&store, "conformance/", &corrupt).await
+        suite::run_all(&store, "conformance/", &corrupt).await?;
+        suite::backups_round_trip(std::sync::Arc::new(store), "backups/").await
     }
 
     #[tokio::test]
@@ -69,6 +70,7 @@ mod conformance {
             }
         };
         suite::run_all(&store, "conformance/", &corrupt).await?;
+        suite::backups_round_trip(std::sync::Arc::new(store.clone()), "backups/").await?;
         // The same suite again under a second prefix, against leftovers of the first.
         suite::list_prefixes(&store, "again/").await
     }
