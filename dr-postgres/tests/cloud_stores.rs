@@ -1,4 +1,5 @@
-//! Dumps through a cloud store's stand-in (moto for S3), started by `scripts/test.sh`:
+//! Dumps through the cloud stores' stand-ins (moto for S3, Azurite for Azure Blob Storage),
+//! started by `scripts/test.sh`:
 //! `pg_dump` → encrypted backup in the bucket → verified restore into a new database →
 //! data checks equal to the source.
 
@@ -78,4 +79,23 @@ async fn dump_through_s3() {
         .await
         .expect("create bucket");
     round_trip(Arc::new(store.with_part_size(dr_aws::MIN_PART_SIZE))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_through_azure_blob_storage() {
+    let Some(url) = dr_core::testkit::standin("AZURITE_BLOB_URL", "Azurite") else {
+        return;
+    };
+    let var = |n: &str| {
+        std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set beside AZURITE_BLOB_URL"))
+    };
+    let store = dr_azure::AzureBlobBuilder::new()
+        .with_account(var("AZURITE_ACCOUNT"))
+        .with_endpoint(&url)
+        .with_container("dr-pg-dumps")
+        .with_access_key(var("AZURITE_KEY"))
+        .build()
+        .expect("Azure store");
+    store.create_container().await.expect("create container");
+    round_trip(Arc::new(store)).await;
 }
