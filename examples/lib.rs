@@ -171,8 +171,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Probability that a simulated call fails with a temporary error.
     pub fault_rate: f64,
-    /// Steps run at once, at most.
-    pub concurrency: usize,
+    /// Steps run at once, at most (`None`: no cap beyond the per-target limits).
+    pub concurrency: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -182,7 +182,7 @@ impl Default for RunOptions {
             json: false,
             seed: 42,
             fault_rate: 0.0,
-            concurrency: 8,
+            concurrency: None,
         }
     }
 }
@@ -260,10 +260,11 @@ pub async fn run_scenario_with(
 
     let clock = sim.cloud().clock();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let executor = Executor::new(sim.providers())
-        .clock(clock)
-        .seed(opts.seed)
-        .concurrency(opts.concurrency)
+    let mut executor = Executor::new(sim.providers()).clock(clock).seed(opts.seed);
+    if let Some(n) = opts.concurrency {
+        executor = executor.concurrency(n);
+    }
+    let executor = executor
         .approvals(Arc::new(SimulatedOnCall {
             delay: Duration::from_secs(60),
         }))

@@ -41,9 +41,10 @@ struct Args {
     /// Probability in [0, 1] that a simulated call fails with a temporary error.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     fault_rate: f64,
-    /// Steps run at once, at most: 1 to 1024.
-    #[arg(long, default_value_t = 8, value_parser = concurrency)]
-    concurrency: usize,
+    /// Steps run at once, at most, 1 to 1024 (default: no cap; provider calls are limited per
+    /// database region, DNS zone and cluster).
+    #[arg(long, value_parser = concurrency)]
+    concurrency: Option<usize>,
 }
 
 fn scenario_name(s: &str) -> Result<String, String> {
