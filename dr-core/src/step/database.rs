@@ -10,6 +10,14 @@ use super::{exists, to_json, Call, Observed, Role, StepAction, StepContext};
 use crate::provider::{DbRef, DbRole, DbState, Operation as O, RestorePoint};
 use crate::{Error, Result};
 
+/// The read-back of a step that creates `db`: it exists, or it does not.
+async fn created(ctx: &StepContext<'_>, db: &DbRef) -> Observed {
+    match ctx.database(&db.region) {
+        Ok(p) => exists(ctx.read(|| p.describe(db)).await),
+        Err(_) => Observed::Unknown,
+    }
+}
+
 fn db_role(db: &DbRef) -> Role {
     Role::Database {
         region: db.region.clone(),
@@ -175,10 +183,7 @@ impl StepAction for RestoreSnapshot {
         Some("database restored")
     }
     async fn observe(&self, ctx: &mut StepContext<'_>) -> Observed {
-        match ctx.database(&self.target.region) {
-            Ok(p) => exists(ctx.read(|| p.describe(&self.target)).await),
-            Err(_) => Observed::Unknown,
-        }
+        created(ctx, &self.target).await
     }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let p = ctx.database(&self.snapshot_region)?;
@@ -258,10 +263,7 @@ impl StepAction for RestorePointInTime {
         Some("database restored")
     }
     async fn observe(&self, ctx: &mut StepContext<'_>) -> Observed {
-        match ctx.database(&self.target.region) {
-            Ok(p) => exists(ctx.read(|| p.describe(&self.target)).await),
-            Err(_) => Observed::Unknown,
-        }
+        created(ctx, &self.target).await
     }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let point = match self.at {
@@ -413,10 +415,7 @@ impl StepAction for CreateReplica {
         Duration::from_secs(900)
     }
     async fn observe(&self, ctx: &mut StepContext<'_>) -> Observed {
-        match ctx.database(&self.replica.region) {
-            Ok(p) => exists(ctx.read(|| p.describe(&self.replica)).await),
-            Err(_) => Observed::Unknown,
-        }
+        created(ctx, &self.replica).await
     }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         ctx.database(&self.replica.region)?
