@@ -52,7 +52,7 @@ k8s__apt() { # k8s__apt PACKAGE...: installs the Debian packages that are missin
     apt-get update -q >&2 || return 1
     K8S__APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
 }
 
 k8s_build() {

@@ -20,9 +20,9 @@ postgres_start() {
       return 1
     fi
     echo "installing PostgreSQL $POSTGRES_MAJOR with apt-get" >&2
-    if ! apt-get install -y -q --no-install-recommends "postgresql-$POSTGRES_MAJOR" >/dev/null 2>&1; then
+    if ! apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "postgresql-$POSTGRES_MAJOR" >/dev/null 2>&1; then
       apt-get update -q >/dev/null || return 1
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
         "postgresql-$POSTGRES_MAJOR" "postgresql-client-$POSTGRES_MAJOR" >/dev/null || return 1
     fi
   fi
