@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{caught_up, count, exec, fixture, primary_ref, standby_ref, Fixture};
+use common::{caught_up, count, exec, fixture, primary_ref, standby_ref, writable, Fixture};
 use dr_core::executor::Executor;
 use dr_core::plan::Plan;
 use dr_core::planner::{self, ObservedState};
@@ -131,6 +131,7 @@ async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_
         "the app's secret points at the promoted standby"
     );
     // The promoted standby takes writes and kept every replicated row.
+    writable(&pg, &standby_ref()).await;
     exec(&pg, &standby_ref(), "INSERT INTO t VALUES (3)").await;
     assert_eq!(
         count(&pg, &standby_ref(), "SELECT count(*) FROM t").await,
@@ -344,6 +345,14 @@ async fn paused_replay_is_forecast_past_the_rpo_and_promotion_replays_what_was_r
     .await;
     write_rows(&pg, 0, 3, Duration::from_millis(10)).await;
     caught_up(&pg).await;
+    // Caught up in WAL position is not yet visible to a query on the standby: wait until
+    // the three rows are, so that pausing keeps exactly them.
+    for _ in 0..100 {
+        if count(&pg, &standby_ref(), "SELECT count(*) FROM t").await == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     exec(&pg, &standby_ref(), "SELECT pg_wal_replay_pause()").await;
     let written = write_rows(&pg, 100, 15, Duration::from_millis(100)).await;
     assert_eq!(

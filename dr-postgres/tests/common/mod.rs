@@ -88,7 +88,32 @@ pub async fn exec(pg: &PostgresDatabase, db: &DbRef, sql: &str) {
         .unwrap_or_else(|e| panic!("connect to {db}: {e}"))
         .batch_execute(sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql} on {db}: {e}"));
+        .unwrap_or_else(|e| panic!("{sql} on {db}: {e:?}"));
+}
+
+/// Waits (up to 30 s) until `db` is out of recovery and takes writes: a promoted server may
+/// still be finishing its promotion, or restarting for the standby built from it, when the
+/// run's report is in. Panics with the last error, SQL state included, when it does not.
+pub async fn writable(pg: &PostgresDatabase, db: &DbRef) {
+    let mut last = String::new();
+    for _ in 0..60 {
+        match pg.client(db).await {
+            Ok(c) => match c
+                .query_one(
+                    "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'",
+                    &[],
+                )
+                .await
+            {
+                Ok(row) if row.get::<_, bool>(0) => return,
+                Ok(_) => last = "in recovery or read-only".into(),
+                Err(e) => last = format!("{e:?}"),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{db} does not take writes after 30 s: {last}");
 }
 
 /// The first column of the first row of `sql` on `db`, as i64.
@@ -102,12 +127,35 @@ pub async fn count(pg: &PostgresDatabase, db: &DbRef, sql: &str) -> i64 {
         .get(0)
 }
 
-/// Waits until the standby has replayed everything (lag zero), up to 30 s.
+/// Waits until the standby has replayed everything the primary has written (its replay
+/// position at or past the primary's current WAL position, compared directly), and reports
+/// zero lag, up to 30 s.
 pub async fn caught_up(pg: &PostgresDatabase) {
     use dr_core::provider::DatabaseReplica;
     for _ in 0..150 {
+        let primary = pg
+            .client(&primary_ref())
+            .await
+            .expect("connect to the primary");
+        let lsn: String = primary
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .expect("the primary's WAL position")
+            .get(0);
+        let standby = pg
+            .client(&standby_ref())
+            .await
+            .expect("connect to the standby");
+        let replayed: bool = standby
+            .query_one(
+                "SELECT coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::text::pg_lsn) >= 0, false)",
+                &[&lsn],
+            )
+            .await
+            .expect("the standby's replay position")
+            .get(0);
         let s = pg.describe(&standby_ref()).await.expect("describe standby");
-        if s.replication_lag == Some(Duration::ZERO) {
+        if replayed && s.replication_lag == Some(Duration::ZERO) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
