@@ -154,6 +154,19 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A safety gate refused a step before its call: a data-loss window beyond the service's
+    /// RPO, or a traffic interlock that the step would break. Permanent and certainly without
+    /// effect; an explicit override (an accepted data loss, a waived interlock) lets the step
+    /// through.
+    #[error("{gate} gate refused step {step}: {reason}")]
+    GateRefused {
+        /// The gate (`rpo`, or the interlock's name).
+        gate: String,
+        /// The step it guarded.
+        step: String,
+        /// Why, and how to override it.
+        reason: String,
+    },
     /// The provider (or the network to it) is unavailable: a 5xx, a reset connection.
     #[error("{provider}: {operation} failed: service unavailable")]
     Unavailable {
@@ -277,6 +290,7 @@ impl Error {
             | Error::ChecksumMismatch { .. }
             | Error::InvalidRequest { .. }
             | Error::ApprovalDenied { .. }
+            | Error::GateRefused { .. }
             | Error::Cancelled { .. } => Retry::Permanent,
         }
     }
@@ -315,6 +329,7 @@ impl Error {
             | Error::ChecksumMismatch { .. }
             | Error::InvalidRequest { .. }
             | Error::ApprovalDenied { .. }
+            | Error::GateRefused { .. }
             | Error::Cancelled { .. } => Effect::NotApplied,
         }
     }

@@ -49,8 +49,11 @@
 //! ```
 
 mod approval;
+mod compensate;
 mod dry_run;
+mod durable;
 mod event;
+mod gates;
 mod limits;
 mod observe;
 mod preflight;
@@ -70,17 +73,24 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use approval::{ApprovalHook, ApprovalRequest, AutoApprove, Decision};
+pub use compensate::CompensationReport;
 pub use dry_run::{DryRun, DryRunStep, PlannedCall};
+pub use durable::graph_digest;
 pub use event::RunEvent;
+pub(crate) use gates::Gates;
+pub use gates::OverrideReport;
 pub use limits::Limits;
 pub use preflight::PreflightProblem;
 pub use report::{Outcome, RunReport, ServiceReport, StepReport, StepStatus};
 
 use crate::graph::{RecoveryGraph, Step};
+use crate::journal::{Journal, Record};
+use crate::provider::Lease;
 use crate::retry::Stop;
 pub use crate::retry::{Retrier, RetryBudget, RetryPolicy};
 use crate::step::{Observed, StepContext};
 use crate::{Clock, Effect, Error, Providers, Result, Retry};
+use durable::{JournalHandle, Leader, LeaseConfig, Resumption};
 
 /// Sends `event` to `tx` (if any) after tracing it.
 pub(crate) fn emit(tx: Option<&UnboundedSender<RunEvent>>, event: RunEvent) {
@@ -123,6 +133,11 @@ pub struct Executor {
     events: Option<UnboundedSender<RunEvent>>,
     clock: Option<Clock>,
     incident_started_at: Option<DateTime<Utc>>,
+    journal: Option<Arc<dyn Journal>>,
+    run_id: Option<String>,
+    lease: Option<LeaseConfig>,
+    accepted_loss: std::collections::BTreeMap<String, Duration>,
+    compensate: bool,
 }
 
 impl Executor {
@@ -139,6 +154,11 @@ impl Executor {
             events: None,
             clock: None,
             incident_started_at: None,
+            journal: None,
+            run_id: None,
+            lease: None,
+            accepted_loss: std::collections::BTreeMap::new(),
+            compensate: false,
         }
     }
 
@@ -198,6 +218,53 @@ impl Executor {
         self
     }
 
+    /// Journals the run: its start (with the graph's digest), every step's intent —
+    /// durable before the call it announces — and outcome, approvals, overrides and
+    /// compensations, so that [`resume`](Self::resume) can continue it after a crash.
+    pub fn journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The run's id (default: generated from the start time and random bits).
+    pub fn run_id(mut self, id: impl Into<String>) -> Self {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Holds `lease` as `holder` for the whole run (taken for `ttl`, renewed every third of
+    /// it): a runner that cannot take it does nothing, and one that loses it stops making
+    /// calls and journal appends before its ttl could have ended.
+    pub fn lease(
+        mut self,
+        lease: Arc<dyn Lease>,
+        holder: impl Into<String>,
+        ttl: Duration,
+    ) -> Self {
+        self.lease = Some(LeaseConfig {
+            lease,
+            holder: holder.into(),
+            ttl: ttl.max(Duration::from_millis(10)),
+        });
+        self
+    }
+
+    /// Accepts, explicitly, a data loss of up to `window` for `service`: the RPO gate lets
+    /// a promotion or restore whose data-loss window is beyond the service's RPO (but within
+    /// `window`) go ahead, and the report and journal record the override.
+    pub fn accept_data_loss(mut self, service: impl Into<String>, window: Duration) -> Self {
+        self.accepted_loss.insert(service.into(), window);
+        self
+    }
+
+    /// On a critical failure, undo what already ran, in reverse order of completion, for
+    /// every step that can be undone (a DNS switch back, a scale back up, a rollout undone);
+    /// the report lists what was compensated and what could not be, and why.
+    pub fn compensate_on_failure(mut self, on: bool) -> Self {
+        self.compensate = on;
+        self
+    }
+
     /// Checks, calling nothing, that every step of `graph` has a provider that supports what
     /// it does, and that approval gates have a hook to answer them. An empty list means the
     /// run will not fail for a missing provider or an unsupported operation.
@@ -230,19 +297,241 @@ impl Executor {
     }
 
     /// Runs `graph` to the end. Never panics and returns no error: every outcome, including
-    /// a provider that panicked, is in the report.
+    /// a provider that panicked, is in the report. With a [`journal`](Self::journal) or a
+    /// [`lease`](Self::lease), a run that cannot start (the lease is held elsewhere, the
+    /// journal already holds a run or cannot be written) makes no call and returns a failed
+    /// report whose `error` says why; [`start`](Self::start) returns that as an error.
     pub async fn run(&self, graph: &RecoveryGraph) -> RunReport {
+        match self.start(graph).await {
+            Ok(report) => report,
+            Err(e) => self.refused(graph, e),
+        }
+    }
+
+    /// Starts a new run of `graph`: takes the lease (if any), writes the journal's start
+    /// record (if any), runs to the end.
+    ///
+    /// # Errors
+    /// The lease is held by another runner; the journal already holds a run (resume it
+    /// instead) or cannot be read or written. Nothing was called.
+    pub async fn start(&self, graph: &RecoveryGraph) -> Result<RunReport> {
         let clock = self.clock.unwrap_or_default();
         let started_at = clock.now();
+        let leader = self.lead().await?;
+        let journal = self
+            .journal
+            .clone()
+            .map(|j| JournalHandle::new(j, leader.clone()));
+        // A journaled run always has an id; another only when it was given one.
+        let run_id = self
+            .run_id
+            .clone()
+            .or_else(|| journal.as_ref().map(|_| durable::new_run_id(started_at)));
+        let result = async {
+            if let Some(j) = &journal {
+                let loaded = j.load().await?;
+                if let Some(Record::Started { run_id, .. }) = loaded.records.first() {
+                    return Err(Error::InvalidRequest {
+                        provider: "journal".into(),
+                        operation: "start".into(),
+                        message: format!(
+                            "the journal already holds run {run_id}: resume it, or start a new run in a new journal"
+                        ),
+                    });
+                }
+                if !loaded.records.is_empty() || loaded.torn_tail {
+                    return Err(Error::InvalidRequest {
+                        provider: "journal".into(),
+                        operation: "start".into(),
+                        message: "the journal is not empty but holds no run start: refusing to write into it".into(),
+                    });
+                }
+                j.append(Record::Started {
+                    run_id: run_id.clone().unwrap_or_default(),
+                    at: started_at,
+                    plan: graph.plan.clone(),
+                    scenario: graph.scenario.clone(),
+                    digest: graph_digest(graph),
+                    graph: serde_json::to_value(graph).unwrap_or_default(),
+                })
+                .await?;
+            }
+            Ok(self
+                .execute(graph, clock, started_at, run_id, journal, leader.clone(), None)
+                .await)
+        }
+        .await;
+        if let Some(l) = &leader {
+            l.release().await;
+        }
+        result
+    }
+
+    /// Continues the run recorded in the [`journal`](Self::journal) after a crash: refuses a
+    /// journal written for another graph; steps the journal says finished are not run
+    /// again; for a step whose intent has no outcome, its effect is read back first, with
+    /// what it remembered before its call (is the replica already promoted? is the record
+    /// already pointing at the target?). A step that is not idempotent is never issued
+    /// twice: when its effect cannot be read back, it runs again only if the approval hook
+    /// approves, and fails otherwise.
+    ///
+    /// # Errors
+    /// No journal was given; it cannot be read, holds no run, or was written for another
+    /// graph; the lease is held by another runner. Nothing was called.
+    pub async fn resume(&self, graph: &RecoveryGraph) -> Result<RunReport> {
+        let Some(journal) = self.journal.clone() else {
+            return Err(Error::InvalidRequest {
+                provider: "executor".into(),
+                operation: "resume".into(),
+                message: "no journal to resume from: give one with Executor::journal".into(),
+            });
+        };
+        let clock = self.clock.unwrap_or_default();
+        let leader = self.lead().await?;
+        let handle = JournalHandle::new(journal, leader.clone());
+        let result = async {
+            let loaded = handle.load().await?;
+            let resumption = Resumption::read(loaded, graph)?;
+            if resumption.torn_tail {
+                tracing::warn!("the journal's last record was torn by the crash: its step counts as in flight");
+            }
+            let in_flight: Vec<String> = graph
+                .steps
+                .iter()
+                .filter(|s| {
+                    resumption
+                        .steps
+                        .get(&s.id)
+                        .is_some_and(|h| h.intent.is_some() && h.outcome.is_none())
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            let finished = resumption
+                .steps
+                .values()
+                .filter(|h| matches!(h.outcome, Some(Record::Outcome { succeeded: true, .. })))
+                .count();
+            tracing::info!(run_id = %resumption.run_id, finished, in_flight = in_flight.len(), "resuming");
+            handle
+                .append(Record::Resumed {
+                    at: clock.now(),
+                    finished,
+                    in_flight,
+                })
+                .await?;
+            let started_at = resumption.started_at;
+            let run_id = resumption.run_id.clone();
+            Ok(self
+                .execute(
+                    graph,
+                    clock,
+                    started_at,
+                    Some(run_id),
+                    Some(handle),
+                    leader.clone(),
+                    Some(resumption),
+                )
+                .await)
+        }
+        .await;
+        if let Some(l) = &leader {
+            l.release().await;
+        }
+        result
+    }
+
+    async fn lead(&self) -> Result<Option<Arc<Leader>>> {
+        match &self.lease {
+            Some(cfg) => Ok(Some(Leader::acquire(cfg.clone()).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A report for a run that could not start.
+    fn refused(&self, graph: &RecoveryGraph, e: Error) -> RunReport {
+        let now = self.clock.unwrap_or_default().now();
+        let states = graph.steps.iter().map(|_| State::Pending).collect();
+        let mut report = report::build(graph, now, now, states, 0);
+        report.outcome = Outcome::Failed;
+        report.error = Some(e.to_string());
+        report
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
+        &self,
+        graph: &RecoveryGraph,
+        clock: Clock,
+        started_at: DateTime<Utc>,
+        run_id: Option<String>,
+        journal: Option<JournalHandle>,
+        leader: Option<Arc<Leader>>,
+        resumption: Option<Resumption>,
+    ) -> RunReport {
+        // The fence innermost: checked right before each call, after any wait for a permit.
+        let mut providers = self.providers.clone();
+        if let Some(l) = &leader {
+            providers = providers.layer(Arc::new(durable::Fence(l.clone())));
+        }
+        let providers = providers.layer(self.limits.start());
+        let gates = Gates {
+            rpo: graph
+                .services
+                .iter()
+                .map(|s| (s.name.clone(), s.rpo_target))
+                .collect(),
+            accepted: self.accepted_loss.clone(),
+            journal: journal.clone(),
+            overrides: std::sync::Mutex::new(
+                resumption
+                    .as_ref()
+                    .map(|r| {
+                        r.overrides
+                            .iter()
+                            .map(|(step, gate, detail)| OverrideReport {
+                                step: step.clone(),
+                                gate: gate.clone(),
+                                detail: detail.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+        };
         let run = Run {
             exec: self,
-            providers: self.providers.clone().layer(self.limits.start()),
+            providers,
             graph,
             clock,
             incident: self.incident_started_at.unwrap_or(started_at),
             retrier: Retrier::new(self.retry.clone(), self.budget, self.seed),
+            journal,
+            gates,
+            resumption,
         };
-        run.run(started_at).await
+        let fut = run.run(started_at);
+        let mut report = match &leader {
+            Some(l) => {
+                tokio::pin!(fut);
+                let keep = l.keep();
+                tokio::pin!(keep);
+                loop {
+                    tokio::select! {
+                        report = &mut fut => break report,
+                        () = &mut keep => {
+                            // Lost: the fence refuses every further call; let the run wind down.
+                            break fut.await;
+                        }
+                    }
+                }
+            }
+            None => fut.await,
+        };
+        report.run_id = run_id;
+        if let Some(l) = &leader {
+            report.fencing_token = l.fencing_token();
+        }
+        report
     }
 }
 
@@ -263,6 +552,7 @@ struct Finished {
     already_done: bool,
     data_loss: Option<Duration>,
     output: Option<serde_json::Value>,
+    memory: crate::step::Memory,
     result: Result<()>,
 }
 
@@ -273,6 +563,7 @@ struct StepOutput {
     already_done: bool,
     data_loss: Option<Duration>,
     output: Option<serde_json::Value>,
+    memory: crate::step::Memory,
     result: Result<()>,
 }
 
@@ -286,6 +577,9 @@ pub(crate) struct Run<'a> {
     clock: Clock,
     incident: DateTime<Utc>,
     retrier: Retrier,
+    journal: Option<JournalHandle>,
+    gates: Gates,
+    resumption: Option<Resumption>,
 }
 
 impl Run<'_> {
@@ -327,6 +621,46 @@ impl Run<'_> {
         for (i, reason) in unknown {
             self.skip(i, reason, &mut states, &dependants);
         }
+        // A resume: what the journal says finished is done; its dependants wait on less.
+        if let Some(r) = &self.resumption {
+            for (i, s) in steps.iter().enumerate() {
+                let Some(Record::Outcome {
+                    succeeded: true,
+                    already_done,
+                    attempts,
+                    started_at,
+                    at,
+                    data_loss,
+                    output,
+                    ..
+                }) = r.steps.get(&s.id).and_then(|h| h.outcome.as_ref())
+                else {
+                    continue;
+                };
+                if !matches!(states[i], State::Pending) {
+                    continue;
+                }
+                states[i] = State::Finished(Finished {
+                    started_at: *started_at,
+                    finished_at: *at,
+                    attempts: *attempts,
+                    already_done: *already_done,
+                    data_loss: *data_loss,
+                    output: output.clone(),
+                    memory: r
+                        .steps
+                        .get(&s.id)
+                        .and_then(|h| h.intent.as_ref())
+                        .map(|(_, m)| m.clone())
+                        .unwrap_or_default(),
+                    result: Ok(()),
+                });
+                for &d in &dependants[i] {
+                    waiting_on[d] = waiting_on[d].saturating_sub(1);
+                }
+            }
+        }
+        let mut completed: Vec<usize> = Vec::new();
         for i in 0..n {
             if waiting_on[i] == 0 && matches!(states[i], State::Pending) {
                 ready.push((tail[i], Reverse(i)));
@@ -337,6 +671,9 @@ impl Run<'_> {
 
         loop {
             // Start what is ready, best first, within the limits.
+            if !stopped && self.journal.as_ref().is_some_and(JournalHandle::broken) {
+                stopped = true;
+            }
             while !stopped && in_flight.len() < self.exec.concurrency {
                 let Some((_, Reverse(i))) = ready.pop() else {
                     break;
@@ -344,10 +681,9 @@ impl Run<'_> {
                 if !matches!(states[i], State::Pending) {
                     continue;
                 }
-                states[i] = State::Running {
-                    started_at: self.clock.now(),
-                };
-                let fut = AssertUnwindSafe(self.run_step(&steps[i]))
+                let started_at = self.clock.now();
+                states[i] = State::Running { started_at };
+                let fut = AssertUnwindSafe(self.run_step(&steps[i], started_at))
                     .catch_unwind()
                     .map(move |r| (i, r));
                 in_flight.push(fut);
@@ -367,6 +703,7 @@ impl Run<'_> {
                 already_done: false,
                 data_loss: None,
                 output: None,
+                memory: crate::step::Memory::default(),
                 result: Err(Error::Other {
                     provider: "executor".into(),
                     operation: step.action.kind().into(),
@@ -376,6 +713,7 @@ impl Run<'_> {
             });
             let blocks = match &output.result {
                 Ok(()) => {
+                    completed.push(i);
                     self.emit(RunEvent::StepSucceeded {
                         at: finished_at,
                         step: step.id.clone(),
@@ -405,6 +743,7 @@ impl Run<'_> {
                 already_done: output.already_done,
                 data_loss: output.data_loss,
                 output: output.output,
+                memory: output.memory,
                 result: output.result,
             });
             for &d in &dependants[i] {
@@ -423,14 +762,41 @@ impl Run<'_> {
             }
         }
 
+        let compensated = if stopped && self.exec.compensate {
+            let failed = states
+                .iter()
+                .any(|st| matches!(st, State::Finished(f) if f.result.is_err()));
+            if failed {
+                compensate::run(self, &completed, &states).await
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
         let finished_at = self.clock.now();
-        let report = report::build(
+        let mut report = report::build(
             self.graph,
             started_at,
             finished_at,
             states,
             self.retrier.retries(),
         );
+        report.overrides = self.gates.overrides();
+        report.compensated = compensated;
+        report.resumed = self.resumption.is_some();
+        if let Some(j) = &self.journal {
+            if j.broken() {
+                report.error = Some(
+                    "the journal could not be written: the run stopped before the call it would have announced".into(),
+                );
+            }
+            let _ = j
+                .append(Record::Finished {
+                    outcome: report.outcome.to_string(),
+                })
+                .await;
+        }
         self.emit(RunEvent::RunFinished {
             at: finished_at,
             outcome: report.outcome,
@@ -458,9 +824,59 @@ impl Run<'_> {
         }
     }
 
-    /// Runs one step: prepare (remember, read back), then attempts through the retry layer.
-    async fn run_step(&self, step: &Step) -> StepOutput {
-        let mut ctx = StepContext {
+    /// Runs one step: prepare (remember, read back) — or, on a resume of a step that was in
+    /// flight, read back with what it remembered — then attempts through the retry layer;
+    /// the outcome is journaled before the step counts as finished.
+    async fn run_step(&self, step: &Step, started_at: DateTime<Utc>) -> StepOutput {
+        let resumed = self.resumption.as_ref().and_then(|r| {
+            r.steps
+                .get(&step.id)
+                .and_then(|h| h.intent.as_ref())
+                .map(|(attempt, memory)| (*attempt, memory.clone()))
+        });
+        let mut ctx = self.context(step);
+        let mut attempts = 0;
+        let result = self.attempts(step, &mut ctx, &mut attempts, resumed).await;
+        let (already_done, result) = match result {
+            Ok(done) => (done, Ok(())),
+            Err(e) => (false, Err(e)),
+        };
+        if let Some(j) = &self.journal {
+            if step.action.get().is_approval() {
+                let _ = j
+                    .append(Record::Approval {
+                        step: step.id.clone(),
+                        approved: result.is_ok(),
+                        reason: result.as_ref().err().map(ToString::to_string),
+                    })
+                    .await;
+            }
+            let _ = j
+                .append(Record::Outcome {
+                    step: step.id.clone(),
+                    succeeded: result.is_ok(),
+                    already_done,
+                    attempts,
+                    started_at,
+                    at: self.clock.now(),
+                    data_loss: ctx.data_loss,
+                    output: ctx.output.clone(),
+                    error: result.as_ref().err().map(ToString::to_string),
+                })
+                .await;
+        }
+        StepOutput {
+            attempts,
+            already_done,
+            data_loss: ctx.data_loss,
+            output: ctx.output,
+            memory: ctx.memory,
+            result,
+        }
+    }
+
+    fn context<'s>(&'s self, step: &'s Step) -> StepContext<'s> {
+        StepContext {
             providers: &self.providers,
             approvals: self.exec.approvals.as_ref(),
             events: self.exec.events.as_ref(),
@@ -473,22 +889,75 @@ impl Run<'_> {
             timeout: step.timeout,
             started: tokio::time::Instant::now(),
             reads: &self.retrier,
+            gates: &self.gates,
             memory: crate::step::Memory::default(),
             data_loss: None,
             output: None,
-        };
-        let mut attempts = 0;
-        let result = self.attempts(step, &mut ctx, &mut attempts).await;
-        let (already_done, result) = match result {
-            Ok(done) => (done, Ok(())),
-            Err(e) => (false, Err(e)),
-        };
-        StepOutput {
-            attempts,
-            already_done,
-            data_loss: ctx.data_loss,
-            output: ctx.output,
-            result,
+        }
+    }
+
+    /// A step that was in flight when the run stopped: read its effect back with what it
+    /// remembered. `Ok(true)` when the effect is in place; `Ok(false)` when the step may be
+    /// issued (again).
+    async fn read_back_in_flight(
+        &self,
+        step: &Step,
+        ctx: &mut StepContext<'_>,
+        attempt: u32,
+    ) -> Result<bool> {
+        let action = step.action.get();
+        match action.observe(ctx).await {
+            Observed::Done => {
+                tracing::info!(step = %step.id, "in flight at the crash; its effect is in place");
+                Ok(true)
+            }
+            Observed::NotDone => Ok(false),
+            Observed::Unknown if action.idempotent() => Ok(false),
+            Observed::Unknown => {
+                let prompt = format!(
+                    "step {} ({}) was in flight (attempt {attempt}) when the run stopped, and its effect                      cannot be read back: issue it again?",
+                    step.id,
+                    action.describe()
+                );
+                let refused = |why: String| {
+                    Error::Other {
+                    provider: "executor".into(),
+                    operation: format!(
+                        "resume of step {} (in flight at the crash; its effect could not be read back, so it was not issued again)",
+                        step.id
+                    ),
+                    retry: Retry::Persistent,
+                    source: why.into(),
+                }
+                };
+                let Some(hook) = self.exec.approvals.as_ref() else {
+                    return Err(refused("no approval hook to ask".into()));
+                };
+                let request = ApprovalRequest {
+                    plan: self.graph.plan.clone(),
+                    scenario: self.graph.scenario.clone(),
+                    step: step.id.clone(),
+                    service: step.service.clone(),
+                    prompt,
+                };
+                match hook.decide(&request).await {
+                    Ok(Decision::Approve) => {
+                        if let Some(j) = &self.journal {
+                            j.append(Record::Override {
+                                step: step.id.clone(),
+                                gate: "reissue".into(),
+                                detail:
+                                    "issued again after a crash, its effect unknown, by approval"
+                                        .into(),
+                            })
+                            .await?;
+                        }
+                        Ok(false)
+                    }
+                    Ok(Decision::Reject { reason }) => Err(refused(format!("rejected: {reason}"))),
+                    Err(e) => Err(refused(format!("the approval hook failed: {e}"))),
+                }
+            }
         }
     }
 
@@ -498,11 +967,22 @@ impl Run<'_> {
         step: &Step,
         ctx: &mut StepContext<'_>,
         attempts: &mut u32,
+        resumed: Option<(u32, crate::step::Memory)>,
     ) -> Result<bool> {
         let action = step.action.get();
-        if !action.is_approval() && action.prepare(ctx).await == Observed::Done {
-            tracing::info!(step = %step.id, "effect already in place: not executing");
-            return Ok(true);
+        match resumed {
+            Some((attempt, memory)) if !action.is_approval() => {
+                ctx.memory = memory;
+                if self.read_back_in_flight(step, ctx, attempt).await? {
+                    return Ok(true);
+                }
+            }
+            _ => {
+                if !action.is_approval() && action.prepare(ctx).await == Observed::Done {
+                    tracing::info!(step = %step.id, "effect already in place: not executing");
+                    return Ok(true);
+                }
+            }
         }
         let policy = step.retry.as_ref().unwrap_or(self.retrier.policy());
         let deadline = policy.deadline_for(step.timeout);
@@ -516,6 +996,17 @@ impl Run<'_> {
                 step: step.id.clone(),
                 attempt,
             });
+            if let Some(j) = &self.journal {
+                // Durable before the call it announces; without it, no call.
+                j.append(Record::Intent {
+                    step: step.id.clone(),
+                    key: step.idempotency_key.clone(),
+                    attempt,
+                    at: self.clock.now(),
+                    memory: ctx.memory.clone(),
+                })
+                .await?;
+            }
             ctx.started = tokio::time::Instant::now();
             let err = match tokio::time::timeout(step.timeout, action.execute(ctx)).await {
                 Ok(Ok(())) => return Ok(false),

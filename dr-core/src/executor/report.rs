@@ -177,6 +177,21 @@ pub struct RunReport {
     pub risks: Vec<Risk>,
     /// Retries the run made in all (step attempts and reads), against its budget.
     pub retries: u64,
+    /// The run's id (its journal's), when it has one.
+    pub run_id: Option<String>,
+    /// Whether the run was resumed from its journal after an interruption.
+    pub resumed: bool,
+    /// The fencing token of the lease the run held, if it held one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
+    /// Safety gates overridden explicitly (data loss accepted beyond an RPO, a step issued
+    /// again after a crash by approval).
+    pub overrides: Vec<super::OverrideReport>,
+    /// What was undone after a critical failure, and what could not be.
+    pub compensated: Vec<super::CompensationReport>,
+    /// Why the run could not start or went on without its journal, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunReport {
@@ -229,6 +244,14 @@ impl fmt::Display for RunReport {
         )?;
         let degraded = if self.degraded { " (degraded)" } else { "" };
         writeln!(f, "Outcome:  {}{degraded}", self.outcome)?;
+        if let Some(id) = &self.run_id {
+            let resumed = if self.resumed {
+                " (resumed from its journal)"
+            } else {
+                ""
+            };
+            writeln!(f, "Run:      {id}{resumed}")?;
+        }
         writeln!(
             f,
             "RTO:      achieved {} (forecast {})",
@@ -307,6 +330,28 @@ impl fmt::Display for RunReport {
                     writeln!(f, "  {} ({}): {e}", s.id, s.status)?;
                 }
             }
+        }
+
+        if !self.overrides.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Overrides:")?;
+            for o in &self.overrides {
+                writeln!(f, "  {} [{} gate] {}", o.step, o.gate, o.detail)?;
+            }
+        }
+        if !self.compensated.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Compensation (in reverse order):")?;
+            for c in &self.compensated {
+                match &c.reason {
+                    None => writeln!(f, "  {} ({}): undone", c.step, c.action)?,
+                    Some(r) => writeln!(f, "  {} ({}): NOT undone: {r}", c.step, c.action)?,
+                }
+            }
+        }
+        if let Some(e) = &self.error {
+            writeln!(f)?;
+            writeln!(f, "Error: {e}")?;
         }
 
         if !self.risks.is_empty() {
@@ -491,5 +536,11 @@ pub(super) fn build(
         steps,
         risks: graph.risks.clone(),
         retries,
+        run_id: None,
+        resumed: false,
+        fencing_token: None,
+        overrides: Vec::new(),
+        compensated: Vec::new(),
+        error: None,
     }
 }

@@ -69,7 +69,9 @@ mod tests {
     fn intent(step: &str) -> Record {
         Record::Intent {
             step: step.into(),
+            key: format!("k/{step}"),
             attempt: 1,
+            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             memory: Default::default(),
         }
     }

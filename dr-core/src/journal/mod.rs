@@ -15,7 +15,13 @@
 //! use dr_core::journal::{InMemoryJournal, Journal, Record};
 //!
 //! let journal = InMemoryJournal::new();
-//! journal.append(&Record::Intent { step: "db/promote".into(), attempt: 1, memory: Default::default() }).await?;
+//! journal.append(&Record::Intent {
+//!     step: "db/promote".into(),
+//!     key: "run-1/db/promote".into(),
+//!     attempt: 1,
+//!     at: chrono::Utc::now(),
+//!     memory: Default::default(),
+//! }).await?;
 //! let loaded = journal.load().await?;
 //! assert_eq!(loaded.records.len(), 1);
 //! assert!(!loaded.torn_tail);
@@ -30,6 +36,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use file::FileJournal;
@@ -45,21 +52,40 @@ pub enum Record {
     Started {
         /// The run's id.
         run_id: String,
+        /// When the run started (the incident clock of its report).
+        at: DateTime<Utc>,
         /// Plan name.
         plan: String,
         /// Scenario name.
         scenario: String,
-        /// SHA-256 of the graph's JSON: a resume refuses a journal written for another graph.
+        /// SHA-256 of the executed steps (ids, kinds, parameters, dependencies, idempotency
+        /// keys): a resume refuses a journal written for another graph.
         digest: String,
         /// The graph, as JSON (secrets redacted, as in every serialisation of a step).
         graph: serde_json::Value,
+    },
+    /// A run was resumed from this journal.
+    Resumed {
+        /// When.
+        at: DateTime<Utc>,
+        /// Steps already finished, by the journal.
+        finished: usize,
+        /// Steps whose intent had no outcome (their effect is read back before anything
+        /// else).
+        in_flight: Vec<String>,
     },
     /// A step is about to make its call: written, and durable, before the call.
     Intent {
         /// Step id.
         step: String,
+        /// The step's idempotency key (stable across retries and resumes).
+        #[serde(default)]
+        key: String,
         /// Attempt number, from 1.
         attempt: u32,
+        /// When.
+        #[serde(default = "epoch")]
+        at: DateTime<Utc>,
         /// What the step remembered from before its first call.
         memory: Memory,
     },
@@ -73,9 +99,18 @@ pub enum Record {
         already_done: bool,
         /// Attempts made.
         attempts: u32,
+        /// When its first attempt (or read-back) began.
+        #[serde(default = "epoch")]
+        started_at: DateTime<Utc>,
+        /// When it ended.
+        #[serde(default = "epoch")]
+        at: DateTime<Utc>,
         /// The data-loss window it measured.
         #[serde(default, with = "crate::duration::seconds_opt")]
         data_loss: Option<Duration>,
+        /// What it produced for the report (capped, secrets masked).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<serde_json::Value>,
         /// Its error, when it failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -90,11 +125,34 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A safety gate was overridden by the user (a data loss accepted, an interlock waived).
+    Override {
+        /// Step id the gate guarded.
+        step: String,
+        /// The gate (`rpo`, or an interlock's name).
+        gate: String,
+        /// What was accepted, in words.
+        detail: String,
+    },
+    /// A step's effect was undone after a critical failure.
+    Compensated {
+        /// Step id.
+        step: String,
+        /// Whether the undo succeeded.
+        succeeded: bool,
+        /// Its error, or why it could not be undone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// The run ended.
     Finished {
         /// `succeeded` or `failed`.
         outcome: String,
     },
+}
+
+fn epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::UNIX_EPOCH
 }
 
 impl Record {
@@ -103,8 +161,10 @@ impl Record {
         match self {
             Record::Intent { step, .. }
             | Record::Outcome { step, .. }
-            | Record::Approval { step, .. } => Some(step),
-            Record::Started { .. } | Record::Finished { .. } => None,
+            | Record::Approval { step, .. }
+            | Record::Override { step, .. }
+            | Record::Compensated { step, .. } => Some(step),
+            Record::Started { .. } | Record::Resumed { .. } | Record::Finished { .. } => None,
         }
     }
 }

@@ -92,6 +92,15 @@ pub trait Lease: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// Errors of the store of the lease.
     async fn release(&self, guard: LeaseGuard) -> Result<()>;
+
+    /// Who holds the lease now, if anyone (for the message of a runner that could not take
+    /// it). The default does not know.
+    ///
+    /// # Errors
+    /// Errors of the store of the lease.
+    async fn holder(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// A [`Lease`] held in this process's memory: for one service running several recovery
@@ -171,6 +180,16 @@ impl Lease for InMemoryLease {
             st.version += 1;
         }
         Ok(())
+    }
+
+    async fn holder(&self) -> Result<Option<String>> {
+        let st = self.lock();
+        let now = Instant::now();
+        Ok(st
+            .holder
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(h, _)| h.clone()))
     }
 }
 

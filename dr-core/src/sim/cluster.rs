@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::SimInstant as Instant;
 use async_trait::async_trait;
-use tokio::time::Instant;
 
 use super::{Env, SimCloud, State, PROVIDER};
 use crate::provider::{
@@ -15,14 +15,14 @@ use crate::{Error, Result, Secret};
 const ROLE: &str = "cluster";
 
 /// A pod template: what a revision pins.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Template {
     images: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
     restarts: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct Workload {
     replicas: u32,
     /// Revision history, oldest first; the last one is current.
@@ -113,14 +113,16 @@ static EMPTY: Template = Template {
     restarts: 0,
 };
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Namespace {
     objects: BTreeMap<(String, String), Manifest>,
+    /// The simulated cluster holds secret values as a real one does (its state file too).
+    #[serde(with = "secret_values")]
     secrets: BTreeMap<String, BTreeMap<String, Secret>>,
     workloads: BTreeMap<(WorkloadKind, String), Workload>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Cluster {
     region: Option<String>,
     ingress: Option<String>,
@@ -128,7 +130,7 @@ struct Cluster {
 }
 
 /// The clusters of the simulated cloud.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Clusters {
     clusters: BTreeMap<String, Cluster>,
 }
@@ -615,5 +617,43 @@ impl ClusterDeployer for SimCluster {
             Ok(out)
         })
         .await
+    }
+}
+
+/// Secret values as the simulated cluster stores them, for its state file: the values
+/// themselves (a [`Secret`] serialises redacted everywhere else).
+mod secret_values {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::Secret;
+
+    type Secrets = BTreeMap<String, BTreeMap<String, Secret>>;
+
+    pub(super) fn serialize<S: Serializer>(v: &Secrets, s: S) -> Result<S::Ok, S::Error> {
+        let plain: BTreeMap<&str, BTreeMap<&str, &str>> = v
+            .iter()
+            .map(|(name, data)| {
+                (
+                    name.as_str(),
+                    data.iter().map(|(k, v)| (k.as_str(), v.expose())).collect(),
+                )
+            })
+            .collect();
+        plain.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secrets, D::Error> {
+        let plain = BTreeMap::<String, BTreeMap<String, String>>::deserialize(d)?;
+        Ok(plain
+            .into_iter()
+            .map(|(name, data)| {
+                (
+                    name,
+                    data.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+                )
+            })
+            .collect())
     }
 }

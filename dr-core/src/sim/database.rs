@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::SimInstant as Instant;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::time::Instant;
 
 use super::{Env, SimCloud, State, PROVIDER};
 use crate::provider::{
@@ -16,7 +16,7 @@ use crate::{Error, Result};
 
 const ROLE: &str = "database";
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Instance {
     role: DbRole,
     /// A transition in progress: its state, when it ends, the role it ends in.
@@ -26,7 +26,7 @@ struct Instance {
     failed: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Snapshot {
     source: DbRef,
     created: DateTime<Utc>,
@@ -34,7 +34,7 @@ struct Snapshot {
 }
 
 /// Databases and snapshots of the simulated cloud.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Databases {
     instances: BTreeMap<DbRef, Instance>,
     snapshots: BTreeMap<(String, String), Snapshot>,

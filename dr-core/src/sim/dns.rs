@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::SimInstant as Instant;
 use async_trait::async_trait;
-use tokio::time::Instant;
 
 use super::{Env, SimCloud, State, PROVIDER};
 use crate::provider::{
@@ -15,7 +15,7 @@ const ROLE: &str = "dns";
 
 type SetKey = (String, Option<String>);
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct RecordSet {
     /// The record as last written (what the API returns).
     record: DnsRecord,
@@ -36,7 +36,7 @@ impl RecordSet {
 }
 
 /// Zones, changes and health checks of the simulated cloud.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Dns {
     zones: BTreeMap<String, BTreeMap<SetKey, RecordSet>>,
     changes: BTreeMap<String, Instant>,

@@ -9,7 +9,7 @@ use crate::{Error, Retry};
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, identical on every platform and
 /// release, which a simulation replayed from a seed needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
@@ -61,10 +61,11 @@ pub(crate) enum Fault {
 }
 
 /// Fault state: the generator and how often each rule has fired.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Faults {
     rng: SplitMix64,
     temporary: u64,
+    #[serde(with = "hits")]
     hits: HashMap<(u8, usize), u32>,
 }
 
@@ -192,5 +193,30 @@ mod tests {
             faults.decide(&cfg, Operation::Promote, "other"),
             Fault::None
         );
+    }
+}
+
+/// The fired-rule counts as a list (the key is a pair).
+mod hits {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &HashMap<(u8, usize), u32>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut list: Vec<(u8, usize, u32)> = v.iter().map(|(&(a, b), &n)| (a, b, n)).collect();
+        list.sort_unstable();
+        list.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<(u8, usize), u32>, D::Error> {
+        Ok(Vec::<(u8, usize, u32)>::deserialize(d)?
+            .into_iter()
+            .map(|(a, b, n)| ((a, b), n))
+            .collect())
     }
 }

@@ -17,7 +17,7 @@ use crate::Result;
 /// up, and on that cluster every listed workload has a complete rollout with at least one
 /// available replica and is not isolated. A cluster with none of the listed workloads
 /// serves nothing, so it is unhealthy too.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EndpointBinding {
     /// DNS zone of the record clients resolve.
     pub zone: String,
@@ -28,7 +28,7 @@ pub struct EndpointBinding {
 }
 
 /// Probe and notifier state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Health {
     explicit: BTreeMap<String, HealthStatus>,
     bindings: BTreeMap<String, EndpointBinding>,

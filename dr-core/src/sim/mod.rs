@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeZone, Utc};
-use tokio::time::Instant;
+use std::time::Duration;
 
 pub use cluster::SimCluster;
 pub use config::{FaultConfig, FaultRule, SimConfig};
@@ -66,7 +66,7 @@ use fault::{Fault, Faults};
 pub const PROVIDER: &str = "sim";
 
 /// One call made to the simulated cloud, as recorded in its [call log](SimCloud::calls).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SimCall {
     /// Simulated time the call completed.
     pub at: DateTime<Utc>,
@@ -84,7 +84,7 @@ pub struct SimCall {
 }
 
 /// How a simulated call ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SimOutcome {
     /// It succeeded.
@@ -105,8 +105,38 @@ impl SimOutcome {
     }
 }
 
+/// A point in the simulated cloud's time: how long after its epoch (2026-01-01T00:00:00Z).
+/// Derived from the cloud's clock, so a cloud restored from its state file goes on where it
+/// stopped.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub(crate) struct SimInstant(Duration);
+
+impl std::ops::Add<Duration> for SimInstant {
+    type Output = SimInstant;
+    fn add(self, d: Duration) -> SimInstant {
+        SimInstant(self.0.saturating_add(d))
+    }
+}
+
+fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
 /// The mutable state of the whole cloud.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct State {
     faults: Faults,
     calls: Vec<SimCall>,
@@ -115,13 +145,31 @@ struct State {
     dns: dns::Dns,
     clusters: cluster::Clusters,
     health: health::Health,
+    #[serde(skip)]
     stores: BTreeMap<String, InMemoryStore>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SavedRef<'a> {
+    format: u32,
+    now: DateTime<Utc>,
+    state: &'a State,
+    stores: BTreeMap<String, Vec<crate::store::ExportedObject>>,
+}
+
+/// What the state file holds: the clock, the state, and the stores' objects.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    format: u32,
+    now: DateTime<Utc>,
+    state: State,
+    stores: BTreeMap<String, Vec<crate::store::ExportedObject>>,
 }
 
 /// What a state transition may read besides the state.
 #[derive(Debug)]
 struct Env<'a> {
-    now: Instant,
+    now: SimInstant,
     wall: DateTime<Utc>,
     cfg: &'a SimConfig,
 }
@@ -131,6 +179,8 @@ struct Inner {
     config: SimConfig,
     clock: Clock,
     state: Mutex<State>,
+    /// Where the state is saved after every call, if anywhere.
+    persist: Mutex<Option<std::path::PathBuf>>,
 }
 
 /// A deterministic simulated cloud. Cheap to clone: clones share one state.
@@ -156,14 +206,12 @@ impl SimCloud {
 
     /// A cloud with the given durations and faults.
     pub fn with_config(seed: u64, config: SimConfig) -> Self {
-        let start = Utc
-            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .single()
-            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let start = epoch();
         SimCloud {
             inner: Arc::new(Inner {
                 config,
                 clock: Clock::starting_at(start),
+                persist: Mutex::new(None),
                 state: Mutex::new(State {
                     faults: Faults::new(seed),
                     calls: Vec::new(),
@@ -193,9 +241,10 @@ impl SimCloud {
     }
 
     fn env(&self) -> Env<'_> {
+        let wall = self.inner.clock.now();
         Env {
-            now: Instant::now(),
-            wall: self.inner.clock.now(),
+            now: SimInstant((wall - epoch()).to_std().unwrap_or_default()),
+            wall,
             cfg: &self.inner.config,
         }
     }
@@ -377,6 +426,99 @@ impl SimCloud {
             outcome,
             took_effect,
         });
+        self.autosave();
+    }
+
+    /// Saves the whole cloud — clock, databases, DNS, clusters, health, faults, the call
+    /// log and every store's objects — to `path` (written to a temporary file, synced, then
+    /// renamed over it, so a crash leaves the old file or the new one). The file holds what
+    /// the simulated cloud holds, secret values included, like a real cloud's storage: it is
+    /// created readable by its owner only.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let bytes = {
+            let st = self.lock();
+            let stores = st
+                .stores
+                .iter()
+                .map(|(name, s)| (name.clone(), s.export()))
+                .collect();
+            let saved = SavedRef {
+                format: 1,
+                now: self.inner.clock.now(),
+                state: &st,
+                stores,
+            };
+            let mut out = Vec::new();
+            ciborium::into_writer(&saved, &mut out).map_err(|e| Error::InvalidRequest {
+                provider: PROVIDER.into(),
+                operation: "save".into(),
+                message: format!("cannot encode the simulated cloud: {e}"),
+            })?;
+            out
+        };
+        crate::store::write_atomically(path, &bytes)
+    }
+
+    /// A cloud restored from a file written by [`save`](Self::save): its clock goes on from
+    /// the saved time (on this process's tokio time), and its state is as saved.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the path; [`Error::InvalidResponse`] for a file that is not a
+    /// saved cloud.
+    pub fn load(path: &std::path::Path, config: SimConfig) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::io(format!("reading the simulated cloud {}", path.display()), e))?;
+        let saved: Saved =
+            ciborium::from_reader(bytes.as_slice()).map_err(|e| Error::InvalidResponse {
+                provider: PROVIDER.into(),
+                operation: "load".into(),
+                message: format!("{}: not a saved simulated cloud: {e}", path.display()),
+            })?;
+        let clock = Clock::starting_at(saved.now);
+        let mut state = saved.state;
+        for (name, objects) in saved.stores {
+            let store = InMemoryStore::with_clock(clock);
+            store.import(objects);
+            state.stores.insert(name, store);
+        }
+        Ok(SimCloud {
+            inner: Arc::new(Inner {
+                config,
+                clock,
+                persist: Mutex::new(None),
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    /// Saves the cloud to `path` now and after every call from now on (see
+    /// [`save`](Self::save)), so that a process that crashes leaves the cloud as its last
+    /// call left it.
+    ///
+    /// # Errors
+    /// The first save's error.
+    pub fn persist_to(&self, path: impl Into<std::path::PathBuf>) -> Result<()> {
+        let path = path.into();
+        self.save(&path)?;
+        *self.inner.persist.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+        Ok(())
+    }
+
+    fn autosave(&self) {
+        let path = self
+            .inner
+            .persist
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(path) = path {
+            if let Err(e) = self.save(&path) {
+                tracing::error!(error = %e, "saving the simulated cloud failed");
+            }
+        }
     }
 
     /// One call whose effect is a synchronous state transition.

@@ -496,3 +496,50 @@ async fn sim_store_conforms() -> Result<()> {
     )));
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_cloud_loads_as_it_was_and_goes_on_in_time() {
+    use crate::provider::DbState;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.cbor");
+    let cloud = SimCloud::new(7);
+    let db = DbRef::new("east", "orders");
+    let replica = DbRef::new("west", "orders-west");
+    cloud.add_database(&db, None);
+    cloud.add_database(&replica, Some(&db));
+    cloud.set_replication_lag(&replica, Duration::from_secs(20));
+    cloud.persist_to(&path).unwrap();
+    cloud.database().promote(&replica).await.unwrap();
+    let store = cloud.store("backups");
+    store
+        .put(
+            "a/b",
+            futures::StreamExt::boxed(futures::stream::iter([Ok(bytes::Bytes::from_static(
+                b"hello",
+            ))])),
+            crate::provider::PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    cloud.fail_region("east");
+    cloud.save(&path).unwrap();
+    let calls = cloud.calls();
+    let at = cloud.clock().now();
+
+    let back = SimCloud::load(&path, SimConfig::default()).unwrap();
+    assert_eq!(back.calls(), calls);
+    assert!(back.is_region_down("east"));
+    assert!(back.clock().now() >= at);
+    // The promotion goes on from where it was: modifying, then a primary.
+    let st = back.database().describe(&replica).await.unwrap();
+    assert_eq!(st.state, DbState::Modifying);
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let st = back.database().describe(&replica).await.unwrap();
+    assert_eq!(st.role, crate::provider::DbRole::Primary);
+    let got = back.store("backups").get("a/b").await.unwrap();
+    assert_eq!(got.meta.size, 5);
+    // Not a saved cloud: a clear error naming the file.
+    std::fs::write(&path, b"not a cloud").unwrap();
+    let err = SimCloud::load(&path, SimConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("sim.cbor"), "{err}");
+}

@@ -125,9 +125,12 @@ impl StepAction for PromoteReplica {
     }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let p = ctx.database(&self.db.region)?;
+        // The read-back right before the first attempt measured the lag; without it, read.
         if ctx.data_loss.is_none() {
             ctx.data_loss = ctx.read(|| p.describe(&self.db)).await?.replication_lag;
         }
+        // The RPO gate judges the window right before the promotion.
+        ctx.check_data_loss(ctx.data_loss, "replica lag").await?;
         p.promote(&self.db).await?;
         Ok(())
     }
@@ -204,6 +207,8 @@ impl StepAction for RestoreSnapshot {
                 )
             })?;
         ctx.data_loss = Some(ctx.age_at_incident(newest.created));
+        ctx.check_data_loss(ctx.data_loss, "age of the newest snapshot")
+            .await?;
         ctx.database(&self.target.region)?
             .restore_snapshot(&newest, &self.target)
             .await?;
@@ -276,6 +281,8 @@ impl StepAction for RestorePointInTime {
             }
         };
         ctx.data_loss = point.map(|t| ctx.age_at_incident(t));
+        ctx.check_data_loss(ctx.data_loss, "age of the restore point")
+            .await?;
         ctx.database(&self.target.region)?
             .restore_to_point_in_time(&self.source, &self.target, self.at)
             .await?;

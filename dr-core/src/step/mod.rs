@@ -290,6 +290,7 @@ pub struct StepContext<'a> {
     pub(crate) timeout: Duration,
     pub(crate) started: tokio::time::Instant,
     pub(crate) reads: &'a crate::executor::Retrier,
+    pub(crate) gates: &'a crate::executor::Gates,
     /// What the step remembers across attempts.
     pub memory: Memory,
     /// Data-loss window the step measured (replica lag, snapshot or restore-point age).
@@ -365,6 +366,20 @@ impl<'a> StepContext<'a> {
     /// When the outage began: data-loss windows are measured against it.
     pub fn incident_started_at(&self) -> DateTime<Utc> {
         self.incident
+    }
+
+    /// The RPO gate: call it right before the call that loses data, with the window just
+    /// read (replica lag, age of the snapshot or restore point; `None` when unknown) and
+    /// what it is (`replica lag`). A window beyond the service's RPO is refused with
+    /// [`Error::GateRefused`] unless the user accepted that loss explicitly (the override
+    /// is then journaled and reported).
+    ///
+    /// # Errors
+    /// [`Error::GateRefused`]; a journal error when the override cannot be recorded.
+    pub async fn check_data_loss(&self, window: Option<Duration>, what: &str) -> Result<()> {
+        self.gates
+            .data_loss(self.step_id, self.service, window, what)
+            .await
     }
 
     /// The age of `at` at the incident's start (zero for a later instant).

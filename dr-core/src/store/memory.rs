@@ -79,6 +79,33 @@ impl InMemoryStore {
         }
     }
 
+    /// Every object with its content, for a saved simulated cloud.
+    pub(crate) fn export(&self) -> Vec<super::ExportedObject> {
+        self.lock()
+            .objects
+            .values()
+            .map(|o| super::ExportedObject {
+                meta: o.meta.clone(),
+                content: o.chunks.iter().flat_map(|c| c.iter().copied()).collect(),
+            })
+            .collect()
+    }
+
+    /// Puts back objects of [`export`](Self::export), as they were.
+    pub(crate) fn import(&self, objects: Vec<super::ExportedObject>) {
+        let mut inner = self.lock();
+        for o in objects {
+            inner.generation += 1;
+            inner.objects.insert(
+                o.meta.key.clone(),
+                Object {
+                    chunks: Arc::new(vec![Bytes::from(o.content)]),
+                    meta: o.meta,
+                },
+            );
+        }
+    }
+
     fn object(&self, key: &str) -> Result<Object> {
         self.lock()
             .objects

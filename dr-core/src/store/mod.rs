@@ -10,6 +10,65 @@ mod memory;
 pub use local::LocalDiskStore;
 pub use memory::InMemoryStore;
 
+/// An object with its content, as a saved simulated cloud holds it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ExportedObject {
+    pub(crate) meta: crate::provider::ObjectMeta,
+    #[serde(with = "serde_bytes_vec")]
+    pub(crate) content: Vec<u8>,
+}
+
+/// Bytes as one byte string (not a list of numbers).
+mod serde_bytes_vec {
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it (synced, readable by its
+/// owner only), renamed over `path`: a crash leaves the old content or the new.
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> crate::Result<()> {
+    use std::io::Write;
+    let ctx = |what: &str| format!("{what} {}", path.display());
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&tmp)
+        .map_err(|e| crate::Error::io(ctx("creating"), e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_data())
+        .map_err(|e| crate::Error::io(ctx("writing"), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| crate::Error::io(ctx("replacing"), e))?;
+    Ok(())
+}
+
 use crate::provider::Capabilities;
 use crate::{Error, Result};
 
