@@ -4,6 +4,7 @@
 //! region failover against AWS (or moto) through `dr-aws`.
 #![forbid(unsafe_code)]
 
+pub mod durable;
 pub mod feature_flag;
 
 use std::io::Write as _;
@@ -30,6 +31,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status: invalid input (a bad plan, an unknown scenario).
 pub const EXIT_INVALID: u8 = 2;
+/// Exit status: another runner holds the plan's lease; nothing was done.
+pub const EXIT_LEASE_HELD: u8 = 3;
 
 /// The directory of the bundled plans (`examples/plans`).
 pub fn plans_dir() -> PathBuf {
@@ -173,6 +176,15 @@ pub struct RunOptions {
     pub fault_rate: f64,
     /// Steps run at once, at most (`None`: no cap beyond the per-target limits).
     pub concurrency: Option<usize>,
+    /// Journal the run in this directory (with the simulated cloud's state beside it).
+    pub journal: Option<PathBuf>,
+    /// Resume this run of the journal directory instead of starting one.
+    pub resume: Option<String>,
+    /// Simulated time passes at this many times real time (default: at once, on the paused
+    /// clock).
+    pub speed: Option<f64>,
+    /// Data losses accepted explicitly beyond a service's RPO.
+    pub accept_data_loss: Vec<(String, Duration)>,
 }
 
 impl Default for RunOptions {
@@ -183,6 +195,10 @@ impl Default for RunOptions {
             seed: 42,
             fault_rate: 0.0,
             concurrency: None,
+            journal: None,
+            resume: None,
+            speed: None,
+            accept_data_loss: Vec::new(),
         }
     }
 }
@@ -242,10 +258,50 @@ pub async fn run_scenario_with(
 
     let config =
         SimConfig::default().with_faults(FaultConfig::default().with_rate(opts.fault_rate));
-    let sim = Simulation::new(&plan, opts.seed, config);
-    human(&format!("Incident: {}\n", incident(&plan, sc)));
-    sim.inject(sc).await;
-    let observed = sim.observe().await;
+    // A journaled run keeps its files in the journal directory; a resume reads them back.
+    let files = match (&opts.journal, &opts.resume) {
+        (Some(dir), resume) => {
+            let id = resume
+                .clone()
+                .unwrap_or_else(|| dr_core::executor::new_run_id(chrono::Utc::now()));
+            match durable::RunFiles::new(dir, &id) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    console.err(&format!("error: {e}"));
+                    return EXIT_INVALID;
+                }
+            }
+        }
+        (None, Some(_)) => {
+            console.err("error: --resume needs the --journal directory the run was started with");
+            return EXIT_INVALID;
+        }
+        (None, None) => None,
+    };
+    let resuming = opts.resume.is_some();
+    let (sim, observed) = match (&files, resuming) {
+        (Some(f), true) => match f.load(config) {
+            Ok((observed, cloud)) => {
+                human(&format!(
+                    "Resuming run {} from {}\n",
+                    f.run_id,
+                    f.journal.display()
+                ));
+                (Simulation::on(&plan, cloud), observed)
+            }
+            Err(e) => {
+                console.err(&format!("error: {e}"));
+                return EXIT_INVALID;
+            }
+        },
+        _ => {
+            let sim = Simulation::new(&plan, opts.seed, config);
+            human(&format!("Incident: {}\n", incident(&plan, sc)));
+            sim.inject(sc).await;
+            let observed = sim.observe().await;
+            (sim, observed)
+        }
+    };
     let graph = match planner::plan_with(&plan, &sc.name, &observed, registry) {
         Ok(graph) => graph,
         Err(e @ PlanningError::Unrecoverable { .. }) => {
@@ -264,7 +320,10 @@ pub async fn run_scenario_with(
     if let Some(n) = opts.concurrency {
         executor = executor.concurrency(n);
     }
-    let executor = executor
+    for (service, window) in &opts.accept_data_loss {
+        executor = executor.accept_data_loss(service, *window);
+    }
+    let mut executor = executor
         .approvals(Arc::new(SimulatedOnCall {
             delay: Duration::from_secs(60),
         }))
@@ -295,10 +354,62 @@ pub async fn run_scenario_with(
         return EXIT_OK;
     }
 
+    if let Some(f) = &files {
+        let ready = async {
+            if !resuming {
+                f.save_observed(&observed)?;
+                sim.cloud().persist_to(&f.sim)?;
+            } else {
+                sim.cloud().persist_to(&f.sim)?;
+            }
+            f.open_journal().await
+        };
+        match ready.await {
+            Ok(journal) => executor = executor.journal(journal).run_id(&f.run_id),
+            Err(e) => {
+                console.err(&format!("error: {e}"));
+                return EXIT_INVALID;
+            }
+        }
+        console.err(&format!(
+            "run id: {} (journal {})",
+            f.run_id,
+            f.journal.display()
+        ));
+    }
+
     human(&graph.to_string());
     human("Progress (simulated time):");
     let printer = tokio::spawn(print_progress(rx, clock.now(), console.clone(), opts.json));
-    let report = executor.run(&graph).await;
+    let pacer = opts.speed.map(durable::pace);
+    let report = if files.is_some() {
+        let result = if resuming {
+            executor.resume(&graph).await
+        } else {
+            executor.start(&graph).await
+        };
+        match result {
+            Ok(report) => report,
+            Err(e) => {
+                if let Some(p) = pacer {
+                    p.abort();
+                }
+                drop(executor);
+                let _ = printer.await;
+                console.err(&format!("error: {e}"));
+                return if e.to_string().contains("lease") {
+                    EXIT_LEASE_HELD
+                } else {
+                    EXIT_INVALID
+                };
+            }
+        }
+    } else {
+        executor.run(&graph).await
+    };
+    if let Some(p) = pacer {
+        p.abort();
+    }
     drop(executor);
     let _ = printer.await;
     if opts.json {

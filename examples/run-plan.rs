@@ -2,12 +2,20 @@
 //!
 //! ```text
 //! run-plan PLAN_FILE --scenario NAME [--dry-run] [--json] [--seed N] [--fault-rate F]
+//!          [--journal DIR [--resume RUN_ID]] [--speed X] [--accept-data-loss SERVICE=DURATION]
 //! cargo run --example run-plan -- examples/plans/region-failover.yaml --scenario database-failure
 //! ```
 //!
+//! With `--journal DIR`, the run is journaled in `DIR` (its run id is printed on stderr and
+//! is a field of the JSON report) and the simulated cloud's state is kept beside the
+//! journal, so that after a crash `--journal DIR --resume RUN_ID` continues the run without
+//! repeating what it did. `--speed X` lets simulated time pass at X× real time (so a
+//! process can be killed in the middle of a step); `DR_CRASH_AFTER_RECORDS=N` aborts the
+//! process right after its N-th journal record is durable.
+//!
 //! Exit status: 0 when the run succeeded and every target was met (or a dry run was
 //! planned), 1 when it failed or a target was missed, 2 for invalid input (the message on
-//! stderr names the fault). With `--json`, stdout holds only the JSON report; progress goes
+//! stderr names the fault), 3 when another runner holds the plan's lease. With `--json`, stdout holds only the JSON report; progress goes
 //! to stderr.
 
 use std::path::PathBuf;
@@ -45,6 +53,31 @@ struct Args {
     /// database region, DNS zone and cluster).
     #[arg(long, value_parser = concurrency)]
     concurrency: Option<usize>,
+    /// Journal the run in DIR, with the simulated cloud's state beside the journal.
+    #[arg(long, value_name = "DIR")]
+    journal: Option<PathBuf>,
+    /// Resume run RUN_ID of the --journal directory after a crash.
+    #[arg(long, value_name = "RUN_ID", requires = "journal")]
+    resume: Option<String>,
+    /// Simulated time passes at X times real time (0.001 to 1000000) instead of at once.
+    #[arg(long, value_name = "X", value_parser = speed)]
+    speed: Option<f64>,
+    /// Accept a data loss up to DURATION for SERVICE beyond its RPO (repeatable):
+    /// `--accept-data-loss orders=25m`.
+    #[arg(long, value_name = "SERVICE=DURATION", value_parser = dr_examples::durable::accepted_loss)]
+    accept_data_loss: Vec<(String, std::time::Duration)>,
+}
+
+fn speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "not a number: write a speed such as `60` (60× real time)".to_string())?;
+    if v.is_finite() && (0.001..=1e6).contains(&v) {
+        Ok(v)
+    } else {
+        Err("out of range: write a speed from 0.001 to 1000000".into())
+    }
 }
 
 fn scenario_name(s: &str) -> Result<String, String> {
@@ -119,6 +152,10 @@ async fn main() -> ExitCode {
         seed: args.seed,
         fault_rate: args.fault_rate,
         concurrency: args.concurrency,
+        journal: args.journal,
+        resume: args.resume,
+        speed: args.speed,
+        accept_data_loss: args.accept_data_loss,
     };
     ExitCode::from(run_scenario(&args.plan, &args.scenario, &opts, &Console::stdio()).await)
 }

@@ -71,6 +71,15 @@ impl Simulation {
         }
     }
 
+    /// The simulation of `plan` on a cloud that already exists — one restored from its state
+    /// file ([`SimCloud::load`]) to resume a run after a crash. Provisions nothing.
+    pub fn on(plan: &Plan, cloud: SimCloud) -> Self {
+        Simulation {
+            cloud,
+            plan: plan.clone(),
+        }
+    }
+
     /// The simulated cloud (to inspect its call log, inject more faults, read its clock).
     pub fn cloud(&self) -> &SimCloud {
         &self.cloud

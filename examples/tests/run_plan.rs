@@ -6,6 +6,7 @@ use dr_examples::{
     plans_dir, run_scenario, Console, RunOptions, EXIT_FAILED, EXIT_INVALID, EXIT_OK,
 };
 use serde_json::Value;
+use std::time::Duration;
 
 const SCENARIOS: [&str; 7] = [
     "region-failover",
@@ -144,13 +145,59 @@ async fn a_target_at_risk_is_a_forecast_not_invalid_input() {
         let risks = json["risks"].to_string();
         assert!(risks.contains(risk), "{plan}: {risks}");
         assert_eq!(json["services"][0]["within_targets"], false);
-        // The run goes ahead, and exits 1 for the missed target.
-        let (code, console) = run(plan, "failover", json_opts()).await;
-        assert_eq!(code, EXIT_FAILED, "{plan}");
-        let report: Value = serde_json::from_str(&console.stdout()).unwrap();
-        assert_eq!(report["outcome"], "succeeded", "{plan}");
-        assert_eq!(report["services"][0]["met"], false, "{plan}");
+        if plan == "at-risk-rto.yaml" {
+            // The run goes ahead, and exits 1 for the missed target.
+            let (code, console) = run(plan, "failover", json_opts()).await;
+            assert_eq!(code, EXIT_FAILED, "{plan}");
+            let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+            assert_eq!(report["outcome"], "succeeded", "{plan}");
+            assert_eq!(report["services"][0]["met"], false, "{plan}");
+        }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rpo_gate_refuses_a_loss_beyond_the_rpo_unless_it_is_accepted() {
+    // The snapshot is hours old against an RPO of 15m: the restore is refused before its
+    // call, naming the gate and how to accept the loss.
+    let (code, console) = run("at-risk-rpo.yaml", "failover", json_opts()).await;
+    assert_eq!(code, EXIT_FAILED);
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "failed");
+    let restore = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"] == "restore_snapshot")
+        .unwrap();
+    let error = restore["error"].as_str().unwrap();
+    assert!(error.contains("rpo gate refused"), "{error}");
+    assert!(error.contains("--accept-data-loss orders="), "{error}");
+    assert!(report["overrides"].as_array().unwrap().is_empty());
+
+    // Too little accepted: still refused.
+    let opts = RunOptions {
+        accept_data_loss: vec![("orders".into(), Duration::from_secs(600))],
+        ..json_opts()
+    };
+    let (code, console) = run("at-risk-rpo.yaml", "failover", opts).await;
+    assert_eq!(code, EXIT_FAILED);
+    assert!(console.stdout().contains("is less"), "{}", console.stdout());
+
+    // Accepted explicitly: the restore goes ahead, the override is in the report, and the
+    // missed RPO still makes the run exit 1.
+    let opts = RunOptions {
+        accept_data_loss: vec![("orders".into(), Duration::from_secs(48 * 3600))],
+        ..json_opts()
+    };
+    let (code, console) = run("at-risk-rpo.yaml", "failover", opts).await;
+    assert_eq!(code, EXIT_FAILED);
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["services"][0]["met"], false);
+    let overrides = report["overrides"].to_string();
+    assert!(overrides.contains("\"gate\":\"rpo\""), "{overrides}");
+    assert!(overrides.contains("accepted up to 2days"), "{overrides}");
 }
 
 #[tokio::test(start_paused = true)]

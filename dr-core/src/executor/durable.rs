@@ -61,7 +61,14 @@ pub fn graph_digest(graph: &RecoveryGraph) -> String {
 }
 
 /// A new run id: the start time and 48 random bits (`run-20260101T000000Z-1a2b3c4d5e6f`).
-pub(crate) fn new_run_id(at: DateTime<Utc>) -> String {
+///
+/// # Examples
+///
+/// ```
+/// let id = dr_core::executor::new_run_id(chrono::Utc::now());
+/// assert!(id.starts_with("run-") && id.len() == 33);
+/// ```
+pub fn new_run_id(at: DateTime<Utc>) -> String {
     let mut bytes = [0u8; 6];
     if getrandom::fill(&mut bytes).is_err() {
         // No entropy source: the time alone still orders runs.

@@ -75,7 +75,7 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use approval::{ApprovalHook, ApprovalRequest, AutoApprove, Decision};
 pub use compensate::CompensationReport;
 pub use dry_run::{DryRun, DryRunStep, PlannedCall};
-pub use durable::graph_digest;
+pub use durable::{graph_digest, new_run_id};
 pub use event::RunEvent;
 pub(crate) use gates::Gates;
 pub use gates::OverrideReport;

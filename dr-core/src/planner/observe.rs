@@ -10,7 +10,7 @@ use crate::plan::Plan;
 use crate::provider::{DbRef, DbState, DbStatus};
 
 /// The observed state of one replica.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ReplicaObservation {
     /// Its state; `None` when it could not be reached.
     pub state: Option<DbState>,
@@ -20,7 +20,7 @@ pub struct ReplicaObservation {
 }
 
 /// The observed state of one database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 pub struct DbObservation {
     /// The primary's status; `None` when it could not be reached.
     pub primary: Option<DbStatus>,
@@ -31,7 +31,7 @@ pub struct DbObservation {
 }
 
 /// What the planner knows about the resources of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ObservedState {
     /// When it was observed (data-loss forecasts are measured from here).
     pub observed_at: DateTime<Utc>,
