@@ -1,24 +1,23 @@
 //! Property tests of crash and resume: random scenarios of the bundled plan × random fault
 //! schedules × a crash right after a random journal record (the run is dropped where it
-//! stands, its journal holding exactly the records written so far), followed by a resume on
+//! stands, at once or after the calls it had announced were made, its journal holding
+//! exactly the records written so far), followed by a resume on
 //! a fresh executor. Whatever the crash point: no step starts before its dependencies, no
 //! non-idempotent operation takes effect twice, no journal record is lost, and a resumed run
 //! that succeeds leaves the cloud with the same effects as an uninterrupted one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use dr_core::executor::{AutoApprove, Executor, RunReport};
-use dr_core::journal::{InMemoryJournal, Journal, Loaded, Record};
 use dr_core::plan::Plan;
 use dr_core::planner;
 use dr_core::provider::Operation;
 use dr_core::sim::{FaultConfig, FaultRule, SimCall, SimConfig};
 use dr_core::simulation::Simulation;
+use dr_core::testkit::journal::Tripwire;
 use proptest::prelude::*;
 
 const SCENARIOS: [&str; 7] = [
@@ -63,34 +62,6 @@ fn plan() -> Plan {
     Plan::load(path).unwrap()
 }
 
-/// A journal that, right after its N-th record is durable, never returns from an append
-/// again: the run stops there, and the test drops it — a crash.
-#[derive(Debug)]
-struct Tripwire {
-    inner: Arc<InMemoryJournal>,
-    after: usize,
-    count: AtomicUsize,
-    tripped: Arc<tokio::sync::Notify>,
-}
-
-#[async_trait]
-impl Journal for Tripwire {
-    async fn append(&self, record: &Record) -> dr_core::Result<()> {
-        if self.count.load(Ordering::SeqCst) >= self.after {
-            return futures::future::pending().await;
-        }
-        self.inner.append(record).await?;
-        if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
-            self.tripped.notify_one();
-        }
-        Ok(())
-    }
-
-    async fn load(&self) -> dr_core::Result<Loaded> {
-        self.inner.load().await
-    }
-}
-
 fn executor(sim: &Simulation, seed: u64, plan: &Plan) -> Executor {
     let mut e = Executor::new(sim.providers())
         .clock(sim.cloud().clock())
@@ -126,32 +97,30 @@ async fn run_case(
     seed: u64,
     faults: FaultConfig,
     crash_after: Option<usize>,
+    grace: Duration,
 ) -> (Case, dr_core::RecoveryGraph) {
     let sim = Simulation::new(plan, seed, SimConfig::default().with_faults(faults));
     sim.inject(plan.scenario(scenario).unwrap()).await;
     let observed = sim.observe().await;
     let graph = planner::plan(plan, scenario, &observed).unwrap();
-    let memory = Arc::new(InMemoryJournal::new());
-    let tripped = Arc::new(tokio::sync::Notify::new());
-    let journal = Tripwire {
-        inner: memory.clone(),
-        after: crash_after.unwrap_or(usize::MAX),
-        count: AtomicUsize::new(0),
-        tripped: tripped.clone(),
-    };
-    let first = executor(&sim, seed, plan).journal(Arc::new(journal));
+    let wire = Arc::new(Tripwire::new(crash_after.unwrap_or(usize::MAX)));
+    let first = executor(&sim, seed, plan).journal(wire.clone());
     let finished = tokio::select! {
         r = first.start(&graph) => Some(r.unwrap()),
-        () = tripped.notified() => None,
+        // After the wire trips, the run goes on for `grace` (calls already announced are
+        // made; every further append hangs), then dies.
+        () = async {
+            wire.tripped().await;
+            tokio::time::sleep(grace).await;
+        } => None,
     };
     drop(first);
     let (report, records_at_crash) = match finished {
         Some(report) => (report, None),
         None => {
             // The crash: what is in the journal is all that survives of the run.
-            let loaded = memory.load().await.unwrap();
-            let n = loaded.records.len();
-            let again = Arc::new(InMemoryJournal::from_bytes(memory.bytes()));
+            let n = wire.records().await;
+            let again = wire.survivor();
             let report = executor(&sim, seed ^ 1, plan)
                 .journal(again)
                 .resume(&graph)
@@ -160,7 +129,7 @@ async fn run_case(
             (report, Some(n))
         }
     };
-    let records = memory.load().await.unwrap().records.len();
+    let records = wire.records().await;
     (
         Case {
             report,
@@ -182,6 +151,7 @@ proptest! {
         rate in 0.0f64..0.3,
         lost_replies in prop::collection::vec(0..NON_IDEMPOTENT.len(), 0..3),
         crash_at_f in 0.0f64..1.0,
+        grace in prop_oneof![Just(0u64), 1u64..600],
     ) {
         let plan = plan();
         let mut faults = FaultConfig::default().with_rate(rate);
@@ -196,10 +166,10 @@ proptest! {
             .unwrap();
         let mut crash_at = 0;
         let ((base, _), (case, graph)) = rt.block_on(async {
-            let base = run_case(&plan, scenario, seed, faults.clone(), None).await;
+            let base = run_case(&plan, scenario, seed, faults.clone(), None, Duration::ZERO).await;
             // A crash after any record but the run's last, which ends it.
             crash_at = 1 + (crash_at_f * (base.0.records - 1) as f64) as usize;
-            let case = run_case(&plan, scenario, seed, faults, Some(crash_at)).await;
+            let case = run_case(&plan, scenario, seed, faults, Some(crash_at), Duration::from_secs(grace)).await;
             (base, case)
         });
 

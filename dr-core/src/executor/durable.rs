@@ -357,9 +357,8 @@ pub(crate) struct Fence(pub(crate) Arc<Leader>);
 #[async_trait]
 impl Layer for Fence {
     async fn before(&self, call: &CallInfo) -> Result<Guard> {
-        self.0.check().map_err(|e| {
+        self.0.check().inspect_err(|_| {
             tracing::error!(call = %call, "refused: the lease is not held");
-            e
         })?;
         Ok(None)
     }

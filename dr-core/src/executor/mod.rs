@@ -515,13 +515,11 @@ impl Executor {
                 tokio::pin!(fut);
                 let keep = l.keep();
                 tokio::pin!(keep);
-                loop {
-                    tokio::select! {
-                        report = &mut fut => break report,
-                        () = &mut keep => {
-                            // Lost: the fence refuses every further call; let the run wind down.
-                            break fut.await;
-                        }
+                tokio::select! {
+                    report = &mut fut => report,
+                    () = &mut keep => {
+                        // Lost: the fence refuses every further call; let the run wind down.
+                        fut.await
                     }
                 }
             }

@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod database;
+pub mod journal;
 pub mod lease;
 pub mod rss;
 pub mod store;
