@@ -112,7 +112,9 @@ fn planted_secrets_appear_nowhere_but_in_the_cluster_secret() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if name.ends_with(".sim") {
             // The simulated cloud's own storage: the cluster secret holds the connection string.
-            cluster_has_it = bytes.windows(CONN_PW.len()).any(|w| w == CONN_PW.as_bytes());
+            cluster_has_it = bytes
+                .windows(CONN_PW.len())
+                .any(|w| w == CONN_PW.as_bytes());
             continue;
         }
         places.push((
@@ -124,7 +126,10 @@ fn planted_secrets_appear_nowhere_but_in_the_cluster_secret() {
             String::from_utf8_lossy(&bytes).to_string(),
         ));
     }
-    assert!(cluster_has_it, "the connection string was written to the cluster secret");
+    assert!(
+        cluster_has_it,
+        "the connection string was written to the cluster secret"
+    );
     for (place, text) in &places {
         for secret in [CONN_PW, HEADER, ENV_TOKEN, URL_PW, CMD_TOKEN] {
             assert!(!text.contains(secret), "{secret} appears in the {place}");
