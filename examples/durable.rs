@@ -170,20 +170,3 @@ pub fn pace(speed: f64) -> tokio::task::JoinHandle<()> {
         }
     })
 }
-
-/// Parses `SERVICE=DURATION` (`orders=25m`).
-///
-/// # Errors
-/// A message saying what to write.
-pub fn accepted_loss(s: &str) -> std::result::Result<(String, Duration), String> {
-    let (service, window) = s
-        .split_once('=')
-        .ok_or_else(|| "write SERVICE=DURATION, such as `orders=25m`".to_string())?;
-    if service.is_empty() {
-        return Err("write SERVICE=DURATION, such as `orders=25m`: the service is missing".into());
-    }
-    let window = humantime::parse_duration(window.trim()).map_err(|_| {
-        "the accepted data loss is not a duration: write one such as `25m` or `1h30m`".to_string()
-    })?;
-    Ok((service.to_string(), window))
-}

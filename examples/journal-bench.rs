@@ -78,6 +78,7 @@ fn graph(steps: usize) -> RecoveryGraph {
         forecast: Duration::ZERO,
         services: Vec::new(),
         risks: Vec::new(),
+        interlocks: Vec::new(),
         steps,
     }
 }

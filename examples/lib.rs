@@ -6,6 +6,7 @@
 
 pub mod durable;
 pub mod feature_flag;
+pub mod incident;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -185,6 +186,10 @@ pub struct RunOptions {
     pub speed: Option<f64>,
     /// Data losses accepted explicitly beyond a service's RPO.
     pub accept_data_loss: Vec<(String, Duration)>,
+    /// Interlocks of the plan waived for this run.
+    pub waive: Vec<dr_core::plan::Interlock>,
+    /// The world right now, beyond the plan's nominal values.
+    pub incident: incident::IncidentState,
 }
 
 impl Default for RunOptions {
@@ -199,6 +204,8 @@ impl Default for RunOptions {
             resume: None,
             speed: None,
             accept_data_loss: Vec::new(),
+            waive: Vec::new(),
+            incident: incident::IncidentState::default(),
         }
     }
 }
@@ -298,6 +305,10 @@ pub async fn run_scenario_with(
             let sim = Simulation::new(&plan, opts.seed, config);
             human(&format!("Incident: {}\n", incident(&plan, sc)));
             sim.inject(sc).await;
+            if let Err(e) = opts.incident.apply(&plan, &sim) {
+                console.err(&format!("error: {e}"));
+                return EXIT_INVALID;
+            }
             let observed = sim.observe().await;
             (sim, observed)
         }
@@ -321,7 +332,18 @@ pub async fn run_scenario_with(
         executor = executor.concurrency(n);
     }
     for (service, window) in &opts.accept_data_loss {
+        if !plan.services.iter().any(|s| s.name == *service) {
+            let known: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+            console.err(&format!(
+                "error: --accept-data-loss: the plan has no service `{service}` (it has: {})",
+                known.join(", ")
+            ));
+            return EXIT_INVALID;
+        }
         executor = executor.accept_data_loss(service, *window);
+    }
+    for interlock in &opts.waive {
+        executor = executor.waive(*interlock);
     }
     let mut executor = executor
         .approvals(Arc::new(SimulatedOnCall {

@@ -3,6 +3,8 @@
 //! ```text
 //! run-plan PLAN_FILE --scenario NAME [--dry-run] [--json] [--seed N] [--fault-rate F]
 //!          [--journal DIR [--resume RUN_ID]] [--speed X] [--accept-data-loss SERVICE=DURATION]
+//!          [--waive INTERLOCK] [--lag REPLICA=DURATION] [--primary-still-writable DATABASE]
+//!          [--region-down REGION]
 //! cargo run --example run-plan -- examples/plans/region-failover.yaml --scenario database-failure
 //! ```
 //!
@@ -23,6 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dr_core::redact::clean;
+use dr_examples::incident::{name_duration, IncidentState};
 use dr_examples::{init_tracing, run_scenario, Console, RunOptions, EXIT_INVALID};
 
 /// The most steps `--concurrency` lets run at once.
@@ -64,8 +67,26 @@ struct Args {
     speed: Option<f64>,
     /// Accept a data loss up to DURATION for SERVICE beyond its RPO (repeatable):
     /// `--accept-data-loss orders=25m`.
-    #[arg(long, value_name = "SERVICE=DURATION", value_parser = dr_examples::durable::accepted_loss)]
+    #[arg(long, value_name = "SERVICE=DURATION", value_parser = name_duration)]
     accept_data_loss: Vec<(String, std::time::Duration)>,
+    /// Waive one of the plan's interlocks for this run (repeatable): `--waive no-split-brain`.
+    #[arg(long, value_name = "INTERLOCK", value_parser = interlock)]
+    waive: Vec<dr_core::plan::Interlock>,
+    /// Incident state: a replica's replication lag right now (repeatable),
+    /// `--lag shop-prod-west=20m`.
+    #[arg(long, value_name = "REPLICA=DURATION", value_parser = name_duration)]
+    lag: Vec<(String, std::time::Duration)>,
+    /// Incident state: the database's old primary still answers and takes writes (repeatable).
+    #[arg(long, value_name = "DATABASE")]
+    primary_still_writable: Vec<String>,
+    /// Incident state: a region down besides the scenario's (repeatable).
+    #[arg(long, value_name = "REGION")]
+    region_down: Vec<String>,
+}
+
+fn interlock(s: &str) -> Result<dr_core::plan::Interlock, String> {
+    dr_core::plan::Interlock::from_name(s.trim())
+        .ok_or_else(|| "unknown interlock: write `no-split-brain`".to_string())
 }
 
 fn speed(s: &str) -> Result<f64, String> {
@@ -156,6 +177,12 @@ async fn main() -> ExitCode {
         resume: args.resume,
         speed: args.speed,
         accept_data_loss: args.accept_data_loss,
+        waive: args.waive,
+        incident: IncidentState {
+            lags: args.lag,
+            writable_primaries: args.primary_still_writable,
+            regions_down: args.region_down,
+        },
     };
     ExitCode::from(run_scenario(&args.plan, &args.scenario, &opts, &Console::stdio()).await)
 }

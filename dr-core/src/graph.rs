@@ -87,6 +87,9 @@ pub struct RecoveryGraph {
     pub services: Vec<ServiceForecast>,
     /// What is at risk before anything runs.
     pub risks: Vec<Risk>,
+    /// The plan's traffic interlocks, checked before the steps that could break them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interlocks: Vec<crate::plan::Interlock>,
 }
 
 impl RecoveryGraph {

@@ -22,7 +22,7 @@ fn the_benchmark_runs_on_tiny_inputs() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for needle in ["| 40 | ", "t(40)/t(20)", "sha256sum"] {
+    for needle in ["| 42 | ", "t(42)/t(22)", "sha256sum"] {
         assert!(
             stdout.contains(needle),
             "`{needle}` missing from:\n{stdout}"

@@ -305,3 +305,113 @@ async fn aws_plan_validates_and_fails_over_on_the_sim() {
     let (code, console) = run("aws-region-failover.yaml", "region-failover", json_opts()).await;
     assert_eq!(code, EXIT_OK, "{}", console.stderr());
 }
+
+#[tokio::test(start_paused = true)]
+async fn incident_state_exercises_the_gates_from_a_plan_file() {
+    use dr_examples::incident::IncidentState;
+    let failed_step = |report: &Value, id: &str| -> String {
+        let step = report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone();
+        assert_eq!(step["status"], "failed", "{id}: {step}");
+        step["error"].as_str().unwrap().to_string()
+    };
+
+    // A replica 20 minutes behind: the promotion is refused for every service behind it.
+    let lagging = IncidentState {
+        lags: vec![("shop-prod-west".into(), Duration::from_secs(1200))],
+        ..Default::default()
+    };
+    let opts = RunOptions {
+        incident: lagging.clone(),
+        ..json_opts()
+    };
+    let (code, console) = run("region-failover.yaml", "region-failover", opts).await;
+    assert_eq!(code, EXIT_FAILED);
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    let error = failed_step(&report, "orders-db/promote");
+    for svc in ["api=20m", "voice=20m", "database=20m"] {
+        assert!(
+            error.contains(&format!("--accept-data-loss {svc}")),
+            "{error}"
+        );
+    }
+    // Accepted for each: it goes ahead, and the overrides are reported.
+    let opts = RunOptions {
+        incident: lagging,
+        accept_data_loss: ["api", "voice", "database"]
+            .iter()
+            .map(|s| (s.to_string(), Duration::from_secs(1200)))
+            .collect(),
+        ..json_opts()
+    };
+    let (_, console) = run("region-failover.yaml", "region-failover", opts).await;
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["overrides"].as_array().unwrap().len(), 3);
+
+    // The old primary still takes writes: the interlock refuses the promotion…
+    let writable = IncidentState {
+        writable_primaries: vec!["orders-db".into()],
+        ..Default::default()
+    };
+    let opts = RunOptions {
+        incident: writable.clone(),
+        ..json_opts()
+    };
+    let (code, console) = run("region-failover.yaml", "region-failover", opts).await;
+    assert_eq!(code, EXIT_FAILED);
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    let error = failed_step(&report, "orders-db/promote");
+    assert!(error.contains("no-split-brain gate refused"), "{error}");
+    assert!(error.contains("may still accept writes"), "{error}");
+    // …unless it is waived, which the report records.
+    let opts = RunOptions {
+        incident: writable,
+        waive: vec![dr_core::plan::Interlock::NoSplitBrain],
+        ..json_opts()
+    };
+    let (code, console) = run("region-failover.yaml", "region-failover", opts).await;
+    assert_eq!(code, EXIT_OK, "{}", console.stderr());
+    assert!(console
+        .stdout()
+        .contains("interlock `no-split-brain` waived"));
+
+    // Names the plan does not have are invalid input, named.
+    for (incident, accept, needle) in [
+        (
+            IncidentState {
+                lags: vec![("nope".into(), Duration::from_secs(60))],
+                ..Default::default()
+            },
+            vec![],
+            "no replica `nope`",
+        ),
+        (
+            IncidentState {
+                regions_down: vec!["mars-1".into()],
+                ..Default::default()
+            },
+            vec![],
+            "no region `mars-1`",
+        ),
+        (
+            IncidentState::default(),
+            vec![("nobody".to_string(), Duration::from_secs(60))],
+            "no service `nobody`",
+        ),
+    ] {
+        let opts = RunOptions {
+            incident,
+            accept_data_loss: accept,
+            ..json_opts()
+        };
+        let (code, console) = run("region-failover.yaml", "region-failover", opts).await;
+        assert_eq!(code, EXIT_INVALID, "{needle}");
+        assert!(console.stderr().contains(needle), "{}", console.stderr());
+    }
+}

@@ -137,6 +137,7 @@ pub struct Executor {
     run_id: Option<String>,
     lease: Option<LeaseConfig>,
     accepted_loss: std::collections::BTreeMap<String, Duration>,
+    waived: std::collections::BTreeSet<crate::plan::Interlock>,
     compensate: bool,
 }
 
@@ -158,6 +159,7 @@ impl Executor {
             run_id: None,
             lease: None,
             accepted_loss: std::collections::BTreeMap::new(),
+            waived: std::collections::BTreeSet::new(),
             compensate: false,
         }
     }
@@ -254,6 +256,14 @@ impl Executor {
     /// `window`) go ahead, and the report and journal record the override.
     pub fn accept_data_loss(mut self, service: impl Into<String>, window: Duration) -> Self {
         self.accepted_loss.insert(service.into(), window);
+        self
+    }
+
+    /// Waives the plan's `interlock` for this run: a step that would break it goes ahead,
+    /// and the report and journal record the override. For when the invariant is known to
+    /// hold by other means (the old primary was fenced by hand).
+    pub fn waive(mut self, interlock: crate::plan::Interlock) -> Self {
+        self.waived.insert(interlock);
         self
     }
 
@@ -481,6 +491,9 @@ impl Executor {
                 .map(|s| (s.name.clone(), s.rpo_target))
                 .collect(),
             accepted: self.accepted_loss.clone(),
+            affected: gates::affected_services(graph),
+            interlocks: graph.interlocks.iter().copied().collect(),
+            waived: self.waived.clone(),
             journal: journal.clone(),
             overrides: std::sync::Mutex::new(
                 resumption

@@ -409,6 +409,7 @@ fn graph(steps: Vec<Step>) -> RecoveryGraph {
         forecast: Duration::from_secs(600),
         services: Vec::new(),
         risks: Vec::new(),
+        interlocks: Vec::new(),
         steps,
     }
 }

@@ -38,9 +38,9 @@ use crate::step::StepRegistry;
 pub use builder::PlanBuilder;
 pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
-    Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Pitr, Plan,
-    PlanStep, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service,
-    StepRetry, StoreDef, Tier, Workload,
+    Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Interlock,
+    Pitr, Plan, PlanStep, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding,
+    Service, StepRetry, StoreDef, Tier, Workload,
 };
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
 

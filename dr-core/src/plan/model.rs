@@ -52,9 +52,47 @@ pub struct Plan {
     pub timeouts: BTreeMap<String, HumanDuration>,
     /// The scenarios this plan supports.
     pub scenarios: Vec<Scenario>,
+    /// Invariants the executor checks right before the steps that could break them
+    /// (`interlocks: [no-split-brain]`); a break is refused, naming the invariant, unless it
+    /// is waived explicitly for the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interlocks: Vec<Interlock>,
     /// Name lookup hints (not part of the plan's data).
     #[serde(skip)]
     pub(crate) lookup: super::lookup::Lookup,
+}
+
+/// A traffic interlock: an invariant of the plan that the executor checks before the steps
+/// that could break it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interlock {
+    /// Never promote a replica while its old primary may still accept writes (it answers
+    /// and is not failed, stopped or deleted, or it cannot be read at all), unless the
+    /// interlock is waived — after fencing the old primary by other means.
+    NoSplitBrain,
+}
+
+impl Interlock {
+    /// The name a plan and `--waive` use (`no-split-brain`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Interlock::NoSplitBrain => "no-split-brain",
+        }
+    }
+
+    /// The interlock named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Interlock::NoSplitBrain]
+            .into_iter()
+            .find(|i| i.name() == name)
+    }
+}
+
+impl std::fmt::Display for Interlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Whether a region normally serves or stands by.

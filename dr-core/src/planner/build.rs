@@ -275,6 +275,7 @@ impl<'a> GraphBuilder<'a> {
             forecast: Duration::ZERO,
             services: Vec::new(),
             risks: Vec::new(),
+            interlocks: self.plan.interlocks.clone(),
         };
         let timing = Timing::of(&graph.steps);
         let (path, total) = timing.critical_path(&graph.steps);

@@ -24,6 +24,10 @@ struct Instance {
     lag: Option<Duration>,
     /// Broken on its own (its region may be up): see [`SimCloud::fail_database`].
     failed: bool,
+    /// Serves (and takes writes) even while its region is down: a partial outage, see
+    /// [`SimCloud::keep_serving`].
+    #[serde(default)]
+    survives: bool,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -85,6 +89,7 @@ impl Databases {
                 busy: Some((DbState::Creating, ready_at, role)),
                 lag: None,
                 failed: false,
+                survives: false,
             },
         );
         Ok(())
@@ -107,7 +112,7 @@ impl Databases {
 
 fn status(st: &State, db: &DbRef, env: &Env<'_>) -> Result<DbStatus> {
     let inst = st.db.get(db)?;
-    let down = st.down.contains(&db.region) || inst.failed;
+    let down = (st.down.contains(&db.region) && !inst.survives) || inst.failed;
     let state = match (&inst.busy, down) {
         (_, true) => DbState::Failed,
         (Some((s, _, _)), false) => *s,
@@ -163,6 +168,7 @@ impl SimCloud {
                     busy: None,
                     lag: None,
                     failed: false,
+                    survives: false,
                 },
             )
         });
@@ -175,6 +181,16 @@ impl SimCloud {
         self.with_state(|st, _| {
             if let Some(inst) = st.db.instances.get_mut(replica) {
                 inst.lag = Some(lag);
+            }
+        });
+    }
+
+    /// Keeps one instance serving — answering and taking writes — even while its region is
+    /// failed (a partial outage: the old primary the failover would leave behind).
+    pub fn keep_serving(&self, db: &DbRef) {
+        self.with_state(|st, _| {
+            if let Some(inst) = st.db.instances.get_mut(db) {
+                inst.survives = true;
             }
         });
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::{exists, to_json, Call, Observed, Role, StepAction, StepContext};
+use crate::plan::Interlock;
 use crate::provider::{DbRef, DbRole, DbState, Operation as O, RestorePoint};
 use crate::{Error, Result};
 
@@ -131,8 +132,44 @@ impl StepAction for PromoteReplica {
         }
         // The RPO gate judges the window right before the promotion.
         ctx.check_data_loss(ctx.data_loss, "replica lag").await?;
+        if ctx.interlock(Interlock::NoSplitBrain) {
+            let violation = self.old_primary_may_write(ctx).await;
+            ctx.check_interlock(Interlock::NoSplitBrain, violation)
+                .await?;
+        }
         p.promote(&self.db).await?;
         Ok(())
+    }
+}
+
+impl PromoteReplica {
+    /// How the old primary may still accept writes, if it may: it answers and is not
+    /// failed, stopped or deleted — or it cannot be read at all.
+    async fn old_primary_may_write(&self, ctx: &StepContext<'_>) -> Option<String> {
+        let source = match ctx.database(&self.db.region) {
+            Ok(p) => match ctx.read(|| p.describe(&self.db)).await {
+                Ok(status) => match status.role {
+                    DbRole::Replica { source } => source,
+                    DbRole::Primary => return None,
+                },
+                Err(e) => return Some(format!("the replica {} cannot be read ({e})", self.db)),
+            },
+            Err(e) => return Some(e.to_string()),
+        };
+        let read = match ctx.database(&source.region) {
+            Ok(p) => ctx.read(|| p.describe(&source)).await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(s) if matches!(s.state, DbState::Failed | DbState::Deleted) => None,
+            Ok(s) => Some(format!(
+                "the old primary {source} is {} and may still accept writes",
+                s.state
+            )),
+            Err(e) => Some(format!(
+                "the old primary {source} cannot be read ({e}), so it may still accept writes"
+            )),
+        }
     }
 }
 

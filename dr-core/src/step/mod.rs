@@ -382,6 +382,30 @@ impl<'a> StepContext<'a> {
             .await
     }
 
+    /// Whether the plan asks for `interlock` (so the step reads what it needs to check it).
+    pub fn interlock(&self, interlock: crate::plan::Interlock) -> bool {
+        self.gates.interlocks.contains(&interlock)
+    }
+
+    /// The interlock gate: call it right before the call that could break `interlock`, with
+    /// how it would (`None`: it would not). Refused with [`Error::GateRefused`] naming the
+    /// invariant, unless the run waived it (the override is then journaled and reported).
+    ///
+    /// # Errors
+    /// [`Error::GateRefused`]; a journal error when the override cannot be recorded.
+    pub async fn check_interlock(
+        &self,
+        interlock: crate::plan::Interlock,
+        violation: Option<String>,
+    ) -> Result<()> {
+        if !self.interlock(interlock) {
+            return Ok(());
+        }
+        self.gates
+            .interlock(self.step_id, interlock, violation)
+            .await
+    }
+
     /// The age of `at` at the incident's start (zero for a later instant).
     pub fn age_at_incident(&self, at: DateTime<Utc>) -> Duration {
         (self.incident - at).to_std().unwrap_or_default()
