@@ -45,6 +45,9 @@ pub struct DryRunStep {
     /// The calls it would make, in order (read-backs included), on the path where every call
     /// succeeds the first time.
     pub calls: Vec<PlannedCall>,
+    /// The safety gates checked right before the step's call, as the run will check them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<String>,
 }
 
 /// The result of [`Executor::dry_run`](super::Executor::dry_run): every provider call a run
@@ -116,12 +119,16 @@ impl fmt::Display for DryRun {
             for c in &s.calls {
                 writeln!(f, "       {} {} {}", c.provider_role, c.operation, c.target)?;
             }
+            for g in &s.gates {
+                writeln!(f, "       gate: {g}")?;
+            }
         }
         Ok(())
     }
 }
 
 pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
+    let affected = super::gates::affected_services(graph);
     DryRun {
         outcome: "planned",
         plan: graph.plan.clone(),
@@ -144,6 +151,7 @@ pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
                 idempotent: s.action.is_idempotent(),
                 idempotency_key: s.idempotency_key.clone(),
                 calls: planned_calls(s),
+                gates: gates(graph, s, &affected),
             })
             .collect(),
     }
@@ -151,6 +159,55 @@ pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
 
 /// The calls `step` makes when every call succeeds first time, in order: its
 /// [`StepAction::calls`](crate::step::StepAction::calls), the same list preflight checks.
+/// The gates of `step`, in words: the RPO gate with the services it judges against (and the
+/// forecast window, flagged when it is beyond one), the plan's interlocks the step checks.
+fn gates(
+    graph: &RecoveryGraph,
+    step: &Step,
+    affected: &std::collections::HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(services) = affected.get(&step.id) {
+        let judged: Vec<String> = services
+            .iter()
+            .filter_map(|name| graph.services.iter().find(|s| s.name == *name))
+            .map(|s| {
+                let risk = match s.forecast_rpo {
+                    Some(f) if f > s.rpo_target => format!(
+                        ", forecast window {}: REFUSED unless the loss is accepted",
+                        crate::duration::human(f)
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "{} (RPO {}{risk})",
+                    s.name,
+                    crate::duration::human(s.rpo_target)
+                )
+            })
+            .collect();
+        if !judged.is_empty() {
+            out.push(format!(
+                "rpo: the data-loss window is read again right before the call and judged against {}",
+                judged.join(", ")
+            ));
+        }
+    }
+    for il in step.action.get().interlocks() {
+        if graph.interlocks.contains(il) {
+            out.push(format!(
+                "interlock {il}: {}",
+                match il {
+                    crate::plan::Interlock::NoSplitBrain => {
+                        "refused while the old primary may still accept writes"
+                    }
+                }
+            ));
+        }
+    }
+    out
+}
+
 pub(crate) fn planned_calls(step: &Step) -> Vec<PlannedCall> {
     step.action
         .calls()

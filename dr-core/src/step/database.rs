@@ -103,6 +103,9 @@ impl StepAction for PromoteReplica {
     fn loses_data(&self) -> bool {
         true
     }
+    fn interlocks(&self) -> &'static [Interlock] {
+        &[Interlock::NoSplitBrain]
+    }
     fn milestone(&self) -> Option<&'static str> {
         Some("database promoted")
     }

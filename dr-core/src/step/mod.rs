@@ -491,6 +491,12 @@ pub trait StepAction: TypeErased + fmt::Debug + Send + Sync + 'static {
         false
     }
 
+    /// The plan interlocks the step checks before its call when the plan asks for them
+    /// (a promotion checks `no-split-brain`); shown by the dry run.
+    fn interlocks(&self) -> &'static [crate::plan::Interlock] {
+        &[]
+    }
+
     /// A milestone a plan's own steps can be ordered after (`database promoted`,
     /// `dns switched`), if the step marks one.
     fn milestone(&self) -> Option<&'static str> {
