@@ -5,6 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod feature_flag;
+pub mod progress;
+
+pub use progress::{EventsFormat, ReportFormat};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -64,6 +67,11 @@ impl Console {
         Console {
             captured: Some(Arc::default()),
         }
+    }
+
+    /// `true` for the process's own stdout and stderr.
+    pub fn is_stdio(&self) -> bool {
+        self.captured.is_none()
     }
 
     /// Writes a line to stdout.
@@ -173,6 +181,10 @@ pub struct RunOptions {
     pub fault_rate: f64,
     /// Steps run at once, at most (`None`: no cap beyond the per-target limits).
     pub concurrency: Option<usize>,
+    /// The report's format (`json` above wins: it means [`ReportFormat::Json`]).
+    pub report: ReportFormat,
+    /// How progress is shown.
+    pub events: EventsFormat,
 }
 
 impl Default for RunOptions {
@@ -183,6 +195,8 @@ impl Default for RunOptions {
             seed: 42,
             fault_rate: 0.0,
             concurrency: None,
+            report: ReportFormat::Text,
+            events: EventsFormat::Auto,
         }
     }
 }
@@ -232,8 +246,15 @@ pub async fn run_scenario_with(
         ));
         return EXIT_INVALID;
     }
+    // JSON and Markdown reports own stdout; everything else goes to stderr.
+    let report_format = if opts.json {
+        ReportFormat::Json
+    } else {
+        opts.report
+    };
+    let quiet = report_format != ReportFormat::Text;
     let human = |line: &str| {
-        if opts.json {
+        if quiet {
             console.err(line)
         } else {
             console.out(line)
@@ -297,15 +318,17 @@ pub async fn run_scenario_with(
 
     human(&graph.to_string());
     human("Progress (simulated time):");
-    let printer = tokio::spawn(print_progress(rx, clock.now(), console.clone(), opts.json));
+    let printer = tokio::spawn(progress::show_progress(
+        rx,
+        clock.now(),
+        console.clone(),
+        quiet,
+        opts.events,
+    ));
     let report = executor.run(&graph).await;
     drop(executor);
     let _ = printer.await;
-    if opts.json {
-        console.out(&report.to_json());
-    } else {
-        console.out(&format!("\n{report}"));
-    }
+    console.out(&report_format.render(&report));
     if report.succeeded() && report.targets_met() {
         EXIT_OK
     } else {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! run-plan PLAN_FILE --scenario NAME [--dry-run] [--json] [--seed N] [--fault-rate F]
+//!          [--report text|json|md] [--events auto|plain|live|json]
 //! cargo run --example run-plan -- examples/plans/region-failover.yaml --scenario database-failure
 //! ```
 //!
@@ -15,7 +16,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dr_core::redact::clean;
-use dr_examples::{init_tracing, run_scenario, Console, RunOptions, EXIT_INVALID};
+use dr_examples::{
+    init_tracing, run_scenario, Console, EventsFormat, ReportFormat, RunOptions, EXIT_INVALID,
+};
 
 /// The most steps `--concurrency` lets run at once.
 const MAX_CONCURRENCY: usize = 1024;
@@ -45,6 +48,12 @@ struct Args {
     /// database region, DNS zone and cluster).
     #[arg(long, value_parser = concurrency)]
     concurrency: Option<usize>,
+    /// The report's format: text, json or md (Markdown, with a post-incident review).
+    #[arg(long, default_value = "text", value_parser = str::parse::<ReportFormat>)]
+    report: ReportFormat,
+    /// Progress: auto (live view in a terminal, else plain lines), plain, live or json.
+    #[arg(long, default_value = "auto", value_parser = str::parse::<EventsFormat>)]
+    events: EventsFormat,
 }
 
 fn scenario_name(s: &str) -> Result<String, String> {
@@ -119,6 +128,8 @@ async fn main() -> ExitCode {
         seed: args.seed,
         fault_rate: args.fault_rate,
         concurrency: args.concurrency,
+        report: args.report,
+        events: args.events,
     };
     ExitCode::from(run_scenario(&args.plan, &args.scenario, &opts, &Console::stdio()).await)
 }
