@@ -22,6 +22,7 @@ pub mod executor;
 pub mod graph;
 pub mod journal;
 pub mod layer;
+pub mod notify;
 pub mod plan;
 pub mod planner;
 pub mod provider;
