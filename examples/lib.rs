@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod feature_flag;
+pub mod observe;
 pub mod progress;
 
 pub use progress::{EventsFormat, ReportFormat};

@@ -1,5 +1,6 @@
 //! What people see: progress as plain lines, JSON lines or a live view, and the report as
 //! Markdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::DateTime;
 use dr_core::executor::{Outcome, RunEvent};

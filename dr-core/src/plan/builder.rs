@@ -67,6 +67,7 @@ impl PlanBuilder {
                 estimates: Default::default(),
                 timeouts: Default::default(),
                 scenarios: Vec::new(),
+                forecast: None,
                 lookup: Default::default(),
             },
         }

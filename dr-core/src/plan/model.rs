@@ -52,6 +52,9 @@ pub struct Plan {
     pub timeouts: BTreeMap<String, HumanDuration>,
     /// The scenarios this plan supports.
     pub scenarios: Vec<Scenario>,
+    /// Latency distributions per step kind for the probabilistic forecast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<super::ForecastConfig>,
     /// Name lookup hints (not part of the plan's data).
     #[serde(skip)]
     pub(crate) lookup: super::lookup::Lookup,
