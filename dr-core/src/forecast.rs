@@ -238,7 +238,10 @@ impl fmt::Display for Forecast {
 /// Which [`SimConfig`] duration each step kind drives; the first kind the plan configures
 /// wins for a shared duration.
 /// A [`SimConfig`] duration, by the step kinds that drive it.
-type Driver = (&'static [&'static str], fn(&mut SimConfig) -> &mut HumanDuration);
+type Driver = (
+    &'static [&'static str],
+    fn(&mut SimConfig) -> &mut HumanDuration,
+);
 
 const DRIVERS: [Driver; 8] = [
     (&["promote_replica"], |c| &mut c.promote),
@@ -267,10 +270,7 @@ fn approval_default() -> LatencyDist {
 /// # Errors
 /// [`ForecastError::Latency`] for a malformed distribution.
 pub fn latency_model(plan: &Plan) -> Result<BTreeMap<String, LatencyDist>, ForecastError> {
-    let given = plan
-        .forecast
-        .clone()
-        .unwrap_or_default();
+    let given = plan.forecast.clone().unwrap_or_default();
     for (kind, d) in &given.latency {
         d.check().map_err(|message| ForecastError::Latency {
             kind: kind.clone(),
