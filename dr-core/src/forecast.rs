@@ -6,7 +6,7 @@
 //! # Latency distributions
 //!
 //! Each run draws, from its own seed, how long the simulated cloud takes for each kind of
-//! step below, from the plan's `forecast.latency` ([`ForecastConfig`]) or else the default:
+//! step below, from the plan's `forecast.latency` ([`ForecastConfig`](crate::plan::ForecastConfig)) or else the default:
 //! a log-normal distribution with the simulated cloud's nominal duration as median and
 //! twice that as 95th percentile ([`LatencyDist::around`]).
 //!
