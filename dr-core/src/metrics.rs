@@ -130,10 +130,11 @@ impl RecoveryMetrics {
     ///
     /// let mut registry = Registry::default();
     /// let metrics = RecoveryMetrics::register_in(&mut registry);
+    /// metrics.observe_backup(true);
     /// let mut text = String::new();
     /// prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    /// assert!(text.contains("# TYPE failover_time_seconds gauge"));
-    /// # drop(metrics);
+    /// assert!(text.contains("# TYPE backup_success_rate gauge"));
+    /// assert!(metrics.encode().is_empty()); // the caller's registry is the one to encode
     /// ```
     pub fn register_in(registry: &mut Registry) -> Self {
         let mut m = Self::unregistered();
