@@ -344,3 +344,39 @@ fn the_copy_renames_every_resource() {
     assert!(copy.scenarios.iter().all(|s| s.notify.is_empty()));
     let _ = SnapshotStore::name(&InMemoryStore::new());
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_bundled_scenario_drills_without_touching_production() {
+    let plan = bundled();
+    for sc in &plan.scenarios {
+        let result = ScenarioDrill::new(&plan, &sc.name)
+            .tag("all")
+            .run_on_sim()
+            .await;
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => panic!("{}: {e}", sc.name),
+        };
+        assert!(report.passed, "{}:\n{}", sc.name, report.to_markdown());
+        assert!(report.production_changed.is_empty(), "{}", sc.name);
+        assert!(
+            report.refused.is_empty(),
+            "{}: {:?}",
+            sc.name,
+            report.refused
+        );
+        assert!(
+            report.not_cleaned.is_empty(),
+            "{}: {:?}",
+            sc.name,
+            report.not_cleaned
+        );
+        println!(
+            "{}: passed {} ({} of {} services met)",
+            sc.name,
+            report.passed,
+            report.run.services.iter().filter(|s| s.met).count(),
+            report.run.services.len()
+        );
+    }
+}

@@ -187,8 +187,9 @@ impl DrillReport {
 /// restored from production's newest snapshot, the replicas created from it), every
 /// workload runs in the namespace `{namespace}-{tag}`, every DNS record is
 /// `{tag}.{name}` (health-check targets follow), and the scenario's notifications go
-/// nowhere (a drill pages no one). The scenario's incident is injected into the copy only:
-/// its primary databases fail, production keeps serving.
+/// nowhere (a drill pages no one). The scenario's incident is injected into the copy only
+/// (its primary databases fail for a region failover or a database failure, a bad release
+/// of its workloads is rolled out for an application rollback): production keeps serving.
 ///
 /// # Examples
 ///
@@ -354,6 +355,36 @@ impl ScenarioDrill {
                 let in_scope = sc.database.as_deref().is_none_or(|d| d == db.name);
                 if in_scope && sc.from.as_deref().is_none_or(|r| r == db.region) {
                     cloud.fail_database(&DbRef::new(&db.region, db.instance()));
+                }
+            }
+        }
+
+        if sc.kind == ScenarioKind::ApplicationRollback {
+            // A bad release of the service's workloads, in the copy's namespaces.
+            let primary = copy.primary_region().map(|r| r.name.clone());
+            let svc = sc.service.as_deref().and_then(|s| copy.service(s));
+            for c in copy
+                .clusters
+                .iter()
+                .filter(|c| Some(&c.region) == primary.as_ref())
+            {
+                for w in c
+                    .workloads
+                    .iter()
+                    .filter(|w| svc.is_some_and(|s| s.workloads.contains(&w.name)))
+                {
+                    let wref = WorkloadRef {
+                        cluster: c.name.clone(),
+                        namespace: w.namespace.clone(),
+                        kind: w.kind,
+                        name: w.name.clone(),
+                    };
+                    if let Ok(cluster) = providers.cluster(&c.name) {
+                        let image = format!("{}:bad-release", w.name);
+                        if let Err(e) = cluster.set_image(&wref, &w.name, &image).await {
+                            tracing::warn!(workload = %wref, error = %e, "could not inject a bad release");
+                        }
+                    }
                 }
             }
         }
