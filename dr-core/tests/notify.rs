@@ -60,11 +60,12 @@ fn server() -> (SocketAddr, Seen) {
                                 .and_then(|s| s.get(..3))
                                 .and_then(|s| s.parse().ok())
                                 .unwrap_or(200u16);
+                            let mut response = Response::builder().status(status);
+                            if path.contains("/retry/") {
+                                response = response.header("retry-after", "30");
+                            }
                             Ok::<_, Infallible>(
-                                Response::builder()
-                                    .status(status)
-                                    .body(Full::new(Bytes::from_static(b"ok")))
-                                    .unwrap(),
+                                response.body(Full::new(Bytes::from_static(b"ok"))).unwrap(),
                             )
                         }
                     });
@@ -119,7 +120,8 @@ async fn webhook_notifier_classifies_answers_and_hides_the_url() {
     let n = WebhookNotifier::new()
         .channel("down", url("503"), WebhookFormat::Slack)
         .channel("busy", url("429"), WebhookFormat::Slack)
-        .channel("gone", url("404"), WebhookFormat::Slack);
+        .channel("gone", url("404"), WebhookFormat::Slack)
+        .channel("later", url("503/retry"), WebhookFormat::Slack);
     let down = n.notify("down", &note()).await.unwrap_err();
     assert!(matches!(down, Error::Unavailable { .. }), "{down}");
     assert_eq!(down.retry(), Retry::Temporary);
@@ -127,6 +129,8 @@ async fn webhook_notifier_classifies_answers_and_hides_the_url() {
     assert!(matches!(busy, Error::Throttled { .. }), "{busy}");
     let gone = n.notify("gone", &note()).await.unwrap_err();
     assert_eq!(gone.retry(), Retry::Permanent);
+    let later = n.notify("later", &note()).await.unwrap_err();
+    assert!(matches!(later, Error::Refused { .. }), "{later}");
     // Nothing is listening here: refused, certainly not delivered.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -141,7 +145,7 @@ async fn webhook_notifier_classifies_answers_and_hides_the_url() {
         .await
         .unwrap_err();
     assert!(matches!(refused, Error::Refused { .. }), "{refused}");
-    for e in [down, busy, gone, refused] {
+    for e in [down, busy, gone, later, refused] {
         let text = format!("{e} {e:?}");
         assert!(!text.contains("notify-token"), "{text}");
     }

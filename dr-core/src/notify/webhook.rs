@@ -85,8 +85,9 @@ impl std::fmt::Debug for Hook {
 ///
 /// Webhook URLs carry their credential in the path, so they are held as [`Secret`]s: never
 /// logged, never in an error. A 2xx answer is success; 429 is [`Error::Throttled`], a
-/// connection refused [`Error::Refused`] (both certainly not delivered: safe to send again),
-/// 5xx [`Error::Unavailable`], any other status permanent.
+/// connection refused or a 503 with `Retry-After` [`Error::Refused`] (certainly not
+/// delivered: safe to send again), other 5xx [`Error::Unavailable`], any other status
+/// permanent.
 ///
 /// # Examples
 ///
@@ -166,23 +167,33 @@ impl Notifier for WebhookNotifier {
         let body = hook.format.body(channel, notification);
         let limit = self.timeout;
         let target = shown.clone();
-        let status = crate::step::off_clock(format!("notify {shown}"), limit, move || async move {
-            let response = client()?
-                .post(&url)
-                .timeout(limit)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| send_error(&e, &target, limit))?;
-            Ok(response.status().as_u16())
-        })
-        .await?;
+        let (status, retry_after) =
+            crate::step::off_clock(format!("notify {shown}"), limit, move || async move {
+                let response = client()?
+                    .post(&url)
+                    .timeout(limit)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| send_error(&e, &target, limit))?;
+                let retry_after = response
+                    .headers()
+                    .contains_key(reqwest::header::RETRY_AFTER);
+                Ok((response.status().as_u16(), retry_after))
+            })
+            .await?;
         let operation = format!("notify {shown}");
         match status {
             200..=299 => Ok(()),
             429 => Err(Error::Throttled {
                 provider: PROVIDER.into(),
                 operation,
+            }),
+            // Overloaded and saying so: certainly not delivered.
+            503 if retry_after => Err(Error::Refused {
+                provider: PROVIDER.into(),
+                operation,
+                source: Some(format!("status {status}").into()),
             }),
             500..=599 => Err(Error::Unavailable {
                 provider: PROVIDER.into(),
