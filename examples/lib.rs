@@ -7,6 +7,10 @@
 pub mod durable;
 pub mod feature_flag;
 pub mod incident;
+pub mod observe;
+pub mod progress;
+
+pub use progress::{EventsFormat, ReportFormat};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -68,6 +72,11 @@ impl Console {
         Console {
             captured: Some(Arc::default()),
         }
+    }
+
+    /// `true` for the process's own stdout and stderr.
+    pub fn is_stdio(&self) -> bool {
+        self.captured.is_none()
     }
 
     /// Writes a line to stdout.
@@ -190,6 +199,10 @@ pub struct RunOptions {
     pub waive: Vec<dr_core::plan::Interlock>,
     /// The world right now, beyond the plan's nominal values.
     pub incident: incident::IncidentState,
+    /// The report's format (`json` above wins: it means [`ReportFormat::Json`]).
+    pub report: ReportFormat,
+    /// How progress is shown.
+    pub events: EventsFormat,
 }
 
 impl Default for RunOptions {
@@ -206,6 +219,8 @@ impl Default for RunOptions {
             accept_data_loss: Vec::new(),
             waive: Vec::new(),
             incident: incident::IncidentState::default(),
+            report: ReportFormat::Text,
+            events: EventsFormat::Auto,
         }
     }
 }
@@ -255,8 +270,15 @@ pub async fn run_scenario_with(
         ));
         return EXIT_INVALID;
     }
+    // JSON and Markdown reports own stdout; everything else goes to stderr.
+    let report_format = if opts.json {
+        ReportFormat::Json
+    } else {
+        opts.report
+    };
+    let quiet = report_format != ReportFormat::Text;
     let human = |line: &str| {
-        if opts.json {
+        if quiet {
             console.err(line)
         } else {
             console.out(line)
@@ -402,7 +424,13 @@ pub async fn run_scenario_with(
 
     human(&graph.to_string());
     human("Progress (simulated time):");
-    let printer = tokio::spawn(print_progress(rx, clock.now(), console.clone(), opts.json));
+    let printer = tokio::spawn(progress::show_progress(
+        rx,
+        clock.now(),
+        console.clone(),
+        quiet,
+        opts.events,
+    ));
     let pacer = opts.speed.map(durable::pace);
     let report = if files.is_some() {
         let result = if resuming {
@@ -434,11 +462,7 @@ pub async fn run_scenario_with(
     }
     drop(executor);
     let _ = printer.await;
-    if opts.json {
-        console.out(&report.to_json());
-    } else {
-        console.out(&format!("\n{report}"));
-    }
+    console.out(&report_format.render(&report));
     if report.succeeded() && report.targets_met() {
         EXIT_OK
     } else {

@@ -5,6 +5,7 @@
 //!          [--journal DIR [--resume RUN_ID]] [--speed X] [--accept-data-loss SERVICE=DURATION]
 //!          [--waive INTERLOCK] [--lag REPLICA=DURATION] [--primary-still-writable DATABASE]
 //!          [--region-down REGION]
+//!          [--report text|json|md] [--events auto|plain|live|json]
 //! cargo run --example run-plan -- examples/plans/region-failover.yaml --scenario database-failure
 //! ```
 //!
@@ -26,7 +27,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use dr_core::redact::clean;
 use dr_examples::incident::{name_duration, IncidentState};
-use dr_examples::{init_tracing, run_scenario, Console, RunOptions, EXIT_INVALID};
+use dr_examples::{
+    init_tracing, run_scenario, Console, EventsFormat, ReportFormat, RunOptions, EXIT_INVALID,
+};
 
 /// The most steps `--concurrency` lets run at once.
 const MAX_CONCURRENCY: usize = 1024;
@@ -56,6 +59,12 @@ struct Args {
     /// database region, DNS zone and cluster).
     #[arg(long, value_parser = concurrency)]
     concurrency: Option<usize>,
+    /// The report's format: text, json or md (Markdown, with a post-incident review).
+    #[arg(long, default_value = "text", value_parser = str::parse::<ReportFormat>)]
+    report: ReportFormat,
+    /// Progress: auto (live view in a terminal, else plain lines), plain, live or json.
+    #[arg(long, default_value = "auto", value_parser = str::parse::<EventsFormat>)]
+    events: EventsFormat,
     /// Journal the run in DIR, with the simulated cloud's state beside the journal.
     #[arg(long, value_name = "DIR")]
     journal: Option<PathBuf>,
@@ -183,6 +192,8 @@ async fn main() -> ExitCode {
             writable_primaries: args.primary_still_writable,
             regions_down: args.region_down,
         },
+        report: args.report,
+        events: args.events,
     };
     ExitCode::from(run_scenario(&args.plan, &args.scenario, &opts, &Console::stdio()).await)
 }

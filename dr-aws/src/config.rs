@@ -391,6 +391,12 @@ impl AwsConfig {
         Route53Dns::new(aws_sdk_route53::Client::new(&self.sdk))
             .with_timeout(self.operation_timeout)
     }
+
+    /// The SNS notifier (add its topics with [`SnsNotifier::topic`](crate::SnsNotifier::topic)).
+    pub fn build_sns(&self) -> crate::SnsNotifier {
+        crate::SnsNotifier::new(aws_sdk_sns::Client::new(&self.sdk))
+            .with_timeout(self.operation_timeout)
+    }
 }
 
 #[cfg(test)]

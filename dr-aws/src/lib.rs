@@ -6,6 +6,7 @@ mod error;
 mod rds;
 mod route53;
 mod s3;
+mod sns;
 
 pub use config::{
     AwsBuilder, AwsConfig, DEFAULT_REGION, DEFAULT_RETRY_ATTEMPTS, RETRY_INITIAL_BACKOFF,
@@ -16,3 +17,4 @@ pub use route53::{HealthCheckProtocol, HealthCheckSpec, Route53Dns, UNCHANGED};
 pub use s3::{
     S3Store, DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, SHA256_METADATA,
 };
+pub use sns::SnsNotifier;

@@ -16,12 +16,16 @@
 #![forbid(unsafe_code)]
 
 pub mod backup;
+pub mod drill;
 pub mod duration;
 mod error;
 pub mod executor;
+pub mod forecast;
 pub mod graph;
 pub mod journal;
 pub mod layer;
+pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod planner;
 pub mod provider;

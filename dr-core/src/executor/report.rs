@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use crate::duration::human;
 use crate::graph::Risk;
 
+mod md;
+
 /// How a run ended. A run whose critical steps all succeeded is `succeeded`, even when
 /// optional steps failed (see [`RunReport::degraded`]).
 ///

@@ -68,6 +68,7 @@ impl PlanBuilder {
                 timeouts: Default::default(),
                 scenarios: Vec::new(),
                 interlocks: Vec::new(),
+                forecast: None,
                 lookup: Default::default(),
             },
         }

@@ -25,6 +25,7 @@
 
 mod builder;
 pub(crate) mod deps;
+mod latency;
 mod lint;
 mod load;
 mod lookup;
@@ -36,6 +37,7 @@ use std::path::Path;
 use crate::step::StepRegistry;
 
 pub use builder::PlanBuilder;
+pub use latency::{ForecastConfig, LatencyDist};
 pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
     Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Interlock,

@@ -57,6 +57,9 @@ pub struct Plan {
     /// is waived explicitly for the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interlocks: Vec<Interlock>,
+    /// Latency distributions per step kind for the probabilistic forecast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<super::ForecastConfig>,
     /// Name lookup hints (not part of the plan's data).
     #[serde(skip)]
     pub(crate) lookup: super::lookup::Lookup,

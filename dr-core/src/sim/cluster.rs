@@ -657,3 +657,16 @@ mod secret_values {
             .collect())
     }
 }
+
+impl SimCloud {
+    /// Removes a namespace and every workload in it (what deleting a test namespace does);
+    /// `true` if it existed.
+    pub fn remove_namespace(&self, cluster: &str, namespace: &str) -> bool {
+        self.with_state(|st, _| {
+            st.clusters
+                .clusters
+                .get_mut(cluster)
+                .is_some_and(|c| c.namespaces.remove(namespace).is_some())
+        })
+    }
+}

@@ -488,3 +488,10 @@ impl DatabaseReplica for SimDatabase {
         .await
     }
 }
+
+impl SimCloud {
+    /// Removes an instance (what deleting a test database does); `true` if it existed.
+    pub fn remove_database(&self, db: &DbRef) -> bool {
+        self.with_state(|st, _| st.db.instances.remove(db).is_some())
+    }
+}

@@ -291,3 +291,16 @@ impl DnsFailover for SimDns {
         .await
     }
 }
+
+impl SimCloud {
+    /// Removes every record set named `name` in `zone`; `true` if there was one.
+    pub fn remove_record(&self, zone: &str, name: &str) -> bool {
+        self.with_state(|st, _| {
+            st.dns.zones.get_mut(zone).is_some_and(|z| {
+                let before = z.len();
+                z.retain(|(n, _), _| n != name);
+                z.len() != before
+            })
+        })
+    }
+}

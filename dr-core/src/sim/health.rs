@@ -165,3 +165,11 @@ impl Notifier for SimNotifier {
             .await
     }
 }
+
+impl SimCloud {
+    /// Removes what [`bind_endpoint`](Self::bind_endpoint) bound to `target`; `true` if
+    /// it was bound.
+    pub fn unbind_endpoint(&self, target: &str) -> bool {
+        self.with_state(|st, _| st.health.bindings.remove(target).is_some())
+    }
+}

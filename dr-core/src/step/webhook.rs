@@ -118,7 +118,7 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-fn client() -> Result<reqwest::Client> {
+pub(crate) fn client() -> Result<reqwest::Client> {
     // The library ships ring as its TLS crypto; keep one a program installed itself.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -170,7 +170,7 @@ impl Webhook {
     }
 }
 
-fn send_error(e: &reqwest::Error, target: &str, limit: Duration) -> Error {
+pub(crate) fn send_error(e: &reqwest::Error, target: &str, limit: Duration) -> Error {
     let operation = format!("request {target}");
     // Never include the URL from reqwest's own message: it may carry credentials.
     let source: crate::BoxError = e.without_url_message().into();
