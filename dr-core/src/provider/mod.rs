@@ -21,8 +21,8 @@ pub use dns::{DnsChange, DnsFailover, DnsRecord, DynDnsFailover, HealthStatus, R
 pub use health::{DynHealthProbe, DynNotifier, HealthProbe, Notification, Notifier, Severity};
 pub use lease::{InMemoryLease, Lease, LeaseGuard};
 pub use store::{
-    copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, PutOptions,
-    SnapshotStore, SnapshotStoreExt,
+    copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, Precondition,
+    PutOptions, SnapshotStore, SnapshotStoreExt, Version,
 };
 
 use std::collections::BTreeSet;
@@ -42,6 +42,8 @@ pub enum Operation {
     List,
     Delete,
     Copy,
+    PutIf,
+    GetVersioned,
     // DnsFailover
     GetRecord,
     SwitchRecord,
@@ -87,6 +89,8 @@ impl Operation {
             List => "list",
             Delete => "delete",
             Copy => "copy",
+            PutIf => "put_if",
+            GetVersioned => "get_versioned",
             GetRecord => "get_record",
             SwitchRecord => "switch_record",
             WaitChange => "wait_change",
@@ -145,10 +149,11 @@ impl Capabilities {
         Capabilities(ops.into_iter().collect())
     }
 
-    /// Everything a [`SnapshotStore`] can do: put, get, head, list, delete, copy.
+    /// Everything a [`SnapshotStore`] can do: put, get, head, list, delete, copy, and the
+    /// conditional writes and versioned reads (`put_if`, `get_versioned`).
     pub fn full_store() -> Self {
         use Operation::*;
-        Self::of([Put, Get, Head, List, Delete, Copy])
+        Self::of([Put, Get, Head, List, Delete, Copy, PutIf, GetVersioned])
     }
 
     /// Whether `op` is supported.
