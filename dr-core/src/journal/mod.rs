@@ -24,6 +24,7 @@
 
 mod file;
 mod frame;
+mod store;
 
 use std::fmt;
 use std::sync::Mutex;
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use file::FileJournal;
+pub use store::StoreJournal;
 
 use crate::step::Memory;
 use crate::Result;
