@@ -9,6 +9,7 @@ mod database;
 mod dns;
 mod health;
 mod lease;
+mod lease_store;
 mod store;
 
 pub use cluster::{
@@ -20,6 +21,7 @@ pub use database::{
 pub use dns::{DnsChange, DnsFailover, DnsRecord, DynDnsFailover, HealthStatus, Routing};
 pub use health::{DynHealthProbe, DynNotifier, HealthProbe, Notification, Notifier, Severity};
 pub use lease::{InMemoryLease, Lease, LeaseGuard};
+pub use lease_store::StoreLease;
 pub use store::{
     copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, Precondition,
     PutOptions, SnapshotStore, SnapshotStoreExt, Version,
