@@ -817,6 +817,69 @@ pub async fn conditional_races(
     Ok(())
 }
 
+/// A [`StoreJournal`](crate::journal::StoreJournal) under `prefix` on `store`: `writers`
+/// handles (as separate runners would hold) append `each` records at the same time; the
+/// journal then holds every record once, each writer's in its order.
+///
+/// # Errors
+/// Store errors.
+///
+/// # Panics
+/// When a record is lost, duplicated or reordered.
+pub async fn journal_races(
+    store: Arc<DynSnapshotStore>,
+    prefix: &str,
+    writers: usize,
+    each: u32,
+) -> Result<()> {
+    use crate::journal::{Journal, Record, StoreJournal};
+    let name = store.name().to_string();
+    let journal_prefix = format!("{prefix}journal");
+    let handles: Vec<StoreJournal> = (0..writers)
+        .map(|_| StoreJournal::new(store.clone(), journal_prefix.clone()))
+        .collect();
+    let record = |w: usize, i: u32| Record::Intent {
+        step: format!("writer-{w}"),
+        attempt: i,
+        memory: Default::default(),
+    };
+    let appends = handles.iter().enumerate().map(|(w, j)| async move {
+        for i in 0..each {
+            j.append(&record(w, i)).await?;
+        }
+        Ok::<_, Error>(())
+    });
+    futures::future::try_join_all(appends).await?;
+    let loaded = StoreJournal::new(store.clone(), journal_prefix.clone())
+        .load()
+        .await?;
+    assert!(
+        !loaded.torn_tail,
+        "{name}: a racing journal has a torn tail"
+    );
+    assert_eq!(
+        loaded.records.len(),
+        writers * each as usize,
+        "{name}: racing appenders lost or duplicated records"
+    );
+    for w in 0..writers {
+        let mine: Vec<&Record> = loaded
+            .records
+            .iter()
+            .filter(|r| r.step() == Some(format!("writer-{w}").as_str()))
+            .collect();
+        let expected: Vec<Record> = (0..each).map(|i| record(w, i)).collect();
+        assert!(
+            mine.iter().copied().eq(expected.iter()),
+            "{name}: writer {w}'s records are not all there in order"
+        );
+    }
+    for m in store.list_all(&format!("{journal_prefix}/")).await? {
+        store.delete(&m.key).await?;
+    }
+    Ok(())
+}
+
 /// Runs every check in turn under `prefix`.
 ///
 /// # Errors
