@@ -115,7 +115,12 @@ impl StoreJournal {
         futures::stream::iter(keys)
             .map(move |key| {
                 let store = store.clone();
-                async move { store.get_bytes(&key).await }
+                async move {
+                    match store.get_versioned(&key).await? {
+                        Some((bytes, _)) => Ok(bytes),
+                        None => Err(Error::not_found(store.name(), format!("object {key}"))),
+                    }
+                }
             })
             .buffered(LOAD_CONCURRENCY)
             .try_collect()
