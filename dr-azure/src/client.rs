@@ -190,11 +190,12 @@ impl BlobApi {
                     }
                     _ => None,
                 };
-                let refused = match (status, condition) {
-                    (Some(412), _) | (Some(409), Precondition::Absent) => true,
-                    (Some(404), Precondition::Matches(_)) => true,
-                    _ => false,
-                };
+                let refused = matches!(
+                    (status, condition),
+                    (Some(412), _)
+                        | (Some(409), Precondition::Absent)
+                        | (Some(404), Precondition::Matches(_))
+                );
                 if refused {
                     return Err(Error::precondition_failed(
                         crate::PROVIDER,

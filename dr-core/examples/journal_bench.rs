@@ -24,7 +24,7 @@ use futures::StreamExt;
 /// little state, as a real run's records do.
 fn record(i: usize) -> Record {
     let step = format!("service-{}/db/promote-replica-{}", i / 40, i / 2);
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let mut memory = Memory::default();
         memory.set("previous_revision", i as u64);
         memory.set(

@@ -160,7 +160,7 @@ impl Journal for StoreJournal {
                 // Another appender wrote this number first: try the next one.
                 Err(e) if e.is_precondition_failed() => {
                     taken += 1;
-                    seq = if taken % RELIST_AFTER == 0 {
+                    seq = if taken.is_multiple_of(RELIST_AFTER) {
                         let last = self.list_seqs().await?.last().copied();
                         last.map_or(seq + 1, |s| s.max(seq) + 1)
                     } else {
