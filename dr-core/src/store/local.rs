@@ -737,21 +737,45 @@ impl SnapshotStore for LocalDiskStore {
 
     async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
         let (obj, meta_path, _) = self.paths(key)?;
-        let (side, bytes) = {
+        let lock = self.root.join(LOCK);
+        let read = {
             let _guard = self.commit.read().await;
-            let _flock = self.flock(false).await?;
-            let side = match self.read_sidecar(key, &meta_path).await {
-                Ok(s) => s,
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let bytes = match tokio::fs::read(&obj).await {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Error::io(format!("reading {}", obj.display()), e)),
-            };
-            (side, bytes)
+            // The lock, the sidecar and the content in one trip to a blocking thread.
+            let (obj, meta_path) = (obj.clone(), meta_path.clone());
+            tokio::task::spawn_blocking(move || {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(&lock)?;
+                file.lock_shared()?;
+                let side = match std::fs::read(&meta_path) {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                match std::fs::read(&obj) {
+                    Ok(bytes) => Ok(Some((side, bytes))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
         };
+        let ctx = || format!("reading {}", obj.display());
+        let read = match read {
+            Ok(r) => r.map_err(|e| Error::io(ctx(), e))?,
+            Err(e) => return Err(Error::io(ctx(), std::io::Error::other(e))),
+        };
+        let Some((side, bytes)) = read else {
+            return Ok(None);
+        };
+        let side: Sidecar = serde_json::from_slice(&side).map_err(|e| Error::InvalidResponse {
+            provider: NAME.into(),
+            operation: "get_versioned".into(),
+            message: format!("metadata of {key} is unreadable: {e}"),
+        })?;
         let actual = hex::encode(Sha256::digest(&bytes));
         if actual != side.sha256 || bytes.len() as u64 != side.size {
             return Err(Error::ChecksumMismatch {
