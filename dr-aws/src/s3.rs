@@ -13,7 +13,8 @@ use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use dr_core::provider::{
-    ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore,
+    ByteStream, Capabilities, GetResult, ObjectMeta, Precondition, PutOptions, SnapshotStore,
+    Version,
 };
 use dr_core::{Error, Result};
 use futures::stream::BoxStream;
@@ -293,6 +294,98 @@ impl S3Store {
         Ok(out.e_tag().map(str::to_string))
     }
 
+    /// A `PutObject` conditioned with `If-None-Match: *` or `If-Match: <etag>`.
+    async fn put_conditional(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: Precondition,
+    ) -> Result<Version> {
+        let sha = hex::encode(Sha256::digest(&body));
+        let digest = self
+            .checksums
+            .then(|| aws_smithy_types::base64::encode(Sha256::digest(&body)));
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .metadata(SHA256_METADATA, sha)
+            .set_checksum_sha256(digest)
+            .body(SdkByteStream::from(body));
+        req = match &condition {
+            Precondition::Absent => req.if_none_match("*"),
+            Precondition::Matches(v) => req.if_match(v.as_str()),
+        };
+        match req.send().await {
+            Ok(out) => out
+                .e_tag()
+                .map(Version::new)
+                .ok_or_else(|| Error::InvalidResponse {
+                    provider: NAME.into(),
+                    operation: "put_if".into(),
+                    message: format!("no ETag in the reply to the write of {key}"),
+                }),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                let code = e.code().map(str::to_string);
+                let missing = status == Some(404) || code.as_deref() == Some("NoSuchKey");
+                if status == Some(412)
+                    || code.as_deref() == Some("PreconditionFailed")
+                    || (missing && matches!(condition, Precondition::Matches(_)))
+                {
+                    Err(Error::precondition_failed(NAME, key, condition.to_string()))
+                } else if status == Some(409)
+                    && code.as_deref() == Some("ConditionalRequestConflict")
+                {
+                    // Another conditional write of the key was in flight: nothing written.
+                    Err(Error::Refused {
+                        provider: NAME.into(),
+                        operation: format!("put_if {key}"),
+                        source: Some(Box::new(e)),
+                    })
+                } else {
+                    Err(map_sdk(self.ctx("put_if", key), e))
+                }
+            }
+        }
+    }
+
+    /// `GetObject` read whole, with its ETag; `None` when there is no object.
+    async fn get_whole(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                return match map_sdk(self.ctx("get_versioned", key), e) {
+                    Error::NotFound { .. } => Ok(None),
+                    e => Err(e),
+                }
+            }
+        };
+        let etag = out
+            .e_tag()
+            .map(Version::new)
+            .ok_or_else(|| Error::InvalidResponse {
+                provider: NAME.into(),
+                operation: "get_versioned".into(),
+                message: format!("no ETag in the reply to the read of {key}"),
+            })?;
+        let body = out.body.collect().await.map_err(|e| Error::Unavailable {
+            provider: NAME.into(),
+            operation: format!("get_versioned {key}"),
+            source: Some(Box::new(e)),
+        })?;
+        Ok(Some((body.into_bytes(), etag)))
+    }
+
     /// The body of `put`; an upload it started is left in `upload` for the caller to abort.
     async fn put_inner(
         &self,
@@ -557,6 +650,14 @@ impl SnapshotStore for S3Store {
         let source = self.head(from).await?;
         self.copy_from(&self.bucket, &source, to, None).await?;
         self.head(to).await
+    }
+
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version> {
+        self.put_conditional(key, data, condition).await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        self.get_whole(key).await
     }
 }
 

@@ -164,6 +164,38 @@ async fn s3_passes_the_snapshot_store_conformance_suite() {
 }
 
 #[tokio::test]
+async fn s3_conditional_writes_journal_and_lease() {
+    use dr_core::provider::{Lease, StoreLease};
+    use dr_core::testkit::{lease, store as suite};
+    use std::sync::Arc;
+    let Some(aws) = aws().await else { return };
+    let store: Arc<dyn SnapshotStore> = Arc::new(bucket(&aws, None).await);
+    let prefix = unique("conditional");
+    suite::conditional_writes(store.as_ref(), &prefix)
+        .await
+        .expect("conditional writes");
+    suite::conditional_races(store.as_ref(), &prefix, 16, 4)
+        .await
+        .expect("conditional races");
+    suite::journal_races(store.clone(), &prefix, 4, 10)
+        .await
+        .expect("journal on S3");
+    let key = format!("{prefix}/lease");
+    let runners: Vec<StoreLease> = (0..3)
+        .map(|_| StoreLease::new(store.clone(), &key))
+        .collect();
+    let dyns: Vec<&dyn Lease> = runners.iter().map(|l| l as &dyn Lease).collect();
+    lease::run_all_with_ttl(&dyns, Duration::from_secs(2))
+        .await
+        .expect("lease checks on S3");
+    let racers: Vec<StoreLease> = (0..12)
+        .map(|_| StoreLease::new(store.clone(), &key))
+        .collect();
+    let dyns: Vec<&dyn Lease> = racers.iter().map(|l| l as &dyn Lease).collect();
+    lease::race(&dyns, 4).await.expect("lease race on S3");
+}
+
+#[tokio::test]
 async fn s3_multipart_records_sha256_and_streams_back() {
     let Some(aws) = aws().await else { return };
     let store = bucket(&aws, None).await;

@@ -14,7 +14,7 @@ use azure_storage_blob::models::{
 use azure_storage_blob::{BlobClient, BlobContainerClient};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use dr_core::provider::{ByteStream, ObjectMeta};
+use dr_core::provider::{ByteStream, ObjectMeta, Precondition, Version};
 use dr_core::{Error, Result};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -153,6 +153,91 @@ impl BlobApi {
             .await
             .map_err(|e| self.err(e, "put", key))?;
         Ok(rsp.etag.map(|e| e.to_string()))
+    }
+
+    /// Put Blob of a small object with `If-None-Match: *` or `If-Match: <etag>`: the new
+    /// etag, or `PreconditionFailed` when the condition does not hold (409
+    /// `BlobAlreadyExists`, 412, or 404 for a replace).
+    pub(crate) async fn put_conditional(
+        &self,
+        key: &str,
+        data: Bytes,
+        metadata: HashMap<String, String>,
+        condition: &Precondition,
+    ) -> Result<Version> {
+        let (if_none_match, if_match) = match condition {
+            Precondition::Absent => (Some(azure_core::http::Etag::from("*")), None),
+            Precondition::Matches(v) => (None, Some(azure_core::http::Etag::from(v.as_str()))),
+        };
+        let options = BlockBlobClientUploadOptions {
+            metadata: Some(metadata),
+            partition_size: NonZero::new(data.len() as u64 + 1),
+            if_none_match,
+            if_match,
+            ..BlockBlobClientUploadOptions::default()
+        };
+        let rsp = self
+            .blob(key)
+            .block_blob_client()
+            .upload(data.into(), Some(options))
+            .await;
+        let rsp = match rsp {
+            Ok(r) => r,
+            Err(e) => {
+                let status = match e.kind() {
+                    azure_core::error::ErrorKind::HttpResponse { status, .. } => {
+                        Some(u16::from(*status))
+                    }
+                    _ => None,
+                };
+                let refused = matches!(
+                    (status, condition),
+                    (Some(412), _)
+                        | (Some(409), Precondition::Absent)
+                        | (Some(404), Precondition::Matches(_))
+                );
+                if refused {
+                    return Err(Error::precondition_failed(
+                        crate::PROVIDER,
+                        key,
+                        condition.to_string(),
+                    ));
+                }
+                return Err(self.err(e, "put_if", key));
+            }
+        };
+        rsp.etag
+            .map(|e| Version::new(e.to_string()))
+            .ok_or_else(|| Error::InvalidResponse {
+                provider: crate::PROVIDER.into(),
+                operation: "put_if".into(),
+                message: format!("no etag in the reply to the write of {key}"),
+            })
+    }
+
+    /// Get Blob of a small object, read whole, with its etag; `None` when there is none.
+    pub(crate) async fn get_whole(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        let rsp = match self.blob(key).download(None).await {
+            Ok(r) => r,
+            Err(e) => {
+                return match self.err(e, "get_versioned", key) {
+                    Error::NotFound { .. } => Ok(None),
+                    e => Err(e),
+                }
+            }
+        };
+        let etag = rsp.properties.etag.map(|e| Version::new(e.to_string()));
+        let etag = etag.ok_or_else(|| Error::InvalidResponse {
+            provider: crate::PROVIDER.into(),
+            operation: "get_versioned".into(),
+            message: format!("no etag in the reply to the read of {key}"),
+        })?;
+        let chunks: Vec<Bytes> = rsp
+            .body
+            .map_err(|e| error::map(e, "get_versioned (body)", &object(key)))
+            .try_collect()
+            .await?;
+        Ok(Some((chunks.concat().into(), etag)))
     }
 
     /// Put Block: stages one block, invisible until committed.

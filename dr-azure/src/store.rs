@@ -9,7 +9,8 @@ use azure_core::http::Url;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use dr_core::provider::{
-    copy_between, ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore,
+    copy_between, ByteStream, Capabilities, GetResult, ObjectMeta, Precondition, PutOptions,
+    SnapshotStore, Version,
 };
 use dr_core::{Error, Result};
 use futures::stream::{BoxStream, FuturesUnordered};
@@ -318,6 +319,18 @@ impl SnapshotStore for AzureBlobStore {
 
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
         self.copy_to(from, self, to).await
+    }
+
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version> {
+        let sha = hex::encode(Sha256::digest(&data));
+        let metadata = HashMap::from([(SHA256_KEY.to_string(), sha)]);
+        self.api
+            .put_conditional(key, data, metadata, &condition)
+            .await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        self.api.get_whole(key).await
     }
 }
 

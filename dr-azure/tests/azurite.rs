@@ -119,6 +119,32 @@ async fn conformance_suite() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_journal_and_lease() -> Result<()> {
+    use dr_core::provider::{Lease, SnapshotStore, StoreLease};
+    use dr_core::testkit::lease;
+    use std::sync::Arc;
+    let Some(az) = azurite() else { return Ok(()) };
+    let store = az.builder("conditional").with_access_key(&az.key).build()?;
+    store.create_container().await?;
+    let store: Arc<dyn SnapshotStore> = Arc::new(store);
+    let prefix = unique("conditional");
+    suite::conditional_writes(store.as_ref(), &prefix).await?;
+    suite::conditional_races(store.as_ref(), &prefix, 16, 4).await?;
+    suite::journal_races(store.clone(), &prefix, 4, 10).await?;
+    let key = format!("{prefix}/lease");
+    let runners: Vec<StoreLease> = (0..3)
+        .map(|_| StoreLease::new(store.clone(), &key))
+        .collect();
+    let dyns: Vec<&dyn Lease> = runners.iter().map(|l| l as &dyn Lease).collect();
+    lease::run_all_with_ttl(&dyns, std::time::Duration::from_secs(2)).await?;
+    let racers: Vec<StoreLease> = (0..12)
+        .map(|_| StoreLease::new(store.clone(), &key))
+        .collect();
+    let dyns: Vec<&dyn Lease> = racers.iter().map(|l| l as &dyn Lease).collect();
+    lease::race(&dyns, 4).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staged_blocks_are_invisible_until_committed() -> Result<()> {
     let Some(az) = azurite() else { return Ok(()) };
     let store = az

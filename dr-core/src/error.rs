@@ -104,6 +104,18 @@ pub enum Error {
         /// The resource at fault.
         resource: String,
     },
+    /// A conditional write was refused: the object exists although the write was create-only,
+    /// or its version is not the one the write was conditioned on (another writer changed
+    /// it). Permanent: the same write fails the same way; read the object again and decide.
+    #[error("{provider}: precondition failed for {resource}: expected {expected}")]
+    PreconditionFailed {
+        /// Provider name (`s3`, `local-disk`).
+        provider: String,
+        /// The object at fault (`object journals/run-1/0000000007`).
+        resource: String,
+        /// What the write required (`no object`, `version "3"`).
+        expected: String,
+    },
     /// The resource is in a state where the operation is not allowed.
     #[error("{provider}: {resource} is {state}, cannot {operation}")]
     InvalidState {
@@ -283,6 +295,7 @@ impl Error {
             Error::Exhausted { .. } => Retry::Persistent,
             Error::NotFound { .. }
             | Error::AlreadyExists { .. }
+            | Error::PreconditionFailed { .. }
             | Error::InvalidState { .. }
             | Error::NotSupported { .. }
             | Error::Unauthorized { .. }
@@ -323,6 +336,7 @@ impl Error {
             | Error::Refused { .. }
             | Error::NotFound { .. }
             | Error::AlreadyExists { .. }
+            | Error::PreconditionFailed { .. }
             | Error::InvalidState { .. }
             | Error::NotSupported { .. }
             | Error::Unauthorized { .. }
@@ -373,6 +387,24 @@ impl Error {
         }
     }
 
+    /// `true` for [`Error::PreconditionFailed`]: a conditional write lost to another writer.
+    pub fn is_precondition_failed(&self) -> bool {
+        matches!(self, Error::PreconditionFailed { .. })
+    }
+
+    /// Shorthand for [`Error::PreconditionFailed`] on the object `key` of store `provider`.
+    pub fn precondition_failed(
+        provider: impl Into<String>,
+        key: &str,
+        expected: impl Into<String>,
+    ) -> Error {
+        Error::PreconditionFailed {
+            provider: provider.into(),
+            resource: format!("object {key}"),
+            expected: expected.into(),
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
@@ -411,5 +443,13 @@ mod tests {
         assert_eq!(refused.effect(), Effect::NotApplied);
         assert_eq!(refused.exhausted(3).effect(), Effect::NotApplied);
         assert_eq!(ex.effect(), Effect::Unknown);
+        let lost = Error::precondition_failed("s3", "runs/1/0000000003", "no object");
+        assert_eq!(lost.retry(), Retry::Permanent);
+        assert_eq!(lost.effect(), Effect::NotApplied);
+        assert!(lost.is_precondition_failed());
+        assert_eq!(
+            lost.to_string(),
+            "s3: precondition failed for object runs/1/0000000003: expected no object"
+        );
     }
 }

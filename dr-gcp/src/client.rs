@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use dr_core::provider::{ByteStream, ObjectMeta};
+use dr_core::provider::{ByteStream, ObjectMeta, Precondition, Version};
 use dr_core::{Error, Result};
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -231,6 +231,70 @@ impl GcsApi {
                 e => Err(e),
             },
         }
+    }
+
+    /// A single-request upload of a small object with `ifGenerationMatch` (0 for create-only):
+    /// the generation written, or `PreconditionFailed`.
+    pub(crate) async fn put_conditional(
+        &self,
+        key: &str,
+        data: Bytes,
+        condition: &Precondition,
+    ) -> Result<Version> {
+        let refused = || Error::precondition_failed(crate::PROVIDER, key, condition.to_string());
+        let generation = match condition {
+            Precondition::Absent => 0,
+            Precondition::Matches(v) => match v.as_str().parse::<i64>() {
+                Ok(g) if g > 0 => g,
+                // No generation of this store looks like that: it cannot match.
+                _ => return Err(refused()),
+            },
+        };
+        let sha = hex::encode(Sha256::digest(&data));
+        let written = self
+            .storage
+            .write_object(bucket_path(&self.bucket), key, data)
+            .set_metadata([(SHA256_KEY.to_string(), sha)])
+            .set_if_generation_match(generation)
+            .send_buffered()
+            .await;
+        match written {
+            Ok(o) => Ok(Version::new(o.generation.to_string())),
+            Err(e) if e.http_status_code() == Some(412) => Err(refused()),
+            Err(e) => match self.err(e, "put_if", key) {
+                Error::InvalidState { .. } => Err(refused()),
+                Error::NotFound { .. } if generation != 0 => Err(refused()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Reads a small object whole, with its generation; `None` when there is none.
+    pub(crate) async fn get_whole(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        let rsp = self
+            .storage
+            .read_object(bucket_path(&self.bucket), key)
+            .send()
+            .await;
+        let mut rsp = match rsp {
+            Ok(r) => r,
+            Err(e) => {
+                return match self.err(e, "get_versioned", key) {
+                    Error::NotFound { .. } => Ok(None),
+                    e => Err(e),
+                }
+            }
+        };
+        let generation = rsp.object().generation;
+        let mut body = Vec::new();
+        while let Some(chunk) = rsp.next().await {
+            let chunk = chunk.map_err(|e| error::map(e, "get_versioned (body)", &object(key)))?;
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some((
+            Bytes::from(body),
+            Version::new(generation.to_string()),
+        )))
     }
 
     /// Streams the object's content; metadata from the read's response.

@@ -39,7 +39,11 @@ fn classify(err: google_cloud_storage::Error, operation: &str, resource: &str) -
         };
     }
     if let Some((code, message)) = err.status().map(|s| (s.code, s.message.clone())) {
-        return from_code(code, &message, err, provider, op, res);
+        // Over JSON, a status without a gRPC code (fake-gcs-server's 412) is classified by
+        // its HTTP status below.
+        if code != Code::Unknown || err.http_status_code().is_none() {
+            return from_code(code, &message, err, provider, op, res);
+        }
     }
     if let Some(code) = err.http_status_code() {
         let retry_after = err

@@ -1,8 +1,10 @@
 //! [`GcsStore`]: [`SnapshotStore`] on Google Cloud Storage.
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use dr_core::provider::{
-    ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore,
+    ByteStream, Capabilities, GetResult, ObjectMeta, Precondition, PutOptions, SnapshotStore,
+    Version,
 };
 use dr_core::Result;
 use futures::stream::BoxStream;
@@ -169,5 +171,13 @@ impl SnapshotStore for GcsStore {
 
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
         self.copy_to(from, self, to).await
+    }
+
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version> {
+        self.api.put_conditional(key, data, &condition).await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        self.api.get_whole(key).await
     }
 }

@@ -116,6 +116,30 @@ async fn conformance_suite() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_journal_and_lease() -> Result<()> {
+    use dr_core::provider::{Lease, SnapshotStore, StoreLease};
+    use dr_core::testkit::lease;
+    use std::sync::Arc;
+    let Some(emu) = emulator() else { return Ok(()) };
+    let store: Arc<dyn SnapshotStore> = Arc::new(emu.builder(&emu.bucket).build().await?);
+    let prefix = unique("conditional");
+    suite::conditional_writes(store.as_ref(), &prefix).await?;
+    suite::conditional_races(store.as_ref(), &prefix, 16, 4).await?;
+    suite::journal_races(store.clone(), &prefix, 4, 10).await?;
+    let key = format!("{prefix}/lease");
+    let runners: Vec<StoreLease> = (0..3)
+        .map(|_| StoreLease::new(store.clone(), &key))
+        .collect();
+    let dyns: Vec<&dyn Lease> = runners.iter().map(|l| l as &dyn Lease).collect();
+    lease::run_all_with_ttl(&dyns, std::time::Duration::from_secs(2)).await?;
+    let racers: Vec<StoreLease> = (0..12)
+        .map(|_| StoreLease::new(store.clone(), &key))
+        .collect();
+    let dyns: Vec<&dyn Lease> = racers.iter().map(|l| l as &dyn Lease).collect();
+    lease::race(&dyns, 4).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumable_upload_is_not_visible_until_finalized() -> Result<()> {
     let Some(emu) = emulator() else { return Ok(()) };
     let store = emu

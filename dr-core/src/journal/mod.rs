@@ -30,6 +30,7 @@
 
 mod file;
 mod frame;
+mod store;
 
 use std::fmt;
 use std::sync::Mutex;
@@ -40,6 +41,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use file::FileJournal;
+pub use store::StoreJournal;
 
 use crate::step::Memory;
 use crate::Result;

@@ -13,8 +13,8 @@ use crate::provider::ByteStream;
 use crate::provider::{
     Capabilities, ClusterDeployer, DatabaseReplica, DbRef, DbSnapshot, DbStatus, DnsChange,
     DnsFailover, DnsRecord, GetResult, HealthProbe, HealthStatus, Manifest, Notification, Notifier,
-    ObjectMeta, Operation as O, PutOptions, RestorePoint, RolloutStatus, SnapshotStore,
-    WorkloadRef,
+    ObjectMeta, Operation as O, Precondition, PutOptions, RestorePoint, RolloutStatus,
+    SnapshotStore, Version, WorkloadRef,
 };
 use crate::{Result, Secret};
 
@@ -489,6 +489,26 @@ impl SnapshotStore for Layered<dyn SnapshotStore> {
             format!("{from} -> {to}"),
         );
         self.through(i, self.inner.copy(from, to)).await
+    }
+    async fn put_if(
+        &self,
+        key: &str,
+        data: bytes::Bytes,
+        condition: Precondition,
+    ) -> Result<Version> {
+        let i = info("store", self.name(), self.name(), O::PutIf, key.to_string());
+        self.through(i, self.inner.put_if(key, data, condition))
+            .await
+    }
+    async fn get_versioned(&self, key: &str) -> Result<Option<(bytes::Bytes, Version)>> {
+        let i = info(
+            "store",
+            self.name(),
+            self.name(),
+            O::GetVersioned,
+            key.to_string(),
+        );
+        self.through(i, self.inner.get_versioned(key)).await
     }
 }
 

@@ -9,6 +9,7 @@ mod database;
 mod dns;
 mod health;
 mod lease;
+mod lease_store;
 mod store;
 
 pub use cluster::{
@@ -20,9 +21,10 @@ pub use database::{
 pub use dns::{DnsChange, DnsFailover, DnsRecord, DynDnsFailover, HealthStatus, Routing};
 pub use health::{DynHealthProbe, DynNotifier, HealthProbe, Notification, Notifier, Severity};
 pub use lease::{InMemoryLease, Lease, LeaseGuard};
+pub use lease_store::StoreLease;
 pub use store::{
-    copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, PutOptions,
-    SnapshotStore, SnapshotStoreExt,
+    copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, Precondition,
+    PutOptions, SnapshotStore, SnapshotStoreExt, Version,
 };
 
 use std::collections::BTreeSet;
@@ -42,6 +44,8 @@ pub enum Operation {
     List,
     Delete,
     Copy,
+    PutIf,
+    GetVersioned,
     // DnsFailover
     GetRecord,
     SwitchRecord,
@@ -87,6 +91,8 @@ impl Operation {
             List => "list",
             Delete => "delete",
             Copy => "copy",
+            PutIf => "put_if",
+            GetVersioned => "get_versioned",
             GetRecord => "get_record",
             SwitchRecord => "switch_record",
             WaitChange => "wait_change",
@@ -145,10 +151,11 @@ impl Capabilities {
         Capabilities(ops.into_iter().collect())
     }
 
-    /// Everything a [`SnapshotStore`] can do: put, get, head, list, delete, copy.
+    /// Everything a [`SnapshotStore`] can do: put, get, head, list, delete, copy, and the
+    /// conditional writes and versioned reads (`put_if`, `get_versioned`).
     pub fn full_store() -> Self {
         use Operation::*;
-        Self::of([Put, Get, Head, List, Delete, Copy])
+        Self::of([Put, Get, Head, List, Delete, Copy, PutIf, GetVersioned])
     }
 
     /// Whether `op` is supported.

@@ -59,6 +59,69 @@ impl PutOptions {
     }
 }
 
+/// The version of an object as its store tracks it: an opaque token that changes with every
+/// write of the key (an S3 or Azure ETag, a GCS generation, a counter in memory, a random tag
+/// on a local disk). Returned by [`SnapshotStore::put_if`] and
+/// [`SnapshotStore::get_versioned`]; given back in [`Precondition::Matches`].
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::provider::Version;
+///
+/// let v = Version::new("\"3\"");
+/// assert_eq!(v.as_str(), "\"3\"");
+/// assert_eq!(v.to_string(), "\"3\"");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Version(String);
+
+impl Version {
+    /// A version from the store's own token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Version(token.into())
+    }
+
+    /// The store's token.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The condition a [`SnapshotStore::put_if`] requires of the object it writes.
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::provider::{Precondition, Version};
+///
+/// assert_eq!(Precondition::Absent.to_string(), "no object");
+/// assert_eq!(Precondition::Matches(Version::new("7")).to_string(), "version 7");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Precondition {
+    /// Create-only: no object exists under the key.
+    Absent,
+    /// Replace-if-version-matches: the object under the key exists and has this version.
+    Matches(Version),
+}
+
+impl std::fmt::Display for Precondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Precondition::Absent => f.write_str("no object"),
+            Precondition::Matches(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
 /// The result of [`SnapshotStore::get`]: the object's metadata and a stream of its content.
 pub struct GetResult {
     /// Metadata of the object being read.
@@ -133,6 +196,42 @@ pub trait SnapshotStore: std::fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// `NotFound` when `from` does not exist.
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta>;
+
+    /// Writes the small object `data` under `key` only if `condition` holds, atomically with
+    /// the check: of several writers racing on one key with the same condition, exactly one
+    /// succeeds. Returns the version written. The object's SHA-256 is recorded as by
+    /// [`put`](Self::put). Meant for small records (journal entries, lease records): the
+    /// whole object is in memory.
+    ///
+    /// # Errors
+    /// [`Error::PreconditionFailed`] (permanent, nothing written) when the key exists and
+    /// `condition` is [`Precondition::Absent`], or when it is [`Precondition::Matches`] and
+    /// the key is missing or has another version.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
+    /// use dr_core::provider::{Precondition, SnapshotStore};
+    /// use dr_core::store::InMemoryStore;
+    ///
+    /// let store = InMemoryStore::new();
+    /// let v1 = store.put_if("lease", "a".into(), Precondition::Absent).await?;
+    /// assert!(store.put_if("lease", "b".into(), Precondition::Absent).await.is_err());
+    /// let v2 = store.put_if("lease", "c".into(), Precondition::Matches(v1.clone())).await?;
+    /// let stale = store.put_if("lease", "d".into(), Precondition::Matches(v1)).await;
+    /// assert!(stale.unwrap_err().is_precondition_failed());
+    /// assert_eq!(store.get_versioned("lease").await?, Some(("c".into(), v2)));
+    /// # Ok(()) }
+    /// ```
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version>;
+
+    /// Reads the small object under `key` with its version, as one consistent read (the
+    /// version is the one of the bytes returned). `None` when there is no object.
+    ///
+    /// # Errors
+    /// The store's errors; `ChecksumMismatch` where the store checks content on read.
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>>;
 }
 
 /// A `SnapshotStore` trait object.
@@ -163,6 +262,12 @@ impl<T: SnapshotStore + ?Sized> SnapshotStore for Arc<T> {
     }
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
         (**self).copy(from, to).await
+    }
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version> {
+        (**self).put_if(key, data, condition).await
+    }
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        (**self).get_versioned(key).await
     }
 }
 

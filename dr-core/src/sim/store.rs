@@ -1,12 +1,14 @@
 //! Snapshot stores of the simulated cloud: in-memory stores behind latency and faults.
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use super::{SimCloud, PROVIDER};
 use crate::provider::{
-    ByteStream, Capabilities, GetResult, ObjectMeta, Operation, PutOptions, SnapshotStore,
+    ByteStream, Capabilities, GetResult, ObjectMeta, Operation, Precondition, PutOptions,
+    SnapshotStore, Version,
 };
 use crate::store::InMemoryStore;
 use crate::Result;
@@ -87,6 +89,20 @@ impl SnapshotStore for SimStore {
 
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
         self.run(Operation::Copy, from, self.inner.copy(from, to))
+            .await
+    }
+
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version> {
+        self.run(
+            Operation::PutIf,
+            key,
+            self.inner.put_if(key, data, condition),
+        )
+        .await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        self.run(Operation::GetVersioned, key, self.inner.get_versioned(key))
             .await
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! * `<segment>.obj` — the content;
 //! * `<segment>.meta` — JSON sidecar: `sha256`, `size`, `created`, `metadata`;
-//! * `<segment>.tmp.<n>` — a write in progress (skipped by listings).
+//! * `put.tmp.*`, `meta.tmp.*` — a write in progress (skipped by listings);
+//! * `.lock` at the root — the file every commit locks (see [`LocalDiskStore`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -25,7 +26,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::RwLock;
 
 use super::{check_expected, full_capabilities};
-use crate::provider::{ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore};
+use crate::provider::{
+    ByteStream, Capabilities, GetResult, ObjectMeta, Precondition, PutOptions, SnapshotStore,
+    Version,
+};
 use crate::{Error, Result};
 
 const NAME: &str = "local-disk";
@@ -43,6 +47,8 @@ const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
 const WRITE_PIECE: usize = 128 * 1024;
 const OBJ: &str = ".obj";
 const META: &str = ".meta";
+/// The lock file at the root. Its name has a dot, which no encoded key segment has.
+const LOCK: &str = ".lock";
 
 /// The sidecar file stored next to each object.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -52,6 +58,36 @@ struct Sidecar {
     created: DateTime<Utc>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    /// A tag unique to this write of the key (absent in sidecars written before versions
+    /// existed: their version is their SHA-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+}
+
+impl Sidecar {
+    /// The object's version token, also its etag.
+    fn etag(&self) -> String {
+        format!("\"{}\"", self.version.as_deref().unwrap_or(&self.sha256))
+    }
+}
+
+/// A number for a temporary file's name, unique in this process (handles on one root must
+/// not pick the same name; other processes differ by their process id).
+fn next_tmp() -> u64 {
+    static TMP: AtomicU64 = AtomicU64::new(0);
+    TMP.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A tag no other write of any key in any process uses: wall-clock nanoseconds, process id
+/// and a per-process counter.
+fn new_version() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("{nanos:x}-{:x}-{n:x}", std::process::id())
 }
 
 /// A [`SnapshotStore`] on a local directory (a disk, an NFS or SMB mount).
@@ -60,8 +96,17 @@ struct Sidecar {
 /// into place, so a failed or refused write leaves the previous object. The SHA-256 is
 /// computed while a blocking thread writes (overlapping the hash with the I/O) and kept
 /// in a JSON sidecar file; reads stream the file in 1 MiB chunks read ahead by one blocking
-/// thread. Within one process, readers never see new content with old metadata; several
-/// processes writing the same key are not coordinated.
+/// thread.
+///
+/// Every commit (the renames of `put`, `put_if` and `delete`) holds this handle's lock and an
+/// exclusive `flock` on the root's `.lock` file, and `get` and `get_versioned` open the
+/// sidecar and the content under a shared one, so readers never see new content with old
+/// metadata, and [`put_if`](SnapshotStore::put_if) checks its precondition and commits
+/// atomically even against other processes using the same directory. (On a network file
+/// system, this holds only where it implements `flock`; a crash between the two renames of a
+/// commit leaves content and sidecar mismatched, which `verify` and `get_versioned` report as
+/// `ChecksumMismatch`.) Each write records a new version tag in the sidecar, which is the
+/// object's etag and its [`Version`].
 ///
 /// Keys are `/`-separated; a key with an empty segment, a `.` or `..` segment, or a leading
 /// `/` is refused with [`Error::InvalidRequest`].
@@ -86,7 +131,6 @@ pub struct LocalDiskStore {
     root: PathBuf,
     /// Held shared to read a sidecar and open its content, exclusively to swap both.
     commit: Arc<RwLock<()>>,
-    tmp_seq: Arc<AtomicU64>,
 }
 
 impl LocalDiskStore {
@@ -101,13 +145,38 @@ impl LocalDiskStore {
         Ok(LocalDiskStore {
             root,
             commit: Arc::default(),
-            tmp_seq: Arc::default(),
         })
     }
 
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Takes the root's `.lock` file, exclusively or shared, on a blocking thread. The lock
+    /// lasts as long as the returned file is open.
+    async fn flock(&self, exclusive: bool) -> Result<std::fs::File> {
+        let path = self.root.join(LOCK);
+        let locked = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)?;
+            if exclusive {
+                file.lock()?;
+            } else {
+                file.lock_shared()?;
+            }
+            Ok::<_, std::io::Error>(file)
+        })
+        .await;
+        let ctx = || format!("locking {}", self.root.join(LOCK).display());
+        match locked {
+            Ok(r) => r.map_err(|e| Error::io(ctx(), e)),
+            Err(e) => Err(Error::io(ctx(), std::io::Error::other(e))),
+        }
     }
 
     /// The file holding the content of `key` (whether or not it exists).
@@ -155,7 +224,7 @@ impl LocalDiskStore {
         ObjectMeta {
             key: key.to_string(),
             size: side.size,
-            etag: Some(format!("\"{}\"", side.sha256)),
+            etag: Some(side.etag()),
             sha256: Some(side.sha256),
             created: side.created,
             metadata: side.metadata,
@@ -173,7 +242,7 @@ impl LocalDiskStore {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let n = next_tmp();
         let tmp = dir.join(format!("put.tmp.{}.{n}", std::process::id()));
         let (tx, rx) = tokio::sync::mpsc::channel::<WriteMsg>(WRITE_QUEUE);
         let path = tmp.clone();
@@ -230,7 +299,7 @@ impl LocalDiskStore {
     }
 
     async fn write_sidecar_temp(&self, dir: &Path, side: &Sidecar) -> Result<PathBuf> {
-        let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let n = next_tmp();
         let tmp = dir.join(format!("meta.tmp.{}.{n}", std::process::id()));
         let json = serde_json::to_vec_pretty(side).map_err(|e| Error::InvalidRequest {
             provider: NAME.into(),
@@ -496,6 +565,7 @@ impl SnapshotStore for LocalDiskStore {
             size,
             created: Utc::now(),
             metadata: opts.metadata,
+            version: Some(new_version()),
         };
         let side_tmp = match self.write_sidecar_temp(&dir, &side).await {
             Ok(p) => p,
@@ -505,6 +575,14 @@ impl SnapshotStore for LocalDiskStore {
             }
         };
         let _guard = self.commit.write().await;
+        let flock = match self.flock(true).await {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                let _ = tokio::fs::remove_file(&side_tmp).await;
+                return Err(e);
+            }
+        };
         let renamed = async {
             tokio::fs::rename(&tmp, &obj)
                 .await
@@ -514,6 +592,7 @@ impl SnapshotStore for LocalDiskStore {
                 .map_err(|e| Error::io(format!("renaming into {}", meta_path.display()), e))
         }
         .await;
+        drop(flock);
         if let Err(e) = renamed {
             let _ = tokio::fs::remove_file(&tmp).await;
             let _ = tokio::fs::remove_file(&side_tmp).await;
@@ -530,6 +609,7 @@ impl SnapshotStore for LocalDiskStore {
         let (obj, meta_path, _) = self.paths(key)?;
         let (side, file) = {
             let _guard = self.commit.read().await;
+            let _flock = self.flock(false).await?;
             let side = self.read_sidecar(key, &meta_path).await?;
             let file = match tokio::fs::File::open(&obj).await {
                 Ok(f) => f,
@@ -565,6 +645,7 @@ impl SnapshotStore for LocalDiskStore {
     async fn delete(&self, key: &str) -> Result<()> {
         let (obj, meta_path, _) = self.paths(key)?;
         let _guard = self.commit.write().await;
+        let _flock = self.flock(true).await?;
         for path in [&meta_path, &obj] {
             match tokio::fs::remove_file(path).await {
                 Ok(()) => {}
@@ -573,6 +654,138 @@ impl SnapshotStore for LocalDiskStore {
             }
         }
         Ok(())
+    }
+
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version> {
+        let (obj, meta_path, dir) = self.paths(key)?;
+        let side = Sidecar {
+            sha256: hex::encode(Sha256::digest(&data)),
+            size: data.len() as u64,
+            created: Utc::now(),
+            metadata: BTreeMap::new(),
+            version: Some(new_version()),
+        };
+        let json = serde_json::to_vec_pretty(&side).map_err(|e| Error::InvalidRequest {
+            provider: NAME.into(),
+            operation: "put_if".into(),
+            message: format!("metadata cannot be encoded: {e}"),
+        })?;
+        let n = next_tmp();
+        let pid = std::process::id();
+        let tmp = dir.join(format!("put.tmp.{pid}.{n}"));
+        let side_tmp = dir.join(format!("meta.tmp.{pid}.{n}"));
+        // Both temporary files, written and synced before any lock is taken.
+        let written = {
+            let (dir, tmp, side_tmp) = (dir.clone(), tmp.clone(), side_tmp.clone());
+            tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                for (path, bytes) in [(&tmp, &data[..]), (&side_tmp, &json[..])] {
+                    let mut file = std::fs::File::create(path)?;
+                    file.write_all(bytes)?;
+                    file.sync_all()?;
+                }
+                Ok::<_, std::io::Error>(())
+            })
+            .await
+        };
+        let cleanup = || async {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = tokio::fs::remove_file(&side_tmp).await;
+        };
+        let ctx = || format!("writing {}", tmp.display());
+        let written = match written {
+            Ok(r) => r.map_err(|e| Error::io(ctx(), e)),
+            Err(e) => Err(Error::io(ctx(), std::io::Error::other(e))),
+        };
+        if let Err(e) = written {
+            cleanup().await;
+            return Err(e);
+        }
+        let committed = async {
+            let _guard = self.commit.write().await;
+            let _flock = self.flock(true).await?;
+            let current = match self.read_sidecar(key, &meta_path).await {
+                Ok(s) => Some(s.etag()),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            };
+            let holds = match &condition {
+                Precondition::Absent => current.is_none(),
+                Precondition::Matches(v) => current.as_deref() == Some(v.as_str()),
+            };
+            if !holds {
+                return Err(Error::precondition_failed(NAME, key, condition.to_string()));
+            }
+            tokio::fs::rename(&tmp, &obj)
+                .await
+                .map_err(|e| Error::io(format!("renaming into {}", obj.display()), e))?;
+            tokio::fs::rename(&side_tmp, &meta_path)
+                .await
+                .map_err(|e| Error::io(format!("renaming into {}", meta_path.display()), e))
+        }
+        .await;
+        if let Err(e) = committed {
+            cleanup().await;
+            return Err(e);
+        }
+        if let Ok(d) = tokio::fs::File::open(&dir).await {
+            // Persist the renames; not every platform can sync a directory.
+            let _ = d.sync_all().await;
+        }
+        Ok(Version::new(side.etag()))
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        let (obj, meta_path, _) = self.paths(key)?;
+        let lock = self.root.join(LOCK);
+        let read = {
+            let _guard = self.commit.read().await;
+            // The lock, the sidecar and the content in one trip to a blocking thread.
+            let (obj, meta_path) = (obj.clone(), meta_path.clone());
+            tokio::task::spawn_blocking(move || {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(&lock)?;
+                file.lock_shared()?;
+                let side = match std::fs::read(&meta_path) {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                match std::fs::read(&obj) {
+                    Ok(bytes) => Ok(Some((side, bytes))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+        };
+        let ctx = || format!("reading {}", obj.display());
+        let read = match read {
+            Ok(r) => r.map_err(|e| Error::io(ctx(), e))?,
+            Err(e) => return Err(Error::io(ctx(), std::io::Error::other(e))),
+        };
+        let Some((side, bytes)) = read else {
+            return Ok(None);
+        };
+        let side: Sidecar = serde_json::from_slice(&side).map_err(|e| Error::InvalidResponse {
+            provider: NAME.into(),
+            operation: "get_versioned".into(),
+            message: format!("metadata of {key} is unreadable: {e}"),
+        })?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != side.sha256 || bytes.len() as u64 != side.size {
+            return Err(Error::ChecksumMismatch {
+                provider: NAME.into(),
+                resource: format!("object {key}"),
+                expected: format!("sha256 {}, {} bytes", side.sha256, side.size),
+                actual: format!("sha256 {actual}, {} bytes", bytes.len()),
+            });
+        }
+        Ok(Some((Bytes::from(bytes), Version::new(side.etag()))))
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {

@@ -10,7 +10,10 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{check_expected, full_capabilities};
-use crate::provider::{ByteStream, Capabilities, GetResult, ObjectMeta, PutOptions, SnapshotStore};
+use crate::provider::{
+    ByteStream, Capabilities, GetResult, ObjectMeta, Precondition, PutOptions, SnapshotStore,
+    Version,
+};
 use crate::{Clock, Error, Result};
 
 const NAME: &str = "memory";
@@ -148,6 +151,52 @@ impl SnapshotStore for InMemoryStore {
 
     fn capabilities(&self) -> Capabilities {
         full_capabilities()
+    }
+
+    async fn put_if(&self, key: &str, data: Bytes, condition: Precondition) -> Result<Version> {
+        let sha = hex::encode(Sha256::digest(&data));
+        let created = self.now();
+        let mut inner = self.lock();
+        let current = inner.objects.get(key).and_then(|o| o.meta.etag.as_deref());
+        let holds = match &condition {
+            Precondition::Absent => !inner.objects.contains_key(key),
+            Precondition::Matches(v) => current == Some(v.as_str()),
+        };
+        if !holds {
+            return Err(Error::precondition_failed(NAME, key, condition.to_string()));
+        }
+        inner.generation += 1;
+        let etag = format!("\"{}\"", inner.generation);
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            size: data.len() as u64,
+            sha256: Some(sha),
+            created,
+            etag: Some(etag.clone()),
+            metadata: BTreeMap::new(),
+        };
+        let chunks = if data.is_empty() { vec![] } else { vec![data] };
+        inner.objects.insert(
+            key.to_string(),
+            Object {
+                chunks: Arc::new(chunks),
+                meta,
+            },
+        );
+        Ok(Version::new(etag))
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
+        let Some(obj) = self.lock().objects.get(key).cloned() else {
+            return Ok(None);
+        };
+        let version = Version::new(obj.meta.etag.unwrap_or_default());
+        let bytes = match obj.chunks.as_slice() {
+            [] => Bytes::new(),
+            [one] => one.clone(),
+            many => many.concat().into(),
+        };
+        Ok(Some((bytes, version)))
     }
 
     async fn put(&self, key: &str, mut data: ByteStream, opts: PutOptions) -> Result<ObjectMeta> {

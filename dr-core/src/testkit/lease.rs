@@ -10,11 +10,15 @@ use crate::Result;
 
 const TTL: Duration = Duration::from_secs(15);
 
-async fn leader_of(runners: &[&dyn Lease], round: &str) -> Result<(usize, LeaseGuard)> {
+async fn leader_of(
+    runners: &[&dyn Lease],
+    round: &str,
+    ttl: Duration,
+) -> Result<(usize, LeaseGuard)> {
     let tries = runners
         .iter()
         .enumerate()
-        .map(|(i, l)| async move { (i, l.acquire(&format!("{round}-{i}"), TTL).await) });
+        .map(|(i, l)| async move { (i, l.acquire(&format!("{round}-{i}"), ttl).await) });
     let mut leaders = Vec::new();
     for (i, r) in futures::future::join_all(tries).await {
         if let Some(g) = r? {
@@ -34,21 +38,33 @@ async fn leader_of(runners: &[&dyn Lease], round: &str) -> Result<(usize, LeaseG
 /// # Panics
 /// When the lease misbehaves (two leaders, a lost lease renewed, a token going back).
 pub async fn run_all(runners: &[&dyn Lease]) -> Result<()> {
+    run_all_with_ttl(runners, TTL).await
+}
+
+/// [`run_all`] with leases of `ttl` (and a sleep of `ttl` + 1 s for the expiry check), for
+/// leases on real time against a stand-in, where 15 s would be long.
+///
+/// # Errors
+/// The first error of the lease's store.
+///
+/// # Panics
+/// As [`run_all`].
+pub async fn run_all_with_ttl(runners: &[&dyn Lease], ttl: Duration) -> Result<()> {
     assert!(
         runners.len() >= 2,
         "the lease checks need two runners at least"
     );
 
     // Concurrent acquisition: one leader; the others are refused while it is fresh.
-    let (i, first) = leader_of(runners, "a").await?;
+    let (i, first) = leader_of(runners, "a", ttl).await?;
     let j = (i + 1) % runners.len();
     assert!(
-        runners[j].acquire("a-other", TTL).await?.is_none(),
+        runners[j].acquire("a-other", ttl).await?.is_none(),
         "a fresh lease was taken from its holder"
     );
     // Acquiring again as the holder renews without a new token.
     let again = runners[i]
-        .acquire(&first.holder, TTL)
+        .acquire(&first.holder, ttl)
         .await?
         .expect("the holder re-acquires its own lease");
     assert_eq!(again.fencing_token, first.fencing_token);
@@ -58,7 +74,7 @@ pub async fn run_all(runners: &[&dyn Lease]) -> Result<()> {
     // Release: another runner takes it at once, with a higher token.
     runners[i].release(renewed).await?;
     let second = runners[j]
-        .acquire("b", TTL)
+        .acquire("b", ttl)
         .await?
         .expect("a released lease is free");
     assert!(
@@ -70,9 +86,9 @@ pub async fn run_all(runners: &[&dyn Lease]) -> Result<()> {
 
     // Expiry: the holder stops renewing; after the ttl another runner takes over, and the
     // deposed holder learns it lost the lease.
-    tokio::time::sleep(TTL + Duration::from_secs(1)).await;
+    tokio::time::sleep(ttl + Duration::from_secs(1)).await;
     let third = runners[i]
-        .acquire("c", TTL)
+        .acquire("c", ttl)
         .await?
         .expect("an expired lease can be taken over");
     assert!(third.fencing_token > second.fencing_token);
@@ -83,7 +99,32 @@ pub async fn run_all(runners: &[&dyn Lease]) -> Result<()> {
     );
     // Its release changes nothing.
     runners[j].release(second).await?;
-    assert!(runners[j].acquire("d", TTL).await?.is_none());
+    assert!(runners[j].acquire("d", ttl).await?.is_none());
     runners[i].release(third).await?;
+    Ok(())
+}
+
+/// `runners` (independent handles on one free lease, each its own client) race to acquire
+/// it at once, under distinct holders, `rounds` times: each time exactly one wins, the
+/// others get `None`, and the winner's release frees it for the next round with a higher
+/// fencing token.
+///
+/// # Errors
+/// The first error of the lease's store.
+///
+/// # Panics
+/// When no runner or more than one wins a round, or a token does not increase.
+pub async fn race(runners: &[&dyn Lease], rounds: usize) -> Result<()> {
+    let mut last = 0;
+    for round in 0..rounds {
+        let (i, guard) = leader_of(runners, &format!("race{round}"), TTL).await?;
+        assert!(
+            guard.fencing_token > last,
+            "fencing tokens must increase: {last} then {}",
+            guard.fencing_token
+        );
+        last = guard.fencing_token;
+        runners[i].release(guard).await?;
+    }
     Ok(())
 }

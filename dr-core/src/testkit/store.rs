@@ -23,7 +23,8 @@ use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::provider::{
-    sha256_stream, ByteStream, DynSnapshotStore, ObjectMeta, PutOptions, SnapshotStoreExt,
+    sha256_stream, ByteStream, DynSnapshotStore, ObjectMeta, Precondition, PutOptions,
+    SnapshotStoreExt, Version,
 };
 use crate::{Error, Result};
 
@@ -608,6 +609,277 @@ pub async fn unusual_names(store: &DynSnapshotStore, prefix: &str) -> Result<()>
     Ok(())
 }
 
+fn assert_precondition_failed(
+    store: &DynSnapshotStore,
+    key: &str,
+    what: &str,
+    result: Result<Version>,
+) {
+    let name = store.name();
+    match result {
+        Err(e @ Error::PreconditionFailed { .. }) => {
+            assert_eq!(
+                e.retry(),
+                crate::Retry::Permanent,
+                "{name}: a failed precondition must be permanent"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(name) && text.contains(key),
+                "{name}: the precondition error must name the store and the key: {text}"
+            );
+        }
+        other => panic!("{name}: {what} on {key} must fail its precondition, got {other:?}"),
+    }
+}
+
+/// Conditional writes: create-only succeeds on a missing key and fails on an existing one;
+/// replace succeeds with the current version and fails with a stale one (after a
+/// conditional or a plain write), or on a missing key; refused writes change nothing;
+/// `get_versioned` returns the bytes with the version that wrote them, `None` when missing;
+/// objects written by `put_if` record their size and SHA-256 like `put`.
+///
+/// # Errors
+/// Store errors.
+///
+/// # Panics
+/// When the store misbehaves.
+pub async fn conditional_writes(store: &DynSnapshotStore, prefix: &str) -> Result<()> {
+    let name = store.name().to_string();
+    let key = format!("{prefix}conditional/record");
+    store.delete(&key).await?;
+    assert_eq!(
+        store.get_versioned(&key).await?,
+        None,
+        "{name}: get_versioned of a missing key"
+    );
+    let missing = store
+        .put_if(
+            &key,
+            "x".into(),
+            Precondition::Matches(Version::new("\"1\"")),
+        )
+        .await;
+    assert_precondition_failed(store, &key, "a replace of a missing key", missing);
+
+    let v1 = store
+        .put_if(&key, "one".into(), Precondition::Absent)
+        .await?;
+    assert_eq!(
+        store.get_versioned(&key).await?,
+        Some((Bytes::from("one"), v1.clone())),
+        "{name}: get_versioned after a create-only write"
+    );
+    let head = store.head(&key).await?;
+    let sha = hex::encode(Sha256::digest(b"one"));
+    check_meta(store, &head, &key, 3, &sha);
+    store.verify(&key).await?;
+
+    let again = store.put_if(&key, "two".into(), Precondition::Absent).await;
+    assert_precondition_failed(store, &key, "a create-only write of an existing key", again);
+    assert_eq!(
+        store.get_bytes(&key).await?,
+        "one",
+        "{name}: a refused create-only write changed the object"
+    );
+
+    let v2 = store
+        .put_if(&key, "three".into(), Precondition::Matches(v1.clone()))
+        .await?;
+    assert_ne!(v1, v2, "{name}: a replace must change the version");
+    assert_eq!(
+        store.get_versioned(&key).await?,
+        Some((Bytes::from("three"), v2.clone())),
+        "{name}: get_versioned after a replace"
+    );
+    let stale = store
+        .put_if(&key, "four".into(), Precondition::Matches(v1.clone()))
+        .await;
+    assert_precondition_failed(store, &key, "a replace from a stale version", stale);
+    assert_eq!(
+        store.get_bytes(&key).await?,
+        "three",
+        "{name}: a refused replace changed the object"
+    );
+
+    // A plain write changes the version too.
+    store.put_bytes(&key, "five".into()).await?;
+    let stale = store
+        .put_if(&key, "six".into(), Precondition::Matches(v2))
+        .await;
+    assert_precondition_failed(store, &key, "a replace after a plain put", stale);
+    let (bytes, v5) = store
+        .get_versioned(&key)
+        .await?
+        .unwrap_or_else(|| panic!("{name}: {key} vanished"));
+    assert_eq!(bytes, "five", "{name}: get_versioned after a plain put");
+    store
+        .put_if(&key, "seven".into(), Precondition::Matches(v5))
+        .await?;
+
+    // Once deleted, the key can be created again.
+    store.delete(&key).await?;
+    store.put_if(&key, "".into(), Precondition::Absent).await?;
+    assert_eq!(
+        store.get_versioned(&key).await?.map(|(b, _)| b),
+        Some(Bytes::new()),
+        "{name}: an empty conditional object"
+    );
+    store.delete(&key).await?;
+    Ok(())
+}
+
+/// The outcome of one racer in [`conditional_races`].
+fn race_winners(
+    store: &DynSnapshotStore,
+    key: &str,
+    what: &str,
+    results: Vec<(usize, Result<Version>)>,
+) -> Vec<(usize, Version)> {
+    let name = store.name();
+    let mut winners = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(v) => winners.push((i, v)),
+            Err(Error::PreconditionFailed { .. }) => {}
+            // A service may refuse a conditional write that collides with another one in
+            // flight (S3's 409 ConditionalRequestConflict): temporary, nothing written.
+            Err(e) if e.is_retryable() && e.effect() == crate::Effect::NotApplied => {}
+            Err(e) => panic!("{name}: racer {i} of {what} on {key} failed: {e}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "{name}: {what} on {key}: exactly one racer must win, winners: {winners:?}"
+    );
+    winners
+}
+
+/// Racers on one key, each writing its own content at the same time: `racers` create-only
+/// writes, then `racers` replaces from the same version, over `rounds` rounds. Exactly one
+/// racer wins each race, and the object holds the winner's content and version.
+///
+/// # Errors
+/// Store errors.
+///
+/// # Panics
+/// When no racer or more than one wins, or the object is not the winner's.
+pub async fn conditional_races(
+    store: &DynSnapshotStore,
+    prefix: &str,
+    racers: usize,
+    rounds: usize,
+) -> Result<()> {
+    let name = store.name().to_string();
+    for round in 0..rounds {
+        let key = format!("{prefix}conditional/race-{round}");
+        store.delete(&key).await?;
+        let content = |stage: &str, i: usize| Bytes::from(format!("{stage} by racer {i}"));
+        let creates = (0..racers).map(|i| {
+            let key = key.clone();
+            async move {
+                let r = store
+                    .put_if(&key, content("created", i), Precondition::Absent)
+                    .await;
+                (i, r)
+            }
+        });
+        let results = futures::future::join_all(creates).await;
+        let winners = race_winners(store, &key, "create-only writes", results);
+        let (w, v) = &winners[0];
+        assert_eq!(
+            store.get_versioned(&key).await?,
+            Some((content("created", *w), v.clone())),
+            "{name}: the object is not the create-only winner's"
+        );
+
+        let base = v.clone();
+        let replaces = (0..racers).map(|i| {
+            let (key, base) = (key.clone(), base.clone());
+            async move {
+                let r = store
+                    .put_if(&key, content("replaced", i), Precondition::Matches(base))
+                    .await;
+                (i, r)
+            }
+        });
+        let results = futures::future::join_all(replaces).await;
+        let winners = race_winners(store, &key, "replaces from one version", results);
+        let (w, v) = &winners[0];
+        assert_eq!(
+            store.get_versioned(&key).await?,
+            Some((content("replaced", *w), v.clone())),
+            "{name}: the object is not the replace winner's"
+        );
+        store.delete(&key).await?;
+    }
+    Ok(())
+}
+
+/// A [`StoreJournal`](crate::journal::StoreJournal) under `prefix` on `store`: `writers`
+/// handles (as separate runners would hold) append `each` records at the same time; the
+/// journal then holds every record once, each writer's in its order.
+///
+/// # Errors
+/// Store errors.
+///
+/// # Panics
+/// When a record is lost, duplicated or reordered.
+pub async fn journal_races(
+    store: Arc<DynSnapshotStore>,
+    prefix: &str,
+    writers: usize,
+    each: u32,
+) -> Result<()> {
+    use crate::journal::{Journal, Record, StoreJournal};
+    let name = store.name().to_string();
+    let journal_prefix = format!("{prefix}journal");
+    let handles: Vec<StoreJournal> = (0..writers)
+        .map(|_| StoreJournal::new(store.clone(), journal_prefix.clone()))
+        .collect();
+    let record = |w: usize, i: u32| Record::Intent {
+        step: format!("writer-{w}"),
+        attempt: i,
+        memory: Default::default(),
+    };
+    let appends = handles.iter().enumerate().map(|(w, j)| async move {
+        for i in 0..each {
+            j.append(&record(w, i)).await?;
+        }
+        Ok::<_, Error>(())
+    });
+    futures::future::try_join_all(appends).await?;
+    let loaded = StoreJournal::new(store.clone(), journal_prefix.clone())
+        .load()
+        .await?;
+    assert!(
+        !loaded.torn_tail,
+        "{name}: a racing journal has a torn tail"
+    );
+    assert_eq!(
+        loaded.records.len(),
+        writers * each as usize,
+        "{name}: racing appenders lost or duplicated records"
+    );
+    for w in 0..writers {
+        let mine: Vec<&Record> = loaded
+            .records
+            .iter()
+            .filter(|r| r.step() == Some(format!("writer-{w}").as_str()))
+            .collect();
+        let expected: Vec<Record> = (0..each).map(|i| record(w, i)).collect();
+        assert!(
+            mine.iter().copied().eq(expected.iter()),
+            "{name}: writer {w}'s records are not all there in order"
+        );
+    }
+    for m in store.list_all(&format!("{journal_prefix}/")).await? {
+        store.delete(&m.key).await?;
+    }
+    Ok(())
+}
+
 /// Runs every check in turn under `prefix`.
 ///
 /// # Errors
@@ -628,6 +900,8 @@ pub async fn run_all(
     checksum_mismatch(store, prefix, corruptor).await?;
     concurrent_writers(store, prefix).await?;
     unusual_names(store, prefix).await?;
+    conditional_writes(store, prefix).await?;
+    conditional_races(store, prefix, 16, 4).await?;
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //! resume" section of BENCHMARKS.md.
 //!
 //! ```text
-//! cargo run --release --example journal-bench              # the table
-//! cargo run --release --example journal-bench -- --quick   # tiny sizes, a smoke run
+//! cargo run --release --example resume-bench              # the table
+//! cargo run --release --example resume-bench -- --quick   # tiny sizes, a smoke run
 //! ```
 //!
 //! A run of N/2 steps (each journals an intent and an outcome) is run once with a file
@@ -140,7 +140,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let dir = std::env::temp_dir().join(format!("journal-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("resume-bench-{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("error: {}: {e}", dir.display());
         return ExitCode::FAILURE;

@@ -1,4 +1,4 @@
-//! The resume benchmark (`examples/journal-bench.rs`) runs once on tiny inputs, so it cannot
+//! The resume benchmark (`examples/resume-bench.rs`) runs once on tiny inputs, so it cannot
 //! rot between measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +13,7 @@ fn the_benchmark_runs_on_tiny_inputs() {
         .and_then(Path::parent)
         .unwrap()
         .join("examples")
-        .join(format!("journal-bench{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("resume-bench{}", std::env::consts::EXE_SUFFIX));
     assert!(bin.is_file(), "{} is missing", bin.display());
     let out = Command::new(&bin).arg("--quick").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
