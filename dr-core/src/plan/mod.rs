@@ -29,7 +29,7 @@ mod lint;
 mod load;
 mod lookup;
 mod model;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::Path;
 
@@ -43,6 +43,12 @@ pub use model::{
     StepRetry, StoreDef, Tier, Workload,
 };
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
+
+/// The parameters of each scenario kind (one type per kind, a variant of [`ScenarioKind`]).
+pub use crate::planner::scenarios::{
+    ApplicationRollback, ClusterRebuild, DatabaseFailure, Failback, PointInTimeRestore,
+    RegionFailover, SecurityIsolation, ServiceRestart,
+};
 
 use lookup::Section;
 

@@ -5,7 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
+//! [`replication`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
 //! [`StepRegistry`]; plans address them by that name.
@@ -52,6 +52,7 @@ pub mod dns;
 pub mod health;
 pub mod notify;
 mod registry;
+pub mod replication;
 pub mod store;
 pub mod webhook;
 
@@ -85,6 +86,7 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "wait_database",
     "create_db_snapshot",
     "create_replica",
+    "verify_caught_up",
     "switch_dns",
     "apply_manifests",
     "scale",
