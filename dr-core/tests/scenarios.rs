@@ -1,0 +1,280 @@
+//! Scenario kinds end to end on the simulated cloud: typed parameters, the new replica after
+//! a promotion, and the failback (to completion, and refusing to demote a primary that still
+//! holds writes the home replica has not replayed).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use dr_core::executor::{AutoApprove, Executor, RunReport, StepStatus};
+use dr_core::plan::{Plan, ScenarioKind};
+use dr_core::planner::{self, PlanningError};
+use dr_core::provider::{
+    ClusterDeployer as _, DatabaseReplica as _, DbRef, DbRole, DnsFailover as _, Operation,
+    WorkloadRef,
+};
+use dr_core::sim::SimConfig;
+use dr_core::simulation::Simulation;
+use dr_core::HumanDuration;
+
+fn bundled(name: &str) -> Plan {
+    let path = format!("{}/../examples/plans/{name}", env!("CARGO_MANIFEST_DIR"));
+    Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run(plan: &Plan, scenario: &str, config: SimConfig) -> (Simulation, RunReport) {
+    let sim = Simulation::new(plan, 11, config);
+    sim.inject(plan.scenario(scenario).unwrap()).await;
+    let observed = sim.observe().await;
+    let graph = planner::plan(plan, scenario, &observed).unwrap_or_else(|e| panic!("{e}"));
+    let report = Executor::new(sim.providers())
+        .clock(sim.cloud().clock())
+        .approvals(Arc::new(AutoApprove))
+        .run(&graph)
+        .await;
+    (sim, report)
+}
+
+fn workload(cluster: &str, name: &str) -> WorkloadRef {
+    WorkloadRef {
+        cluster: cluster.into(),
+        namespace: "shop".into(),
+        kind: dr_core::provider::WorkloadKind::Deployment,
+        name: name.into(),
+    }
+}
+
+async fn dns_value(sim: &Simulation, name: &str) -> String {
+    let record = sim
+        .cloud()
+        .dns()
+        .get_record("Z0SHOP", name)
+        .await
+        .expect("record");
+    record.values.join(",")
+}
+
+#[test]
+fn a_missing_parameter_is_a_parse_error_at_the_scenario() {
+    let text = "name: shop\nregions: [{ name: east, role: primary }]\nservices: []\nscenarios:\n  - { name: failover, kind: region-failover, to: east }\n";
+    let err = Plan::from_yaml_str(text).unwrap_err().to_string();
+    assert!(err.contains(":5:"), "line of the scenario: {err}");
+    assert!(err.contains("missing field `from`"), "{err}");
+    assert!(err.contains("scenarios[0]"), "{err}");
+}
+
+#[test]
+fn a_parameter_of_another_kind_is_refused_naming_the_kind_s_own() {
+    let text = "name: shop\nregions: [{ name: east, role: primary }]\nservices: []\nscenarios:\n  - { name: restart, kind: service-restart, service: api, database: db }\n";
+    let err = Plan::from_yaml_str(text).unwrap_err().to_string();
+    assert!(err.contains("unknown field `database`"), "{err}");
+    assert!(err.contains("`service`"), "the kind's own fields: {err}");
+}
+
+#[test]
+fn scenarios_round_trip_through_every_format() {
+    let plan = bundled("region-failover.yaml");
+    let json = serde_json::to_string(&plan).unwrap();
+    let again = Plan::from_json_str(&json).unwrap();
+    assert_eq!(again.scenarios, plan.scenarios);
+    let kinds: Vec<&str> = plan.scenarios.iter().map(|s| s.kind.name()).collect();
+    for k in &kinds {
+        assert!(ScenarioKind::NAMES.contains(k), "{k}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn region_failover_restores_redundancy_outside_the_rto() {
+    let plan = bundled("region-failover.yaml");
+    let (sim, report) = run(&plan, "region-failover", SimConfig::default()).await;
+    assert!(report.succeeded() && report.targets_met(), "{report}");
+    let step = report
+        .step("orders-db/new-replica")
+        .expect("its own report line");
+    assert_eq!(step.status, StepStatus::Succeeded, "{report}");
+    assert!(
+        !report
+            .critical_path
+            .iter()
+            .any(|s| s == "orders-db/new-replica"),
+        "outside the RTO: {:?}",
+        report.critical_path
+    );
+    let replica = sim
+        .cloud()
+        .database()
+        .describe(&DbRef::new("us-west-2", "shop-prod-west-replica"))
+        .await
+        .expect("the new replica exists");
+    assert_eq!(
+        replica.role,
+        DbRole::Replica {
+            source: DbRef::new("us-west-2", "shop-prod-west")
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_new_replica_degrades_the_failover_without_failing_it() {
+    let plan = bundled("region-failover.yaml");
+    let rule = dr_core::sim::FaultRule::new(Some(Operation::CreateReplica), "");
+    let config =
+        SimConfig::default().with_faults(dr_core::sim::FaultConfig::default().with_permanent(rule));
+    let (_sim, report) = run(&plan, "region-failover", config).await;
+    assert!(report.succeeded(), "{report}");
+    assert!(report.degraded, "{report}");
+    assert_eq!(
+        report.step("orders-db/new-replica").map(|s| s.status),
+        Some(StepStatus::Failed)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failback_moves_home_in_order_and_restores_the_dr_replica() {
+    let plan = bundled("failback.yaml");
+    let (sim, report) = run(&plan, "failback", SimConfig::default()).await;
+    assert!(report.succeeded() && report.targets_met(), "{report}");
+
+    // Controlled order: replica, freeze, caught up, promote, then traffic.
+    let finished = |id: &str| {
+        report
+            .step(id)
+            .and_then(|s| s.finished_at)
+            .unwrap_or_else(|| panic!("{id} did not finish: {report}"))
+    };
+    let started = |id: &str| report.step(id).and_then(|s| s.started_at).unwrap();
+    assert!(finished("orders-db/replicate-home-wait") <= started("api/freeze:api"));
+    assert!(finished("api/freeze:api") <= started("orders-db/caught-up"));
+    assert!(finished("voice/freeze:voice") <= started("orders-db/caught-up"));
+    assert!(finished("orders-db/caught-up") <= started("orders-db/promote"));
+    assert!(finished("orders-db/wait") <= started("api/set-secret"));
+    assert!(finished("api/wait:api") <= started("api/dns:api.shop.example.com"));
+
+    // The world afterwards: home serves, the DR site stands by with a replica again.
+    let db = sim.cloud().database();
+    let home = db
+        .describe(&DbRef::new("us-east-1", "shop-prod-failback"))
+        .await
+        .unwrap();
+    assert_eq!(home.role, DbRole::Primary);
+    let dr_replica = db
+        .describe(&DbRef::new("us-west-2", "shop-prod-failback-replica"))
+        .await
+        .unwrap();
+    assert_eq!(
+        dr_replica.role,
+        DbRole::Replica {
+            source: DbRef::new("us-east-1", "shop-prod-failback")
+        }
+    );
+    // Nothing was demoted in place or deleted: both former primaries are still there.
+    for old in [
+        DbRef::new("us-east-1", "shop-prod"),
+        DbRef::new("us-west-2", "shop-prod-west"),
+    ] {
+        assert_eq!(
+            db.describe(&old).await.unwrap().role,
+            DbRole::Primary,
+            "{old}"
+        );
+    }
+    assert_eq!(
+        dns_value(&sim, "api.shop.example.com").await,
+        "lb.us-east-1.shop.example.com"
+    );
+    let k8s = sim.cloud().cluster();
+    let api_home = k8s
+        .rollout_status(&workload("prod-east", "api"))
+        .await
+        .unwrap();
+    assert_eq!(api_home.available_replicas, 3);
+    let api_dr = k8s
+        .rollout_status(&workload("dr-west", "api"))
+        .await
+        .unwrap();
+    assert_eq!(api_dr.replicas, 1, "back to its standby replicas");
+    let secret = k8s
+        .read_secret("prod-east", "shop", "shop-secrets", "DATABASE_URL")
+        .await
+        .unwrap();
+    assert!(
+        secret.expose().contains("shop-prod-failback.us-east-1"),
+        "the app at home reads the home primary"
+    );
+    assert!(
+        report
+            .risks
+            .iter()
+            .any(|r| r.message.contains("old primary `shop-prod`")),
+        "{:?}",
+        report.risks
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failback_refuses_to_demote_a_primary_holding_newer_writes() {
+    let plan = bundled("failback.yaml");
+    // The serving primary keeps taking writes the new home replica does not replay in time
+    // (a writer outside the plan, a replication slot stuck): its lag stays at 20 minutes.
+    let mut config = SimConfig::default();
+    config.replication_lag = HumanDuration::from_secs(20 * 60);
+    let (sim, report) = run(&plan, "failback", config).await;
+    assert!(!report.succeeded(), "{report}");
+    let check = report.step("orders-db/caught-up").unwrap();
+    assert_eq!(check.status, StepStatus::Failed, "{report}");
+    let why = check.error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("us-west-2/shop-prod-west") && why.contains("holding writes"),
+        "{why}"
+    );
+    // Nothing was promoted, DNS still points at the serving region, and the serving primary
+    // is untouched.
+    assert!(
+        !sim.cloud()
+            .calls()
+            .iter()
+            .any(|c| c.operation == Operation::Promote),
+        "a promotion was attempted"
+    );
+    for id in ["orders-db/promote", "api/dns:api.shop.example.com"] {
+        assert_ne!(
+            report.step(id).map(|s| s.status),
+            Some(StepStatus::Succeeded),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        dns_value(&sim, "api.shop.example.com").await,
+        "lb.us-west-2.shop.example.com"
+    );
+    let serving = sim
+        .cloud()
+        .database()
+        .describe(&DbRef::new("us-west-2", "shop-prod-west"))
+        .await
+        .unwrap();
+    assert_eq!(serving.role, DbRole::Primary);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failback_without_a_failover_is_refused_before_anything_runs() {
+    let plan = bundled("failback.yaml");
+    // Nothing injected: the replica in us-west-2 still replicates from us-east-1.
+    let sim = Simulation::new(&plan, 11, SimConfig::default());
+    let observed = sim.observe().await;
+    let err = planner::plan(&plan, "failback", &observed).unwrap_err();
+    assert!(
+        matches!(&err, PlanningError::Unrecoverable { why, .. } if why.contains("no failover to fail back from")),
+        "{err}"
+    );
+}
+
+#[test]
+fn failback_onto_itself_is_invalid() {
+    let mut plan = bundled("failback.yaml");
+    if let ScenarioKind::Failback(k) = &mut plan.scenarios[0].kind {
+        k.to = k.from.clone();
+    }
+    let err = plan.validate().unwrap_err().to_string();
+    assert!(err.contains("scenarios[failback].to"), "{err}");
+    assert!(err.contains("cannot fail back onto itself"), "{err}");
+}
