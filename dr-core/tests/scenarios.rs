@@ -278,3 +278,88 @@ fn failback_onto_itself_is_invalid() {
     assert!(err.contains("scenarios[failback].to"), "{err}");
     assert!(err.contains("cannot fail back onto itself"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn restore_from_dump_verifies_restores_and_repoints() {
+    let plan = bundled("region-failover.yaml");
+    let (sim, report) = run(&plan, "restore-from-dump", SimConfig::default()).await;
+    // The run succeeds; the hourly dumps cannot meet a 5-minute RPO, which the forecast
+    // said before anything ran.
+    assert!(report.succeeded(), "{report}");
+    assert!(report
+        .risks
+        .iter()
+        .any(|r| r.message.contains("forecast data loss 1h exceeds RPO 5m")));
+    let verified = report.step("orders-db/verify-dump").unwrap();
+    let output = verified.output.clone().expect("the dump picked");
+    let key = output["dump"].as_str().unwrap().to_string();
+    assert!(key.starts_with("dumps/orders-db/"), "{key}");
+    // The newest of the two dumps: 0.6 of the hourly schedule old when the incident began.
+    assert_eq!(
+        verified.data_loss.map(|d| d.as_secs() / 60),
+        Some(36),
+        "{report}"
+    );
+    let db = sim.cloud().database();
+    let restored = db
+        .describe(&DbRef::new("us-east-1", "shop-prod-from-dump"))
+        .await
+        .unwrap();
+    assert_eq!(restored.role, DbRole::Primary);
+    let secret = sim
+        .cloud()
+        .cluster()
+        .read_secret("prod-east", "shop", "shop-secrets", "DATABASE_URL")
+        .await
+        .unwrap();
+    assert!(secret.expose().contains("shop-prod-from-dump.us-east-1"));
+    // The old instance is kept (failed, not deleted) for a rollback.
+    assert!(db
+        .describe(&DbRef::new("us-east-1", "shop-prod"))
+        .await
+        .is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_corrupt_dump_is_refused_before_anything_is_restored() {
+    let plan = bundled("region-failover.yaml");
+    let sim = Simulation::new(&plan, 11, SimConfig::default());
+    sim.inject(plan.scenario("restore-from-dump").unwrap())
+        .await;
+    // The newest dump's bytes change behind its manifest's back.
+    let store = sim.cloud().store("backups-west");
+    let backups = dr_core::backup::Backups::new(store.clone());
+    let newest = backups
+        .list("dumps/orders-db/")
+        .await
+        .unwrap()
+        .into_iter()
+        .max_by_key(|m| m.created)
+        .unwrap();
+    dr_core::provider::SnapshotStoreExt::put_bytes(&*store, &newest.key, "garbage".into())
+        .await
+        .unwrap();
+    let observed = sim.observe().await;
+    let graph = planner::plan(&plan, "restore-from-dump", &observed).unwrap();
+    let before = sim.cloud().calls().len();
+    let report = Executor::new(sim.providers())
+        .clock(sim.cloud().clock())
+        .approvals(Arc::new(AutoApprove))
+        .run(&graph)
+        .await;
+    assert!(!report.succeeded(), "{report}");
+    let verify = report.step("orders-db/verify-dump").unwrap();
+    assert_eq!(verify.status, StepStatus::Failed);
+    let why = verify.error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("corrupt") && why.contains(&newest.key),
+        "{why}"
+    );
+    assert!(
+        !sim.cloud().calls()[before..].iter().any(|c| matches!(
+            c.operation,
+            Operation::RestoreSnapshot | Operation::PatchSecret | Operation::RolloutRestart
+        )),
+        "something was touched"
+    );
+}

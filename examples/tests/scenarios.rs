@@ -44,3 +44,31 @@ async fn failback_runs_to_completion_and_meets_its_targets() {
         .stderr()
         .contains("region us-east-1 is back after a failover to us-west-2"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn restore_from_dump_runs_to_completion_and_reports_the_dump_s_data_loss() {
+    let console = Console::captured();
+    let opts = RunOptions {
+        json: true,
+        ..RunOptions::default()
+    };
+    let code = run_scenario(
+        &plans_dir().join("region-failover.yaml"),
+        "restore-from-dump",
+        &opts,
+        &console,
+    )
+    .await;
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "succeeded", "{}", console.stderr());
+    // Hourly dumps cannot meet the API's 5-minute RPO: the run says so with exit status 1.
+    assert_eq!(code, dr_examples::EXIT_FAILED);
+    let api = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "api")
+        .unwrap();
+    assert_eq!(api["met"], false);
+    assert!(api["achieved_rpo_seconds"].as_f64().unwrap() > 300.0);
+}

@@ -5,7 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`replication`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
+//! [`replication`], [`dump`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
 //! [`StepRegistry`]; plans address them by that name.
@@ -49,6 +49,7 @@ pub mod cluster;
 pub mod command;
 pub mod database;
 pub mod dns;
+pub mod dump;
 pub mod health;
 pub mod notify;
 mod registry;
@@ -87,6 +88,8 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "create_db_snapshot",
     "create_replica",
     "verify_caught_up",
+    "verify_dump",
+    "restore_dump",
     "switch_dns",
     "apply_manifests",
     "scale",

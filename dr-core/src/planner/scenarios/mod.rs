@@ -12,6 +12,7 @@ mod common;
 mod application_rollback;
 mod cluster_rebuild;
 mod database_failure;
+mod dump_restore;
 mod failback;
 mod point_in_time_restore;
 mod region_failover;
@@ -21,6 +22,7 @@ mod service_restart;
 pub use application_rollback::ApplicationRollback;
 pub use cluster_rebuild::ClusterRebuild;
 pub use database_failure::DatabaseFailure;
+pub use dump_restore::DumpRestore;
 pub use failback::Failback;
 pub use point_in_time_restore::PointInTimeRestore;
 pub use region_failover::RegionFailover;
@@ -175,6 +177,9 @@ kinds! {
     /// After a region failover, with the home region back: replicate towards it, freeze
     /// writes, switch back once nothing newer is left behind, restore the DR replica.
     Failback(Failback) = "failback",
+    /// A database is lost or unusable: verify its newest dump in a store, restore it into a
+    /// new instance, repoint the app.
+    DumpRestore(DumpRestore) = "dump-restore",
 }
 
 /// Adds the scenario's steps and its end notifications.
