@@ -363,3 +363,105 @@ async fn a_corrupt_dump_is_refused_before_anything_is_restored() {
         "something was touched"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_backup_procedure_snapshots_copies_exports_verifies_and_prunes() {
+    let plan = bundled("region-failover.yaml");
+    let (sim, report) = run(&plan, "nightly-backup", SimConfig::default()).await;
+    assert!(report.succeeded(), "{report}");
+    let db = sim.cloud().database();
+    let copies = db
+        .list_snapshots(&DbRef::new("us-east-1", "shop-prod"), "us-west-2")
+        .await
+        .unwrap();
+    assert!(
+        copies
+            .iter()
+            .any(|s| s.id.contains("-backup-") && s.available),
+        "a copy in the DR region: {copies:?}"
+    );
+    let backups = dr_core::backup::Backups::new(sim.cloud().store("backups-west"));
+    let all = backups.list("backups/shop-web/").await.unwrap();
+    let shop: Vec<_> = all
+        .iter()
+        .filter(|m| m.key.starts_with("backups/shop-web/prod-east/shop/"))
+        .collect();
+    // 45 earlier nightly exports and tonight's, pruned to 7 daily + 4 weekly + 3 monthly at most.
+    let policy = dr_core::backup::RetentionPolicy {
+        daily: 7,
+        weekly: 4,
+        monthly: 3,
+        yearly: 0,
+    };
+    assert!(shop.len() as u64 <= policy.max_kept(), "{}", shop.len());
+    assert!(shop.len() >= 7, "{}", shop.len());
+    let tonight = report
+        .step("export:prod-east/shop")
+        .and_then(|s| s.output.clone())
+        .unwrap();
+    let key = tonight["key"].as_str().unwrap();
+    assert!(
+        shop.iter().any(|m| m.key == key),
+        "tonight's export is kept"
+    );
+    assert!(backups
+        .verify_all("backups/shop-web/")
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.is_ok()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_corrupt_backup_stops_the_prune() {
+    let plan = bundled("region-failover.yaml");
+    let sim = Simulation::new(&plan, 11, SimConfig::default());
+    sim.inject(plan.scenario("nightly-backup").unwrap()).await;
+    let store = sim.cloud().store("backups-west");
+    let backups = dr_core::backup::Backups::new(store.clone());
+    let victim = backups
+        .list("backups/shop-web/prod-east/shop/")
+        .await
+        .unwrap()[3]
+        .key
+        .clone();
+    dr_core::provider::SnapshotStoreExt::put_bytes(&*store, &victim, "tampered".into())
+        .await
+        .unwrap();
+    let before = backups.list("backups/shop-web/").await.unwrap().len();
+    let observed = sim.observe().await;
+    let graph = planner::plan(&plan, "nightly-backup", &observed).unwrap();
+    let report = Executor::new(sim.providers())
+        .clock(sim.cloud().clock())
+        .approvals(Arc::new(AutoApprove))
+        .run(&graph)
+        .await;
+    assert!(!report.succeeded(), "{report}");
+    let verify = report.step("verify-backups").unwrap();
+    assert_eq!(verify.status, StepStatus::Failed);
+    assert!(
+        verify
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&victim),
+        "{:?}",
+        verify.error
+    );
+    assert_ne!(
+        report.step("prune").map(|s| s.status),
+        Some(StepStatus::Succeeded)
+    );
+    assert!(
+        !sim.cloud()
+            .calls()
+            .iter()
+            .any(|c| c.operation == Operation::Delete),
+        "nothing was pruned"
+    );
+    // Tonight's exports were written; nothing was deleted.
+    assert_eq!(
+        backups.list("backups/shop-web/").await.unwrap().len(),
+        before + 4
+    );
+}

@@ -72,3 +72,33 @@ async fn restore_from_dump_runs_to_completion_and_reports_the_dump_s_data_loss()
     assert_eq!(api["met"], false);
     assert!(api["achieved_rpo_seconds"].as_f64().unwrap() > 300.0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_backup_procedure_runs_to_completion() {
+    let console = Console::captured();
+    let opts = RunOptions {
+        json: true,
+        ..RunOptions::default()
+    };
+    let code = run_scenario(
+        &plans_dir().join("region-failover.yaml"),
+        "nightly-backup",
+        &opts,
+        &console,
+    )
+    .await;
+    assert_eq!(code, EXIT_OK, "{}", console.stderr());
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+    let prune = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "prune")
+        .unwrap();
+    assert_eq!(prune["status"], "succeeded");
+    assert!(
+        !prune["output"]["deleted"].as_array().unwrap().is_empty(),
+        "{prune}"
+    );
+}

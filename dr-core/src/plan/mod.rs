@@ -46,7 +46,7 @@ pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
 
 /// The parameters of each scenario kind (one type per kind, a variant of [`ScenarioKind`]).
 pub use crate::planner::scenarios::{
-    ApplicationRollback, ClusterRebuild, DatabaseFailure, DumpRestore, Failback,
+    ApplicationRollback, Backup, ClusterRebuild, DatabaseFailure, DumpRestore, Failback,
     PointInTimeRestore, RegionFailover, SecurityIsolation, ServiceRestart,
 };
 

@@ -5,7 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`replication`], [`dump`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
+//! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
 //! [`StepRegistry`]; plans address them by that name.
@@ -45,6 +45,7 @@
 //! ```
 
 pub mod approval;
+pub mod backup;
 pub mod cluster;
 pub mod command;
 pub mod database;
@@ -99,6 +100,11 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "wait_workload",
     "isolate_workload",
     "export_resources",
+    "wait_db_snapshot",
+    "copy_db_snapshot",
+    "backup_resources",
+    "verify_backups",
+    "prune_backups",
     "verify_health",
     "webhook",
     "command",

@@ -10,6 +10,7 @@
 mod common;
 
 mod application_rollback;
+mod backup;
 mod cluster_rebuild;
 mod database_failure;
 mod dump_restore;
@@ -20,6 +21,7 @@ mod security_isolation;
 mod service_restart;
 
 pub use application_rollback::ApplicationRollback;
+pub use backup::Backup;
 pub use cluster_rebuild::ClusterRebuild;
 pub use database_failure::DatabaseFailure;
 pub use dump_restore::DumpRestore;
@@ -180,6 +182,9 @@ kinds! {
     /// A database is lost or unusable: verify its newest dump in a store, restore it into a
     /// new instance, repoint the app.
     DumpRestore(DumpRestore) = "dump-restore",
+    /// The backup procedure: snapshot, copy to the DR region, export the clusters' objects,
+    /// verify every manifest, prune by retention.
+    Backup(Backup) = "backup",
 }
 
 /// Adds the scenario's steps and its end notifications.
