@@ -465,3 +465,64 @@ async fn a_corrupt_backup_stops_the_prune() {
         before + 4
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cache_failure_runs_degraded_until_the_cache_is_back_and_warm() {
+    let plan = bundled("cache-failure.yaml");
+    let sim = Simulation::new(&plan, 11, SimConfig::default());
+    sim.inject(plan.scenario("cache-failure").unwrap()).await;
+    let probe = sim.cloud().probe();
+    assert_eq!(
+        probe.check("tcp://redis.shop.internal:6379").await.unwrap(),
+        dr_core::provider::HealthStatus::Unhealthy,
+        "the injected failure is visible"
+    );
+    let (sim, report) = run(&plan, "cache-failure", SimConfig::default()).await;
+    assert!(report.succeeded() && report.targets_met(), "{report}");
+    let at = |id: &str| report.step(id).and_then(|s| s.finished_at).unwrap();
+    let start = |id: &str| report.step(id).and_then(|s| s.started_at).unwrap();
+    assert!(at("api/wait-degraded:api") <= start("redis/scale"));
+    assert!(at("redis/verify") <= start("warm-cache"));
+    assert!(at("warm-cache") <= start("api/degraded-off:api"));
+    let env_calls: Vec<String> = sim
+        .cloud()
+        .calls()
+        .iter()
+        .filter(|c| c.operation == Operation::SetEnv)
+        .map(|c| c.target.clone())
+        .collect();
+    assert_eq!(env_calls.len(), 2, "on, then off: {env_calls:?}");
+    assert_eq!(
+        sim.cloud()
+            .probe()
+            .check("tcp://redis.shop.internal:6379")
+            .await
+            .unwrap(),
+        dr_core::provider::HealthStatus::Healthy
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cache_that_does_not_come_back_leaves_degraded_mode_on() {
+    let plan = bundled("cache-failure.yaml");
+    let rule = dr_core::sim::FaultRule::new(Some(Operation::RolloutRestart), "redis");
+    let config =
+        SimConfig::default().with_faults(dr_core::sim::FaultConfig::default().with_permanent(rule));
+    let (sim, report) = run(&plan, "cache-failure", config).await;
+    assert!(!report.succeeded(), "{report}");
+    assert_eq!(
+        report.step("redis/restart").map(|s| s.status),
+        Some(StepStatus::Failed)
+    );
+    assert_ne!(
+        report.step("api/degraded-off:api").map(|s| s.status),
+        Some(StepStatus::Succeeded)
+    );
+    let env_calls = sim
+        .cloud()
+        .calls()
+        .iter()
+        .filter(|c| c.operation == Operation::SetEnv)
+        .count();
+    assert_eq!(env_calls, 1, "degraded mode stays on");
+}

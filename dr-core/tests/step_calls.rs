@@ -49,6 +49,11 @@ async fn every_kind_calls_what_it_declares() {
         "/../examples/plans/failback.yaml"
     );
     check_every_scenario(&Plan::load(failback).unwrap(), &mut kinds).await;
+    let cache = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/plans/cache-failure.yaml"
+    );
+    check_every_scenario(&Plan::load(cache).unwrap(), &mut kinds).await;
     let missing: Vec<&str> = dr_core::step::BUILTIN_KINDS
         .iter()
         .copied()
@@ -90,7 +95,8 @@ async fn check_every_scenario(plan: &Plan, kinds: &mut BTreeSet<String>) {
             let planned: Vec<(String, String)> = step
                 .calls
                 .iter()
-                .filter(|c| c.provider_role != "approval")
+                // Approvals, programs and HTTP requests do not go through the cloud.
+                .filter(|c| !["approval", "process", "http"].contains(&c.provider_role.as_str()))
                 .map(|c| (c.provider_role.clone(), c.operation.clone()))
                 .collect();
             let made: Vec<(String, String)> = calls[before..]

@@ -5,6 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
+//! [`config`],
 //! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
@@ -48,6 +49,7 @@ pub mod approval;
 pub mod backup;
 pub mod cluster;
 pub mod command;
+pub mod config;
 pub mod database;
 pub mod dns;
 pub mod dump;
@@ -96,6 +98,7 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "scale",
     "rollout_restart",
     "rollout_undo",
+    "set_env",
     "set_secret",
     "wait_workload",
     "isolate_workload",

@@ -11,6 +11,7 @@ mod common;
 
 mod application_rollback;
 mod backup;
+mod cache_failure;
 mod cluster_rebuild;
 mod database_failure;
 mod dump_restore;
@@ -22,6 +23,7 @@ mod service_restart;
 
 pub use application_rollback::ApplicationRollback;
 pub use backup::Backup;
+pub use cache_failure::CacheFailure;
 pub use cluster_rebuild::ClusterRebuild;
 pub use database_failure::DatabaseFailure;
 pub use dump_restore::DumpRestore;
@@ -185,6 +187,9 @@ kinds! {
     /// The backup procedure: snapshot, copy to the DR region, export the clusters' objects,
     /// verify every manifest, prune by retention.
     Backup(Backup) = "backup",
+    /// The cache stops answering: degraded mode on, the cache back and warmed up, degraded
+    /// mode off.
+    CacheFailure(CacheFailure) = "cache-failure",
 }
 
 /// Adds the scenario's steps and its end notifications.
