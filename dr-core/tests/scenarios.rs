@@ -526,3 +526,71 @@ async fn a_cache_that_does_not_come_back_leaves_degraded_mode_on() {
         .count();
     assert_eq!(env_calls, 1, "degraded mode stays on");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_outage_trips_the_breaker_falls_back_and_switches_back_when_healthy() {
+    let plan = bundled("provider-outage.yaml");
+    let (sim, report) = run(&plan, "payments-outage", SimConfig::default()).await;
+    assert!(report.succeeded() && report.targets_met(), "{report}");
+    let at = |id: &str| report.step(id).and_then(|s| s.finished_at).unwrap();
+    let start = |id: &str| report.step(id).and_then(|s| s.started_at).unwrap();
+    assert!(at("breaker/trip") <= start("checkout/fallback:checkout"));
+    assert!(at("checkout/wait-fallback:checkout") <= start("notify-degraded:status-page"));
+    assert!(at("breaker/half-open") <= start("checkout/primary:checkout"));
+    // Half-open: the provider was down 20 minutes; five healthy probes 30 s apart after that.
+    let back = (at("breaker/half-open") - report.started_at).num_minutes();
+    assert!(
+        (20..=24).contains(&back),
+        "switched back after {back} minutes"
+    );
+    let titles: Vec<String> = sim
+        .cloud()
+        .notifications()
+        .iter()
+        .map(|(_, n)| n.title.clone())
+        .collect();
+    assert!(
+        titles.iter().any(|t| t == "checkout: degraded"),
+        "{titles:?}"
+    );
+    assert!(
+        titles.iter().any(|t| t == "checkout: restored"),
+        "{titles:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_provider_does_not_trip_the_breaker_and_nothing_is_switched() {
+    let plan = bundled("provider-outage.yaml");
+    let sim = Simulation::new(&plan, 11, SimConfig::default());
+    // A false alarm: the provider answers.
+    sim.cloud().set_endpoint_health(
+        "https://api.main-psp.example.net/v1/health",
+        dr_core::provider::HealthStatus::Healthy,
+    );
+    let observed = sim.observe().await;
+    let graph = planner::plan(&plan, "payments-outage", &observed).unwrap();
+    let report = Executor::new(sim.providers())
+        .clock(sim.cloud().clock())
+        .approvals(Arc::new(AutoApprove))
+        .run(&graph)
+        .await;
+    assert!(!report.succeeded(), "{report}");
+    let trip = report.step("breaker/trip").unwrap();
+    assert_eq!(trip.status, StepStatus::Failed);
+    assert!(
+        trip.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("failing 0 of"),
+        "{:?}",
+        trip.error
+    );
+    assert!(
+        !sim.cloud()
+            .calls()
+            .iter()
+            .any(|c| c.operation == Operation::SetEnv),
+        "nothing switched"
+    );
+}

@@ -54,6 +54,11 @@ async fn every_kind_calls_what_it_declares() {
         "/../examples/plans/cache-failure.yaml"
     );
     check_every_scenario(&Plan::load(cache).unwrap(), &mut kinds).await;
+    let outage = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/plans/provider-outage.yaml"
+    );
+    check_every_scenario(&Plan::load(outage).unwrap(), &mut kinds).await;
     let missing: Vec<&str> = dr_core::step::BUILTIN_KINDS
         .iter()
         .copied()

@@ -121,3 +121,22 @@ async fn the_cache_failure_runs_to_completion() {
     let report: Value = serde_json::from_str(&console.stdout()).unwrap();
     assert_eq!(report["outcome"], "succeeded");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_provider_outage_runs_to_completion() {
+    let console = Console::captured();
+    let opts = RunOptions {
+        json: true,
+        ..RunOptions::default()
+    };
+    let code = run_scenario(
+        &plans_dir().join("provider-outage.yaml"),
+        "payments-outage",
+        &opts,
+        &console,
+    )
+    .await;
+    assert_eq!(code, EXIT_OK, "{}", console.stderr());
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+}

@@ -47,7 +47,8 @@ pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
 /// The parameters of each scenario kind (one type per kind, a variant of [`ScenarioKind`]).
 pub use crate::planner::scenarios::{
     ApplicationRollback, Backup, CacheFailure, ClusterRebuild, DatabaseFailure, DumpRestore,
-    Failback, PointInTimeRestore, RegionFailover, SecurityIsolation, ServiceRestart,
+    Failback, PointInTimeRestore, ProviderOutage, RegionFailover, SecurityIsolation,
+    ServiceRestart,
 };
 
 use lookup::Section;

@@ -5,7 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`config`],
+//! [`config`], [`breaker`],
 //! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
@@ -47,6 +47,7 @@
 
 pub mod approval;
 pub mod backup;
+pub mod breaker;
 pub mod cluster;
 pub mod command;
 pub mod config;
@@ -109,6 +110,8 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "verify_backups",
     "prune_backups",
     "verify_health",
+    "trip_breaker",
+    "half_open",
     "webhook",
     "command",
 ];

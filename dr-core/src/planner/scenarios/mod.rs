@@ -17,6 +17,7 @@ mod database_failure;
 mod dump_restore;
 mod failback;
 mod point_in_time_restore;
+mod provider_outage;
 mod region_failover;
 mod security_isolation;
 mod service_restart;
@@ -29,6 +30,7 @@ pub use database_failure::DatabaseFailure;
 pub use dump_restore::DumpRestore;
 pub use failback::Failback;
 pub use point_in_time_restore::PointInTimeRestore;
+pub use provider_outage::ProviderOutage;
 pub use region_failover::RegionFailover;
 pub use security_isolation::SecurityIsolation;
 pub use service_restart::ServiceRestart;
@@ -190,6 +192,9 @@ kinds! {
     /// The cache stops answering: degraded mode on, the cache back and warmed up, degraded
     /// mode off.
     CacheFailure(CacheFailure) = "cache-failure",
+    /// A third-party provider is down: a circuit breaker trips, the service falls back,
+    /// users are told, and it switches back once the provider is healthy again.
+    ProviderOutage(ProviderOutage) = "provider-outage",
 }
 
 /// Adds the scenario's steps and its end notifications.
