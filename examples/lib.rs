@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dr_core::executor::{ApprovalHook, ApprovalRequest, Decision, Executor, RunEvent};
-use dr_core::plan::{Plan, ScenarioKind};
+use dr_core::plan::Plan;
 use dr_core::planner::{self, PlanningError};
 use dr_core::sim::{FaultConfig, SimConfig};
 use dr_core::simulation::Simulation;
@@ -325,7 +325,7 @@ pub async fn run_scenario_with(
         },
         _ => {
             let sim = Simulation::new(&plan, opts.seed, config);
-            human(&format!("Incident: {}\n", incident(&plan, sc)));
+            human(&format!("Incident: {}\n", sc.incident(&plan)));
             sim.inject(sc).await;
             if let Err(e) = opts.incident.apply(&plan, &sim) {
                 console.err(&format!("error: {e}"));
@@ -467,35 +467,5 @@ pub async fn run_scenario_with(
         EXIT_OK
     } else {
         EXIT_FAILED
-    }
-}
-
-/// One sentence on what the simulation breaks for `sc`.
-fn incident(plan: &Plan, sc: &dr_core::plan::Scenario) -> String {
-    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
-    match sc.kind {
-        ScenarioKind::RegionFailover => format!("region {} is down", or(&sc.from)),
-        ScenarioKind::DatabaseFailure => {
-            format!(
-                "the primary instance of database {} has failed",
-                or(&sc.database)
-            )
-        }
-        ScenarioKind::PointInTimeRestore => format!(
-            "bad writes corrupted database {}: restore it to a point in time",
-            or(&sc.database)
-        ),
-        ScenarioKind::ClusterRebuild => format!("cluster {} is lost", or(&sc.cluster)),
-        ScenarioKind::ApplicationRollback => {
-            format!("a bad release of service {} is live", or(&sc.service))
-        }
-        ScenarioKind::SecurityIsolation => {
-            format!("service {} is compromised", or(&sc.service))
-        }
-        ScenarioKind::ServiceRestart => format!(
-            "the pods of service {} misbehave (plan {})",
-            or(&sc.service),
-            plan.name
-        ),
     }
 }

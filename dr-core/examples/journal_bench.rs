@@ -32,8 +32,10 @@ fn record(i: usize) -> Record {
             "arn:aws:rds:us-west-2:123456789012:db:shop-prod-west",
         );
         Record::Intent {
+            key: format!("run-bench/{step}"),
             step,
             attempt: 1,
+            at: chrono::Utc::now(),
             memory,
         }
     } else {
@@ -42,7 +44,10 @@ fn record(i: usize) -> Record {
             succeeded: true,
             already_done: false,
             attempts: 1,
+            started_at: chrono::Utc::now(),
+            at: chrono::Utc::now(),
             data_loss: Some(Duration::from_secs(12)),
+            output: None,
             error: None,
         }
     }

@@ -41,9 +41,9 @@
 
 use std::time::Duration;
 
-use crate::plan::{Plan, RegionRole, Scenario, ScenarioKind};
+use crate::plan::{Plan, RegionRole, Scenario};
 use crate::planner::ObservedState;
-use crate::provider::{ClusterDeployer as _, DbRef, WorkloadRef};
+use crate::provider::{DbRef, WorkloadRef};
 use crate::sim::{EndpointBinding, SimCloud, SimConfig};
 use crate::Providers;
 
@@ -99,65 +99,20 @@ impl Simulation {
         p
     }
 
-    /// Breaks what `scenario` recovers from: fails the region of a region failover, the
-    /// primary instance of a database failure, the region of a cluster being rebuilt in
-    /// another region; rolls out a bad release before a rollback. Scenarios about data
+    /// Breaks what `scenario` recovers from, as its kind describes (see
+    /// [`ScenarioKind`](crate::plan::ScenarioKind)): fails the region of a region failover,
+    /// the primary instance of a database failure, the region of a cluster being rebuilt in
+    /// another region; rolls out a bad release before a rollback; sets up the world after a
+    /// region failover, the home region back, before a failback. Scenarios about data
     /// (point-in-time restore), a compromise or misbehaving pods leave the infrastructure up,
     /// as in real incidents.
     pub async fn inject(&self, scenario: &Scenario) {
-        match scenario.kind {
-            ScenarioKind::RegionFailover => {
-                if let Some(from) = &scenario.from {
-                    self.cloud.fail_region(from);
-                }
-            }
-            ScenarioKind::ClusterRebuild => {
-                let failed = scenario
-                    .cluster
-                    .as_deref()
-                    .and_then(|c| self.plan.cluster(c));
-                let target = scenario
-                    .to_cluster
-                    .as_deref()
-                    .and_then(|c| self.plan.cluster(c));
-                if let (Some(f), Some(t)) = (failed, target) {
-                    if f.region != t.region {
-                        self.cloud.fail_region(&f.region);
-                    }
-                }
-            }
-            ScenarioKind::ApplicationRollback => {
-                // A bad release: a new revision of every workload of the service.
-                let Some(svc) = scenario
-                    .service
-                    .as_deref()
-                    .and_then(|s| self.plan.service(s))
-                else {
-                    return;
-                };
-                let cluster = self.cloud.cluster();
-                for w in self.home_workloads(&svc.workloads) {
-                    let image = format!("{}:bad-release", w.name);
-                    if let Err(e) = cluster.set_image(&w, &w.name, &image).await {
-                        tracing::warn!(workload = %w, error = %e, "could not inject a bad release");
-                    }
-                }
-            }
-            ScenarioKind::DatabaseFailure => {
-                // The primary instance breaks; its region stays up.
-                if let Some(db) = scenario
-                    .database
-                    .as_deref()
-                    .and_then(|d| self.plan.database(d))
-                {
-                    self.cloud
-                        .fail_database(&DbRef::new(&db.region, db.instance()));
-                }
-            }
-            ScenarioKind::PointInTimeRestore
-            | ScenarioKind::SecurityIsolation
-            | ScenarioKind::ServiceRestart => {}
-        }
+        scenario.kind.inject(self).await;
+    }
+
+    /// The plan this simulation provisioned.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// What the planner sees now.
@@ -165,7 +120,8 @@ impl Simulation {
         ObservedState::observe(&self.plan, &self.providers(), self.cloud.clock().now()).await
     }
 
-    fn home_workloads(&self, names: &[String]) -> Vec<WorkloadRef> {
+    /// The workloads named `names` on the clusters of the primary region.
+    pub(crate) fn home_workloads(&self, names: &[String]) -> Vec<WorkloadRef> {
         let primary = self.plan.primary_region().map(|r| r.name.as_str());
         names
             .iter()

@@ -348,6 +348,7 @@ fn the_copy_renames_every_resource() {
 #[tokio::test(start_paused = true)]
 async fn every_bundled_scenario_drills_without_touching_production() {
     let plan = bundled();
+    let mut drilled = 0;
     for sc in &plan.scenarios {
         let result = ScenarioDrill::new(&plan, &sc.name)
             .tag("all")
@@ -355,8 +356,16 @@ async fn every_bundled_scenario_drills_without_touching_production() {
             .await;
         let report = match result {
             Ok(r) => r,
+            // Kinds whose incident writes the shared stores are refused up front, named.
+            Err(e @ dr_core::drill::DrillError::Unsupported { .. })
+                if matches!(sc.kind.name(), "dump-restore" | "backup") =>
+            {
+                assert!(e.to_string().contains(sc.kind.name()), "{e}");
+                continue;
+            }
             Err(e) => panic!("{}: {e}", sc.name),
         };
+        drilled += 1;
         assert!(report.passed, "{}:\n{}", sc.name, report.to_markdown());
         assert!(report.production_changed.is_empty(), "{}", sc.name);
         assert!(
@@ -379,4 +388,5 @@ async fn every_bundled_scenario_drills_without_touching_production() {
             report.run.services.len()
         );
     }
+    assert!(drilled >= 7, "only {drilled} scenarios drilled");
 }

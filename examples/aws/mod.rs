@@ -189,8 +189,8 @@ pub async fn run_aws_failover(
     let providers = providers(&plan, &provisioned, &sim);
 
     console.out(&format!(
-        "\nIncident: region {} is down (on the simulated side; AWS resources stay up)\n",
-        sc.from.as_deref().unwrap_or("?")
+        "\nIncident: {} (on the simulated side; AWS resources stay up)\n",
+        sc.incident(&plan)
     ));
     // The wall clock: the simulated cloud's clock starts at a fixed date for reproducible
     // simulations, but this run's timestamps are real.
@@ -225,7 +225,10 @@ pub async fn run_aws_failover(
     console.out(&format!("\n{report}"));
 
     console.out("Read back through the SDK:");
-    let to = sc.to.as_deref().unwrap_or_default();
+    let to = match &sc.kind {
+        dr_core::plan::ScenarioKind::RegionFailover(k) => k.to.as_str(),
+        _ => "",
+    };
     let records = read_records(&plan, &provisioned.dns, to, console).await;
     let replicas = read_replicas(&plan, &provisioned.rds, &report, to, console).await;
 

@@ -51,6 +51,12 @@ async fn region_failover_switches_route53_to_the_dr_region() {
     assert_eq!(database.achieved_rpo, None, "{report}");
     let promote = report.step("orders-db/promote").expect("a promotion step");
     assert_eq!(promote.status, StepStatus::Succeeded, "{report}");
+    // Redundancy restored through RDS: a new read replica of the promoted instance.
+    let new_replica = report
+        .step("orders-db/new-replica")
+        .expect("a new replica step");
+    assert_eq!(new_replica.status, StepStatus::Succeeded, "{report}");
+    assert!(!report.degraded, "{report}");
 
     // Both records, read back through Route 53, point at the us-west-2 ingress.
     assert_eq!(run.records.len(), 2, "{out}");

@@ -37,6 +37,15 @@ pub enum DrillError {
     /// The scenario cannot be planned on the copy.
     #[error(transparent)]
     Planning(#[from] PlanningError),
+    /// The drill cannot stage this kind's incident on an isolated copy (its incident or its
+    /// steps write to stores the copy shares with production): nothing was done.
+    #[error("a `{kind}` scenario cannot be drilled on an isolated copy: {why}")]
+    Unsupported {
+        /// The scenario kind.
+        kind: String,
+        /// Why.
+        why: String,
+    },
 }
 
 /// A resource the drill created.
@@ -315,6 +324,24 @@ impl ScenarioDrill {
             .scenario(&self.scenario)
             .cloned()
             .ok_or_else(|| DrillError::UnknownScenario(self.scenario.clone()))?;
+        if !matches!(
+            sc.kind,
+            ScenarioKind::RegionFailover(_)
+                | ScenarioKind::DatabaseFailure(_)
+                | ScenarioKind::PointInTimeRestore(_)
+                | ScenarioKind::ClusterRebuild(_)
+                | ScenarioKind::ApplicationRollback(_)
+                | ScenarioKind::SecurityIsolation(_)
+                | ScenarioKind::ServiceRestart(_)
+        ) {
+            return Err(DrillError::Unsupported {
+                kind: sc.kind.name().into(),
+                why: "its incident and steps read and write the plan's stores (dumps, backups) or \
+                      depend on a prior run, which the copy shares with production; drill the \
+                      backups with BackupDrill instead"
+                    .into(),
+            });
+        }
         let cloud = sim.cloud();
         let clock = cloud.clock();
         let started_at = clock.now();
@@ -347,22 +374,27 @@ impl ScenarioDrill {
         let setup = t0.elapsed();
 
         // The incident, on the copy only.
+        let (database, from): (Option<&str>, Option<&str>) = match &sc.kind {
+            ScenarioKind::RegionFailover(k) => (None, Some(k.from.as_str())),
+            ScenarioKind::DatabaseFailure(k) => (Some(k.database.as_str()), None),
+            _ => (None, None),
+        };
         if matches!(
             sc.kind,
-            ScenarioKind::RegionFailover | ScenarioKind::DatabaseFailure
+            ScenarioKind::RegionFailover(_) | ScenarioKind::DatabaseFailure(_)
         ) {
             for db in &copy.databases {
-                let in_scope = sc.database.as_deref().is_none_or(|d| d == db.name);
-                if in_scope && sc.from.as_deref().is_none_or(|r| r == db.region) {
+                let in_scope = database.is_none_or(|d| d == db.name);
+                if in_scope && from.is_none_or(|r| r == db.region) {
                     cloud.fail_database(&DbRef::new(&db.region, db.instance()));
                 }
             }
         }
 
-        if sc.kind == ScenarioKind::ApplicationRollback {
+        if let ScenarioKind::ApplicationRollback(rollback) = &sc.kind {
             // A bad release of the service's workloads, in the copy's namespaces.
             let primary = copy.primary_region().map(|r| r.name.clone());
-            let svc = sc.service.as_deref().and_then(|s| copy.service(s));
+            let svc = copy.service(&rollback.service);
             for c in copy
                 .clusters
                 .iter()

@@ -215,7 +215,9 @@ mod tests {
     fn intent(step: &str, attempt: u32) -> Record {
         Record::Intent {
             step: step.into(),
+            key: format!("k/{step}"),
             attempt,
+            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             memory: Default::default(),
         }
     }

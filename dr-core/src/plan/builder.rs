@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use super::{
-    Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Plan,
-    PlanError, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service,
-    StoreDef, Tier, Workload,
+    ApplicationRollback, Backups, ChannelDef, Cluster, ClusterRebuild, Database, DatabaseFailure,
+    DbStrategy, DnsRecordDef, Failback, HealthCheckDef, Plan, PlanError, PointInTimeRestore,
+    Region, RegionFailover, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding,
+    SecurityIsolation, Service, ServiceRestart, StoreDef, Tier, Workload,
 };
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
@@ -303,20 +304,21 @@ impl Service {
 }
 
 impl Scenario {
-    fn of(name: impl Into<String>, kind: ScenarioKind) -> Self {
+    /// A scenario of `kind` (any [`ScenarioKind`] variant, or its parameter type), without
+    /// approval, notifications or steps of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_core::plan::{Failback, Scenario};
+    ///
+    /// let sc = Scenario::new("failback", Failback::new("us-west-2", "us-east-1")).with_approval();
+    /// assert_eq!(sc.kind.name(), "failback");
+    /// ```
+    pub fn new(name: impl Into<String>, kind: impl Into<ScenarioKind>) -> Self {
         Scenario {
             name: name.into(),
-            kind,
-            from: None,
-            to: None,
-            database: None,
-            strategy: DbStrategy::Auto,
-            at: None,
-            cluster: None,
-            to_cluster: None,
-            service: None,
-            revision: None,
-            evidence_store: None,
+            kind: kind.into(),
             rto: None,
             approval: false,
             notify: Vec::new(),
@@ -336,11 +338,13 @@ impl Scenario {
         from: impl Into<String>,
         to: impl Into<String>,
     ) -> Self {
-        Scenario {
-            from: Some(from.into()),
-            to: Some(to.into()),
-            ..Self::of(name, ScenarioKind::RegionFailover)
-        }
+        Self::new(
+            name,
+            RegionFailover {
+                from: from.into(),
+                to: to.into(),
+            },
+        )
     }
 
     /// A database failure handled by `strategy`.
@@ -349,19 +353,24 @@ impl Scenario {
         database: impl Into<String>,
         strategy: DbStrategy,
     ) -> Self {
-        Scenario {
-            database: Some(database.into()),
-            strategy,
-            ..Self::of(name, ScenarioKind::DatabaseFailure)
-        }
+        Self::new(
+            name,
+            DatabaseFailure {
+                database: database.into(),
+                strategy,
+            },
+        )
     }
 
     /// A point-in-time restore of `database` to its latest restorable time.
     pub fn point_in_time_restore(name: impl Into<String>, database: impl Into<String>) -> Self {
-        Scenario {
-            database: Some(database.into()),
-            ..Self::of(name, ScenarioKind::PointInTimeRestore)
-        }
+        Self::new(
+            name,
+            PointInTimeRestore {
+                database: database.into(),
+                at: None,
+            },
+        )
     }
 
     /// A rebuild of `cluster` onto `to_cluster`.
@@ -370,19 +379,24 @@ impl Scenario {
         cluster: impl Into<String>,
         to_cluster: impl Into<String>,
     ) -> Self {
-        Scenario {
-            cluster: Some(cluster.into()),
-            to_cluster: Some(to_cluster.into()),
-            ..Self::of(name, ScenarioKind::ClusterRebuild)
-        }
+        Self::new(
+            name,
+            ClusterRebuild {
+                cluster: cluster.into(),
+                to_cluster: to_cluster.into(),
+            },
+        )
     }
 
     /// A rollback of `service` to the previous revision.
     pub fn application_rollback(name: impl Into<String>, service: impl Into<String>) -> Self {
-        Scenario {
-            service: Some(service.into()),
-            ..Self::of(name, ScenarioKind::ApplicationRollback)
-        }
+        Self::new(
+            name,
+            ApplicationRollback {
+                service: service.into(),
+                revision: None,
+            },
+        )
     }
 
     /// An isolation of `service`, evidence going to `evidence_store`.
@@ -391,19 +405,32 @@ impl Scenario {
         service: impl Into<String>,
         evidence_store: impl Into<String>,
     ) -> Self {
-        Scenario {
-            service: Some(service.into()),
-            evidence_store: Some(evidence_store.into()),
-            ..Self::of(name, ScenarioKind::SecurityIsolation)
-        }
+        Self::new(
+            name,
+            SecurityIsolation {
+                service: service.into(),
+                evidence_store: evidence_store.into(),
+            },
+        )
     }
 
     /// A restart of `service`'s workloads.
     pub fn service_restart(name: impl Into<String>, service: impl Into<String>) -> Self {
-        Scenario {
-            service: Some(service.into()),
-            ..Self::of(name, ScenarioKind::ServiceRestart)
-        }
+        Self::new(
+            name,
+            ServiceRestart {
+                service: service.into(),
+            },
+        )
+    }
+
+    /// A failback from `from` (serving since a region failover) to `to` (back).
+    pub fn failback(
+        name: impl Into<String>,
+        from: impl Into<String>,
+        to: impl Into<String>,
+    ) -> Self {
+        Self::new(name, Failback::new(from, to))
     }
 
     /// Requires a manual approval before anything changes.

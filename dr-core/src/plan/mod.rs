@@ -30,7 +30,7 @@ mod lint;
 mod load;
 mod lookup;
 mod model;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::Path;
 
@@ -45,6 +45,13 @@ pub use model::{
     Service, StepRetry, StoreDef, Tier, Workload,
 };
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
+
+/// The parameters of each scenario kind (one type per kind, a variant of [`ScenarioKind`]).
+pub use crate::planner::scenarios::{
+    ApplicationRollback, Backup, CacheFailure, ClusterRebuild, DatabaseFailure, DumpRestore,
+    Failback, PointInTimeRestore, ProviderOutage, RegionFailover, SecurityIsolation,
+    ServiceRestart,
+};
 
 use lookup::Section;
 

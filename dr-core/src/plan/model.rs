@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::planner::scenarios::ScenarioKind;
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
 
@@ -383,46 +383,6 @@ pub struct Service {
     pub secret: Option<SecretBinding>,
 }
 
-/// The kinds of scenario the planner supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScenarioKind {
-    /// A whole region is lost: promote or restore in the DR region, bring workloads up there,
-    /// switch DNS. Needs `from` and `to`.
-    RegionFailover,
-    /// A database fails: reboot, or promote a replica or restore a snapshot, then repoint the
-    /// app. Needs `database`.
-    DatabaseFailure,
-    /// Data was corrupted: scale the app down, restore to a point in time, repoint, scale
-    /// up. Needs `database`; `at` (default: latest restorable).
-    PointInTimeRestore,
-    /// A cluster is lost: apply the workloads on another cluster, restore secrets, switch DNS.
-    /// Needs `cluster` and `to_cluster`.
-    ClusterRebuild,
-    /// A release went bad: roll the service's workloads back. Needs `service`; `revision`.
-    ApplicationRollback,
-    /// A service is compromised: isolate, take evidence, scale to 0, redeploy clean after
-    /// approval. Needs `service` and `evidence_store`.
-    SecurityIsolation,
-    /// Pods misbehave: restart the service's workloads. Needs `service`.
-    ServiceRestart,
-}
-
-impl ScenarioKind {
-    /// Name as written in plans (`region-failover`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ScenarioKind::RegionFailover => "region-failover",
-            ScenarioKind::DatabaseFailure => "database-failure",
-            ScenarioKind::PointInTimeRestore => "point-in-time-restore",
-            ScenarioKind::ClusterRebuild => "cluster-rebuild",
-            ScenarioKind::ApplicationRollback => "application-rollback",
-            ScenarioKind::SecurityIsolation => "security-isolation",
-            ScenarioKind::ServiceRestart => "service-restart",
-        }
-    }
-}
-
 /// How a database failure is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -439,44 +399,21 @@ pub enum DbStrategy {
     Restore,
 }
 
-/// A scenario the plan supports, with its parameters.
+/// A scenario the plan supports: its name, its kind with that kind's parameters (see
+/// [`ScenarioKind`]), and what every kind shares.
+///
+/// ```yaml
+/// scenarios:
+///   - { name: region-failover, kind: region-failover, from: us-east-1, to: us-west-2, approval: true }
+///   - { name: orders-db-failure, kind: database-failure, database: orders-db, notify: [oncall] }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Name (`region-failover`, `orders-db-failure`).
     pub name: String,
-    /// Kind.
+    /// Kind, with its parameters (`kind: region-failover`, `from`, `to`).
+    #[serde(flatten)]
     pub kind: ScenarioKind,
-    /// Region that failed (region failover).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// Region to recover into (region failover).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// Database concerned (database failure, point-in-time restore).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub database: Option<String>,
-    /// Strategy for a database failure.
-    #[serde(default)]
-    pub strategy: DbStrategy,
-    /// Point in time to restore to (default: latest restorable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<DateTime<Utc>>,
-    /// Failed cluster (cluster rebuild).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    /// Cluster to rebuild on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_cluster: Option<String>,
-    /// Service concerned (rollback, isolation, restart).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    /// Revision to roll back to (default: the previous one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<u64>,
-    /// Store evidence goes to (security isolation).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence_store: Option<String>,
     /// Recovery time target for this scenario, overriding the RTO of every service it
     /// recovers (runbooks often give a data-corruption restore a longer target than a
     /// failover).
@@ -492,6 +429,13 @@ pub struct Scenario {
     /// approvals, or kinds the embedding service registered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<PlanStep>,
+}
+
+impl Scenario {
+    /// One sentence on the incident the scenario recovers from (`region us-east-1 is down`).
+    pub fn incident(&self, plan: &Plan) -> String {
+        self.kind.incident(plan)
+    }
 }
 
 /// A step a plan adds to a scenario (`scenarios[].steps[]`). It takes part in ordering, the

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use super::{deps, Plan, Problem, ScenarioKind};
+use super::{deps, Plan, Problem};
 use crate::duration::human;
 use crate::redact::{clean, shorten, Safe};
 use crate::HumanDuration;
@@ -68,7 +68,6 @@ pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> (Ve
     references(plan, &mut p);
     durations(plan, &mut p);
     cycles(plan, &mut p);
-    scenarios(plan, &mut p);
     plan_steps(plan, registry, &mut p);
     (p.shown, p.omitted)
 }
@@ -477,20 +476,22 @@ fn references(plan: &Plan, p: &mut Problems) {
             );
         }
     }
+    let refs = Refs {
+        regions: &regions,
+        databases: &databases,
+        clusters: &clusters,
+        services: &services,
+        stores: &stores,
+    };
     for sc in &plan.scenarios {
         let at = format!("scenarios[{}]", sc.name);
-        let opt = |p: &mut Problems, field: &str, v: &Option<String>, what, set: &Known<'_>| {
-            if let Some(v) = v {
-                unknown(p, format!("{at}.{field}"), what, v, set);
-            }
+        let mut checks = ScenarioChecks {
+            plan,
+            at: &at,
+            refs: &refs,
+            p,
         };
-        opt(p, "from", &sc.from, "region", &regions);
-        opt(p, "to", &sc.to, "region", &regions);
-        opt(p, "database", &sc.database, "database", &databases);
-        opt(p, "cluster", &sc.cluster, "cluster", &clusters);
-        opt(p, "to_cluster", &sc.to_cluster, "cluster", &clusters);
-        opt(p, "service", &sc.service, "service", &services);
-        opt(p, "evidence_store", &sc.evidence_store, "store", &stores);
+        sc.kind.validate(&mut checks);
         for c in &sc.notify {
             unknown(
                 p,
@@ -500,6 +501,61 @@ fn references(plan: &Plan, p: &mut Problems) {
                 &channels,
             );
         }
+    }
+}
+
+/// The names a scenario's parameters may refer to.
+struct Refs<'r, 'a> {
+    regions: &'r Known<'a>,
+    databases: &'r Known<'a>,
+    clusters: &'r Known<'a>,
+    services: &'r Known<'a>,
+    stores: &'r Known<'a>,
+}
+
+/// What a scenario kind checks its parameters with: references by kind, and problems of its
+/// own, each at `scenarios[NAME].FIELD`.
+pub(crate) struct ScenarioChecks<'c> {
+    /// The plan.
+    pub(crate) plan: &'c Plan,
+    at: &'c str,
+    refs: &'c Refs<'c, 'c>,
+    p: &'c mut Problems,
+}
+
+impl ScenarioChecks<'_> {
+    /// A problem with `field`.
+    pub(crate) fn problem(&mut self, field: &str, message: impl Into<String>) {
+        self.p.push(format!("{}.{field}", self.at), message);
+    }
+
+    fn check(&mut self, field: &str, what: &str, name: &str, known: &Known<'_>) {
+        unknown(self.p, format!("{}.{field}", self.at), what, name, known);
+    }
+
+    /// `field` names a declared region.
+    pub(crate) fn region(&mut self, field: &str, name: &str) {
+        self.check(field, "region", name, self.refs.regions);
+    }
+
+    /// `field` names a declared database.
+    pub(crate) fn database(&mut self, field: &str, name: &str) {
+        self.check(field, "database", name, self.refs.databases);
+    }
+
+    /// `field` names a declared cluster.
+    pub(crate) fn cluster(&mut self, field: &str, name: &str) {
+        self.check(field, "cluster", name, self.refs.clusters);
+    }
+
+    /// `field` names a declared service.
+    pub(crate) fn service(&mut self, field: &str, name: &str) {
+        self.check(field, "service", name, self.refs.services);
+    }
+
+    /// `field` names a declared store.
+    pub(crate) fn store(&mut self, field: &str, name: &str) {
+        self.check(field, "store", name, self.refs.stores);
     }
 }
 
@@ -621,76 +677,4 @@ fn cycles(plan: &Plan, p: &mut Problems) {
         );
     }
     p.omitted += further;
-}
-
-fn scenarios(plan: &Plan, p: &mut Problems) {
-    for sc in &plan.scenarios {
-        let at = format!("scenarios[{}]", sc.name);
-        let need = |p: &mut Problems, field: &str, v: bool| {
-            if !v {
-                p.push(
-                    format!("{at}.{field}"),
-                    format!("a {} scenario needs `{field}`", sc.kind.name()),
-                );
-            }
-        };
-        match sc.kind {
-            ScenarioKind::RegionFailover => {
-                need(p, "from", sc.from.is_some());
-                need(p, "to", sc.to.is_some());
-                if let (Some(f), Some(t)) = (&sc.from, &sc.to) {
-                    if f == t {
-                        p.push(
-                            format!("{at}.to"),
-                            format!("region `{f}` cannot both fail and recover"),
-                        );
-                    } else if plan.cluster_in(t).is_none()
-                        && plan.services.iter().any(|s| !s.workloads.is_empty())
-                    {
-                        p.push(
-                            format!("{at}.to"),
-                            format!("no cluster in region `{t}` to run the workloads on"),
-                        );
-                    }
-                }
-            }
-            ScenarioKind::DatabaseFailure => need(p, "database", sc.database.is_some()),
-            ScenarioKind::PointInTimeRestore => {
-                need(p, "database", sc.database.is_some());
-                if let Some(db) = sc.database.as_deref().and_then(|d| plan.database(d)) {
-                    if db.pitr.is_none() {
-                        p.push(
-                            format!("{at}.database"),
-                            format!("database `{}` has no `pitr` settings", db.name),
-                        );
-                    }
-                }
-            }
-            ScenarioKind::ClusterRebuild => {
-                need(p, "cluster", sc.cluster.is_some());
-                need(p, "to_cluster", sc.to_cluster.is_some());
-                if sc.cluster.is_some() && sc.cluster == sc.to_cluster {
-                    p.push(
-                        format!("{at}.to_cluster"),
-                        "a cluster cannot be rebuilt onto itself",
-                    );
-                }
-            }
-            ScenarioKind::ApplicationRollback | ScenarioKind::ServiceRestart => {
-                need(p, "service", sc.service.is_some());
-                if let Some(s) = sc.service.as_deref().and_then(|s| plan.service(s)) {
-                    if s.workloads.is_empty() {
-                        p.push(
-                            format!("{at}.service"),
-                            format!("service `{}` has no workloads", s.name),
-                        );
-                    }
-                }
-            }
-            ScenarioKind::SecurityIsolation => {
-                need(p, "service", sc.service.is_some());
-                need(p, "evidence_store", sc.evidence_store.is_some());
-            }
-        }
-    }
 }

@@ -17,7 +17,7 @@ const API_CALL_KIND: &str = "scale";
 /// Its default: a minute.
 const API_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub(super) struct GraphBuilder<'a> {
+pub(crate) struct GraphBuilder<'a> {
     pub(super) plan: &'a Plan,
     pub(super) scenario: &'a Scenario,
     pub(super) observed: &'a ObservedState,

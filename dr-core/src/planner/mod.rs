@@ -26,9 +26,9 @@
 //! assert!(graph.services[0].within_targets);
 //! ```
 
-mod build;
+pub(crate) mod build;
 mod observe;
-mod scenarios;
+pub(crate) mod scenarios;
 mod steps;
 
 pub use observe::{DbObservation, ObservedState, ReplicaObservation};

@@ -5,7 +5,8 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
+//! [`config`], [`breaker`],
+//! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
 //! [`StepRegistry`]; plans address them by that name.
@@ -45,13 +46,18 @@
 //! ```
 
 pub mod approval;
+pub mod backup;
+pub mod breaker;
 pub mod cluster;
 pub mod command;
+pub mod config;
 pub mod database;
 pub mod dns;
+pub mod dump;
 pub mod health;
 pub mod notify;
 mod registry;
+pub mod replication;
 pub mod store;
 pub mod webhook;
 
@@ -85,16 +91,27 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "wait_database",
     "create_db_snapshot",
     "create_replica",
+    "verify_caught_up",
+    "verify_dump",
+    "restore_dump",
     "switch_dns",
     "apply_manifests",
     "scale",
     "rollout_restart",
     "rollout_undo",
+    "set_env",
     "set_secret",
     "wait_workload",
     "isolate_workload",
     "export_resources",
+    "wait_db_snapshot",
+    "copy_db_snapshot",
+    "backup_resources",
+    "verify_backups",
+    "prune_backups",
     "verify_health",
+    "trip_breaker",
+    "half_open",
     "webhook",
     "command",
 ];

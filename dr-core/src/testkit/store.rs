@@ -840,7 +840,9 @@ pub async fn journal_races(
         .collect();
     let record = |w: usize, i: u32| Record::Intent {
         step: format!("writer-{w}"),
+        key: format!("race/writer-{w}"),
         attempt: i,
+        at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
         memory: Default::default(),
     };
     let appends = handles.iter().enumerate().map(|(w, j)| async move {

@@ -1,0 +1,131 @@
+//! `region-failover`: a whole region is lost.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::common::{bring_up, dns_steps, or_else, ordered, preamble, recover_db_in, verify_step};
+use super::{Kind, Result};
+use crate::graph::Action;
+use crate::plan::validate::ScenarioChecks;
+use crate::plan::Plan;
+use crate::planner::build::GraphBuilder;
+use crate::planner::PlanningError;
+use crate::provider::{DbRef, Severity};
+use crate::simulation::Simulation;
+
+/// A whole region is lost: promote the replica (or restore the newest snapshot) of each
+/// database of `from` in `to`, bring the workloads up on the cluster of `to`, switch DNS,
+/// verify health; then, outside the RTO, create a new replica of each promoted database so
+/// it is not left without redundancy.
+///
+/// ```yaml
+/// - { name: region-failover, kind: region-failover, from: us-east-1, to: us-west-2 }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionFailover {
+    /// The region that failed.
+    pub from: String,
+    /// The region to recover into.
+    pub to: String,
+}
+
+impl Kind for RegionFailover {
+    fn build(&self, g: &mut GraphBuilder<'_>) -> Result<()> {
+        let (from, to) = (self.from.as_str(), self.to.as_str());
+        let gate = preamble(g);
+
+        // Databases: promote or restore those of the failed region; the others keep serving.
+        let mut serving: BTreeMap<String, (DbRef, Vec<String>)> = BTreeMap::new();
+        let mut promoted = Vec::new();
+        for db in &g.plan.databases {
+            if db.region == from {
+                let (r, wait) = recover_db_in(g, db, to, &gate)?;
+                if db.replicas.iter().any(|x| x.id == r.id) {
+                    promoted.push((db, r.clone(), wait.clone()));
+                }
+                serving.insert(db.name.clone(), (r, vec![wait]));
+            } else {
+                serving.insert(
+                    db.name.clone(),
+                    (DbRef::new(&db.region, db.instance()), vec![]),
+                );
+            }
+        }
+
+        let target = g.plan.cluster_in(to);
+        let mut done: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for svc in ordered(g) {
+            let mut deps = gate.clone();
+            for d in &svc.depends_on {
+                deps.extend(done.get(d).cloned().unwrap_or_default());
+            }
+            let db = svc.database.as_ref().and_then(|d| serving.get(d)).cloned();
+            if let Some((_, waits)) = &db {
+                deps.extend(waits.iter().cloned());
+            }
+            let mut ready = Vec::new();
+            if !svc.workloads.is_empty() {
+                let cluster = target.ok_or_else(|| PlanningError::Unrecoverable {
+                    what: format!("service `{}`", svc.name),
+                    why: format!("no cluster in region `{to}`"),
+                })?;
+                ready = bring_up(g, svc, cluster, db.as_ref().map(|(r, _)| r), &deps)?;
+            }
+            let before_dns = or_else(ready, &deps);
+            let switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
+            let before_verify = or_else(switched, &before_dns);
+            verify_step(g, svc, before_verify.clone());
+            let sinks = g.service_sinks(&svc.name);
+            done.insert(svc.name.clone(), or_else(sinks, &deps));
+        }
+
+        // Redundancy: the promoted replica is a primary without a replica of its own. A new
+        // one in the recovery region (the failed region is down) is optional and outside the
+        // RTO: its failure degrades the run, and its own report line says so.
+        for (db, new, wait) in promoted {
+            let owner = g.owner_of(&db.name);
+            g.add_optional(
+                format!("{}/new-replica", db.name),
+                Action::new(crate::step::database::CreateReplica {
+                    source: new.clone(),
+                    replica: DbRef::new(to, format!("{}-replica", new.id)),
+                }),
+                owner,
+                vec![wait],
+            );
+        }
+        Ok(())
+    }
+
+    fn validate(&self, c: &mut ScenarioChecks<'_>) {
+        c.region("from", &self.from);
+        c.region("to", &self.to);
+        if self.from == self.to {
+            c.problem(
+                "to",
+                format!("region `{}` cannot both fail and recover", self.from),
+            );
+        } else if c.plan.cluster_in(&self.to).is_none()
+            && c.plan.services.iter().any(|s| !s.workloads.is_empty())
+        {
+            c.problem(
+                "to",
+                format!("no cluster in region `{}` to run the workloads on", self.to),
+            );
+        }
+    }
+
+    async fn inject(&self, sim: &Simulation) {
+        sim.cloud().fail_region(&self.from);
+    }
+
+    fn incident(&self, _plan: &Plan) -> String {
+        format!("region {} is down", self.from)
+    }
+
+    fn severity(&self) -> Severity {
+        Severity::Critical
+    }
+}
