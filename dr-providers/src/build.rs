@@ -32,6 +32,11 @@ pub struct BuildOptions {
     pub base_dir: Option<PathBuf>,
     /// The file's name in messages.
     pub file: String,
+    /// The control client of every GCS store (head, list, delete, rewrite), instead of the
+    /// gRPC one built from the entry: tests replay those calls on an emulator's JSON API
+    /// (fake-gcs-server does not speak gRPC).
+    #[cfg(feature = "gcp")]
+    pub gcs_control: Option<google_cloud_storage::client::StorageControl>,
 }
 
 impl Default for BuildOptions {
@@ -41,6 +46,8 @@ impl Default for BuildOptions {
             sim: SimConfig::default(),
             base_dir: None,
             file: "providers".into(),
+            #[cfg(feature = "gcp")]
+            gcs_control: None,
         }
     }
 }
@@ -200,7 +207,7 @@ pub async fn build_with(
             DatabaseKind::Rds => {
                 let settings = shared_aws.merged(&p.aws());
                 let aws_region = settings.region.clone().unwrap_or_else(|| region.clone());
-                let name = describe_aws("rds", &aws_region, &settings);
+                let name = describe_aws("rds", Some(&aws_region), &settings);
                 (rds(&settings, region, &aws_region).await?, name)
             }
             DatabaseKind::Postgres => {
@@ -242,11 +249,7 @@ pub async fn build_with(
             DnsKind::Simulated => (cloud.dns(), "simulated".into()),
             DnsKind::Route53 => {
                 let settings = shared_aws.merged(&p.aws());
-                let name = describe_aws(
-                    "route53",
-                    settings.region.as_deref().unwrap_or("global"),
-                    &settings,
-                );
+                let name = describe_aws("route53", None, &settings);
                 (route53(&settings, zone).await?, name)
             }
         };
@@ -323,7 +326,7 @@ pub async fn build_with(
                 let aws_region = settings.region.clone().unwrap_or_else(|| s.region.clone());
                 let name = format!(
                     "{} bucket {bucket}",
-                    describe_aws("s3", &aws_region, &settings)
+                    describe_aws("s3", Some(&aws_region), &settings)
                 );
                 (s3(&settings, &aws_region, &bucket, &s.name).await?, name)
             }
@@ -333,7 +336,7 @@ pub async fn build_with(
             }
             StoreKind::Gcs => {
                 let bucket = p.bucket.clone().unwrap_or(location);
-                gcs(p, &bucket, &s.name).await?
+                gcs(p, &bucket, &s.name, opts).await?
             }
         };
         providers = providers.with_store(&s.name, store.clone());
@@ -446,8 +449,11 @@ fn join(items: Vec<&String>) -> String {
         .join(", ")
 }
 
-fn describe_aws(service: &str, region: &str, s: &AwsSettings) -> String {
-    let mut d = format!("{service} {region}");
+fn describe_aws(service: &str, region: Option<&str>, s: &AwsSettings) -> String {
+    let mut d = service.to_string();
+    if let Some(r) = region {
+        d.push_str(&format!(" {r}"));
+    }
     if let Some(e) = &s.endpoint {
         d.push_str(&format!(" at {}", dr_core::redact::safe(e)));
     }
@@ -597,6 +603,7 @@ async fn gcs(
     p: &StoreProvider,
     bucket: &str,
     store: &str,
+    opts: &BuildOptions,
 ) -> Result<(Arc<dyn SnapshotStore>, String), ProvidersError> {
     use dr_gcp::{GcsBuilder, GcsCredentials};
     let err = build_err("store", &format!("store {store}"));
@@ -609,6 +616,9 @@ async fn gcs(
     if p.anonymous {
         b = b.with_credentials(GcsCredentials::Anonymous);
     }
+    if let Some(control) = &opts.gcs_control {
+        b = b.with_control_client(control.clone());
+    }
     let store = b.build().await.map_err(err)?;
     Ok((Arc::new(store), name))
 }
@@ -618,6 +628,7 @@ async fn gcs(
     _: &StoreProvider,
     _: &str,
     _: &str,
+    _: &BuildOptions,
 ) -> Result<(Arc<dyn SnapshotStore>, String), ProvidersError> {
     unreachable_kind("gcs")
 }
