@@ -251,7 +251,7 @@ pub(crate) fn validate(config: &ProvidersConfig, plan: &Plan) -> Vec<Problem> {
                 out.push(problem(
                     format!("{section}.{key}"),
                     format!(
-                        "no {what} `{}` (the plan's {} needs one): map it under `{section}:`, or write `default: simulated` to simulate what is not mapped",
+                        "no {what} `{}` (needed by the plan's {}): map it under `{section}:`, or write `default: simulated` to simulate what is not mapped",
                         safe(key),
                         users.join(", ")
                     ),
