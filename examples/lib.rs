@@ -29,6 +29,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod providers;
 
 /// Exit status: the run succeeded and met every target, or a dry run was planned.
 pub const EXIT_OK: u8 = 0;

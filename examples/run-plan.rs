@@ -59,6 +59,9 @@ struct Args {
     /// database region, DNS zone and cluster).
     #[arg(long, value_parser = concurrency)]
     concurrency: Option<usize>,
+    /// Run on the providers this file maps (see dr-providers), in real time.
+    #[arg(long)]
+    providers: Option<PathBuf>,
     /// The report's format: text, json or md (Markdown, with a post-incident review).
     #[arg(long, default_value = "text", value_parser = str::parse::<ReportFormat>)]
     report: ReportFormat,
@@ -176,6 +179,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if let Some(file) = &args.providers {
+        let opts = dr_examples::providers::ProvidersRunOptions {
+            dry_run: args.dry_run,
+            json: args.json,
+            seed: args.seed,
+            concurrency: args.concurrency,
+            ..Default::default()
+        };
+        let (plan, console) = (&args.plan, Console::stdio());
+        let run = dr_examples::providers::run_plan_with_providers(
+            plan,
+            &args.scenario,
+            file,
+            &opts,
+            &console,
+        );
+        return ExitCode::from(run.await);
+    }
     let opts = RunOptions {
         dry_run: args.dry_run,
         json: args.json,

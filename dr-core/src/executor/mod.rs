@@ -551,7 +551,7 @@ impl Executor {
 enum State {
     Pending,
     Running { started_at: DateTime<Utc> },
-    Finished(Finished),
+    Finished(Box<Finished>),
     Skipped { reason: String },
 }
 
@@ -651,7 +651,7 @@ impl Run<'_> {
                 if !matches!(states[i], State::Pending) {
                     continue;
                 }
-                states[i] = State::Finished(Finished {
+                states[i] = State::Finished(Box::new(Finished {
                     started_at: *started_at,
                     finished_at: *at,
                     attempts: *attempts,
@@ -665,7 +665,7 @@ impl Run<'_> {
                         .map(|(_, m)| m.clone())
                         .unwrap_or_default(),
                     result: Ok(()),
-                });
+                }));
                 for &d in &dependants[i] {
                     waiting_on[d] = waiting_on[d].saturating_sub(1);
                 }
@@ -747,7 +747,7 @@ impl Run<'_> {
                     step.critical
                 }
             };
-            states[i] = State::Finished(Finished {
+            states[i] = State::Finished(Box::new(Finished {
                 started_at: started,
                 finished_at,
                 attempts: output.attempts,
@@ -756,7 +756,7 @@ impl Run<'_> {
                 output: output.output,
                 memory: output.memory,
                 result: output.result,
-            });
+            }));
             for &d in &dependants[i] {
                 if !matches!(states[d], State::Pending) {
                     continue;

@@ -407,6 +407,7 @@ pub(super) fn build(
                     r.error = Some(reason);
                 }
                 State::Finished(f) => {
+                    let f = *f;
                     r.started_at = Some(f.started_at);
                     r.finished_at = Some(f.finished_at);
                     r.attempts = f.attempts;

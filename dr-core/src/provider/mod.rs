@@ -8,6 +8,7 @@ mod cluster;
 mod database;
 mod dns;
 mod health;
+mod http_probe;
 mod lease;
 mod lease_store;
 mod store;
@@ -20,6 +21,10 @@ pub use database::{
 };
 pub use dns::{DnsChange, DnsFailover, DnsRecord, DynDnsFailover, HealthStatus, Routing};
 pub use health::{DynHealthProbe, DynNotifier, HealthProbe, Notification, Notifier, Severity};
+pub use http_probe::{
+    HttpCheck, HttpProbe, HttpProbeBuilder, ProbeOutcome, StatusRange, BODY_MATCH_CAP,
+    DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT,
+};
 pub use lease::{InMemoryLease, Lease, LeaseGuard};
 pub use lease_store::StoreLease;
 pub use store::{

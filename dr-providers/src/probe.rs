@@ -1,0 +1,44 @@
+//! One health probe per plan health check, behind the single probe the executor holds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dr_core::provider::{Capabilities, HealthProbe, HealthStatus, Operation};
+
+/// Routes each target to the probe configured for its health check.
+#[derive(Debug, Clone)]
+pub(crate) struct RoutedProbe {
+    by_target: HashMap<String, Arc<dyn HealthProbe>>,
+    fallback: Arc<dyn HealthProbe>,
+}
+
+impl RoutedProbe {
+    pub(crate) fn new(fallback: Arc<dyn HealthProbe>) -> Self {
+        RoutedProbe {
+            by_target: HashMap::new(),
+            fallback,
+        }
+    }
+
+    pub(crate) fn route(&mut self, target: &str, probe: Arc<dyn HealthProbe>) {
+        self.by_target.insert(target.to_string(), probe);
+    }
+}
+
+#[async_trait]
+impl HealthProbe for RoutedProbe {
+    fn name(&self) -> &str {
+        "providers"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::of([Operation::Probe])
+    }
+    async fn check(&self, target: &str) -> dr_core::Result<HealthStatus> {
+        self.by_target
+            .get(target)
+            .unwrap_or(&self.fallback)
+            .check(target)
+            .await
+    }
+}
