@@ -13,8 +13,94 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dr_core::journal::{FileJournal, Journal, Loaded, Record};
 use dr_core::planner::ObservedState;
+use dr_core::provider::StoreLease;
 use dr_core::sim::{SimCloud, SimConfig};
+use dr_core::store::LocalDiskStore;
+use dr_core::Clock;
 use dr_core::{Error, Result};
+
+/// How long the lease of a journal directory lasts without renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// The lease of a journal directory (`DIR/.lease/lease`, a local-disk store), expiring on the
+/// system's wall clock: one runner at a time executes in the directory.
+///
+/// # Errors
+/// The directory cannot be created.
+pub fn dir_lease(dir: &Path) -> Result<Arc<StoreLease>> {
+    let store = LocalDiskStore::new(dir.join(".lease"))?;
+    Ok(Arc::new(StoreLease::with_clock(
+        Arc::new(store),
+        "lease",
+        Clock::system(),
+    )))
+}
+
+/// This process's name as a lease holder: `HOST:PID:NONCE`.
+pub fn holder() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    let mut nonce = [0u8; 4];
+    let _ = getrandom::fill(&mut nonce);
+    format!(
+        "{host}:{}:{:02x}{:02x}{:02x}{:02x}",
+        std::process::id(),
+        nonce[0],
+        nonce[1],
+        nonce[2],
+        nonce[3]
+    )
+}
+
+/// Whether process `pid` of this host still runs (not a zombie). `true` when it cannot be
+/// told (no `/proc`): then the lease is left to expire.
+fn alive(pid: u32) -> bool {
+    let proc_dir = Path::new("/proc");
+    if !proc_dir.is_dir() {
+        return true;
+    }
+    match std::fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")) {
+        // `PID (COMM) STATE …`: the state follows the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// When the lease is held by a process of this host that no longer runs (a runner that
+/// crashed), takes it over for `holder` at once instead of waiting for it to expire, and
+/// returns the dead holder.
+///
+/// # Errors
+/// The lease store's errors.
+pub async fn take_over_if_dead(
+    lease: &StoreLease,
+    holder: &str,
+    ttl: Duration,
+) -> Result<Option<String>> {
+    let Some((current, _)) = lease.holder().await? else {
+        return Ok(None);
+    };
+    let me = holder.split(':').next().unwrap_or_default();
+    let mut parts = current.split(':');
+    let (host, pid) = (
+        parts.next(),
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+    );
+    match (host, pid) {
+        (Some(h), Some(pid)) if h == me && pid != std::process::id() && !alive(pid) => Ok(lease
+            .take_over(&current, holder, ttl)
+            .await?
+            .map(|_| current)),
+        _ => Ok(None),
+    }
+}
 
 /// The environment variable that makes the process abort right after its N-th journal
 /// record is durable (for crash tests).

@@ -400,6 +400,49 @@ pub async fn run_scenario_with(
     }
 
     if let Some(f) = &files {
+        // One runner at a time in the directory: the lease, taken over at once from a
+        // runner of this host that crashed.
+        let dir = opts.journal.as_deref().unwrap_or(Path::new("."));
+        let me = durable::holder();
+        let lease = match durable::dir_lease(dir) {
+            Ok(lease) => lease,
+            Err(e) => {
+                console.err(&format!("error: {e}"));
+                return EXIT_INVALID;
+            }
+        };
+        match durable::take_over_if_dead(&lease, &me, durable::LEASE_TTL).await {
+            Ok(Some(dead)) => console.err(&format!(
+                "lease: taken over from {dead}, which no longer runs"
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                console.err(&format!("error: the journal directory's lease: {e}"));
+                return EXIT_INVALID;
+            }
+        }
+        // Taken before anything is written: a runner that finds it held leaves no trace.
+        match dr_core::provider::Lease::acquire(&*lease, &me, durable::LEASE_TTL).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let who = dr_core::provider::Lease::holder(&*lease)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "another runner".into());
+                console.err(&format!(
+                    "error: the journal directory {} is in use: its lease is held by {who}; \
+                     nothing was done",
+                    dir.display()
+                ));
+                return EXIT_LEASE_HELD;
+            }
+            Err(e) => {
+                console.err(&format!("error: the journal directory's lease: {e}"));
+                return EXIT_INVALID;
+            }
+        }
+        executor = executor.lease(lease, me, durable::LEASE_TTL);
         let ready = async {
             if !resuming {
                 f.save_observed(&observed)?;
@@ -448,7 +491,11 @@ pub async fn run_scenario_with(
                 drop(executor);
                 let _ = printer.await;
                 console.err(&format!("error: {e}"));
-                return if e.to_string().contains("lease") {
+                let lease_held = matches!(
+                    &e,
+                    dr_core::Error::InvalidState { provider, .. } if provider == "lease"
+                );
+                return if lease_held {
                     EXIT_LEASE_HELD
                 } else {
                     EXIT_INVALID

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 pub struct Clock {
     wall: DateTime<Utc>,
     mono: Instant,
+    system: bool,
 }
 
 impl Clock {
@@ -37,11 +38,32 @@ impl Clock {
         Clock {
             wall: start,
             mono: Instant::now(),
+            system: false,
+        }
+    }
+
+    /// The system's wall clock itself, whatever tokio's time does: for what other processes
+    /// read too (a lease's expiry), where a paused or sped-up tokio clock must not leak.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = dr_core::Clock::system();
+    /// assert!((chrono::Utc::now() - clock.now()).num_seconds().abs() < 5);
+    /// ```
+    pub fn system() -> Self {
+        Clock {
+            wall: Utc::now(),
+            mono: Instant::now(),
+            system: true,
         }
     }
 
     /// The current time.
     pub fn now(&self) -> DateTime<Utc> {
+        if self.system {
+            return Utc::now();
+        }
         let elapsed = Instant::now().saturating_duration_since(self.mono);
         self.wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
     }

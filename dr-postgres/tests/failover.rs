@@ -119,7 +119,13 @@ async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_
     assert!(obs.primary.is_none(), "the crashed primary is unreachable");
     let graph = planner::plan(&plan, "database-failure", &observed).expect("a graph");
     assert!(graph.step("orders-db/promote").is_some(), "{graph}");
-    let report = Executor::new(providers).run(&graph).await;
+    // With the primary gone, the standby's lag is measured from its last replayed
+    // transaction: on this idle database that is an upper bound past the 1 s RPO, so the RPO
+    // gate would refuse; this test is about the promotion, so the loss is accepted.
+    let report = Executor::new(providers)
+        .accept_data_loss("api", Duration::from_secs(3600))
+        .run(&graph)
+        .await;
     assert!(report.succeeded(), "{report}");
 
     let status = pg.describe(&standby_ref()).await.expect("describe");
@@ -269,10 +275,32 @@ async fn lag_past_the_rpo_is_forecast_and_the_report_matches_the_rows_lost() {
         .expect("crash the primary");
     let observed = ObservedState::observe(&plan, &providers, Utc::now()).await;
     let graph = planner::plan(&plan, "database-failure", &observed).expect("a graph");
+
+    // Not accepted: the RPO gate re-reads the lag right before the promotion and refuses
+    // it; the standby is not promoted.
+    let refused = Executor::new(providers.clone()).run(&graph).await;
+    assert!(!refused.succeeded(), "{refused}");
+    let error = refused
+        .step("orders-db/promote")
+        .and_then(|s| s.error.clone())
+        .unwrap_or_default();
+    assert!(error.contains("rpo gate refused"), "{refused}");
+    assert!(error.contains("--accept-data-loss api="), "{error}");
+    let still = pg.describe(&standby_ref()).await.expect("describe");
+    assert!(
+        matches!(still.role, DbRole::Replica { .. }),
+        "refused, yet promoted: {still:?}"
+    );
+
+    // Accepted explicitly: the promotion goes ahead and the override is reported.
     let run_start = Utc::now();
-    let report = Executor::new(providers).run(&graph).await;
+    let report = Executor::new(providers)
+        .accept_data_loss("api", Duration::from_secs(3600))
+        .run(&graph)
+        .await;
     let run_end = Utc::now();
     assert!(report.succeeded(), "{report}");
+    assert!(report.overrides.iter().any(|o| o.gate == "rpo"), "{report}");
     let window = report
         .step("orders-db/promote")
         .and_then(|s| s.data_loss)

@@ -240,3 +240,40 @@ fn killed_at_random_moments_under_speed_and_resumed() {
         "only {interrupted} of 6 kills landed before the run ended"
     );
 }
+
+#[test]
+fn two_runners_on_one_journal_directory_exactly_one_executes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // At 100× real time the failover lasts seconds: both start while the other runs.
+    let spawn = || {
+        command(dir.path(), &["--speed", "100"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    ];
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    let winner = codes.iter().position(|c| *c == Some(0));
+    let loser = codes.iter().position(|c| *c == Some(3));
+    let (Some(w), Some(l)) = (winner, loser) else {
+        panic!(
+            "exit codes {codes:?}: {} / {}",
+            String::from_utf8_lossy(&outs[0].stderr),
+            String::from_utf8_lossy(&outs[1].stderr)
+        );
+    };
+    let report = report(&outs[w]);
+    assert_eq!(report["outcome"], "succeeded");
+    let stderr = String::from_utf8_lossy(&outs[l].stderr);
+    assert!(stderr.contains("lease is held by"), "{stderr}");
+    assert!(stderr.contains("nothing was done"), "{stderr}");
+    assert!(outs[l].stdout.is_empty(), "the loser printed a report");
+    // Only the winner's run is in the directory.
+    let id = run_id(dir.path());
+    assert_eq!(report["run_id"], id.as_str());
+}

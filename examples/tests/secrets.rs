@@ -106,8 +106,20 @@ fn planted_secrets_appear_nowhere_but_in_the_cluster_secret() {
 
     let mut places = vec![("stdout (report)", stdout), ("stderr (TRACE log)", stderr)];
     let mut cluster_has_it = false;
-    for entry in std::fs::read_dir(&journal).expect("journal dir") {
-        let path = entry.expect("entry").path();
+    // Every file in the directory, the lease's included.
+    let mut files = Vec::new();
+    let mut dirs = vec![journal.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
         let bytes = std::fs::read(&path).expect("file");
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if name.ends_with(".sim") {
@@ -121,7 +133,7 @@ fn planted_secrets_appear_nowhere_but_in_the_cluster_secret() {
             if name.ends_with(".journal") {
                 "journal"
             } else {
-                "observed state"
+                "other file of the journal directory"
             },
             String::from_utf8_lossy(&bytes).to_string(),
         ));

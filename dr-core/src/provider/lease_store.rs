@@ -99,6 +99,36 @@ impl StoreLease {
         }))
     }
 
+    /// Takes the lease from `dead`, a holder known to be gone (a process of this host that
+    /// no longer runs), for `holder`, without waiting for its expiry: the fencing token goes
+    /// up as for any change of hands. `None` when `dead` does not hold it (any more).
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn take_over(
+        &self,
+        dead: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<LeaseGuard>> {
+        let Some((rec, version)) = self.read().await? else {
+            return Ok(None);
+        };
+        if rec.holder.as_deref() != Some(dead) {
+            return Ok(None);
+        }
+        let token = rec.fencing_token + 1;
+        let record = LeaseRecord {
+            holder: Some(holder.to_string()),
+            fencing_token: token,
+            expires: self.until(ttl),
+        };
+        Ok(self
+            .write(&record, Some(version))
+            .await?
+            .map(|v| LeaseGuard::new(holder, token, ttl, v.as_str())))
+    }
+
     fn resource(&self) -> String {
         format!("lease {}", self.key)
     }
@@ -158,6 +188,12 @@ impl StoreLease {
 
 #[async_trait]
 impl Lease for StoreLease {
+    async fn holder(&self) -> Result<Option<String>> {
+        Ok(StoreLease::holder(self)
+            .await?
+            .map(|(h, token)| format!("{h} (fencing token {token})")))
+    }
+
     async fn acquire(&self, holder: &str, ttl: Duration) -> Result<Option<LeaseGuard>> {
         let now = self.clock.now();
         let (token, version) = match self.read().await? {
