@@ -12,40 +12,12 @@ use std::sync::Arc;
 
 use dr_core::executor::{AutoApprove, Executor, StepStatus};
 use dr_core::layer::Faults;
-use dr_core::plan::Plan;
 use dr_core::planner;
 use dr_core::provider::Operation;
 use dr_core::sim::{FaultConfig, FaultRule, SimConfig};
 use dr_core::simulation::Simulation;
+use dr_tests::{bundled_plan, NON_IDEMPOTENT, SCENARIOS};
 use proptest::prelude::*;
-
-const SCENARIOS: [&str; 7] = [
-    "region-failover",
-    "database-failure",
-    "point-in-time-restore",
-    "cluster-rebuild",
-    "application-rollback",
-    "security-isolation",
-    "service-restart",
-];
-
-/// Operations that must never take effect twice for one target in a run.
-const NON_IDEMPOTENT: [Operation; 8] = [
-    Operation::Promote,
-    Operation::Reboot,
-    Operation::RestoreSnapshot,
-    Operation::RestorePointInTime,
-    Operation::CreateSnapshot,
-    Operation::CreateReplica,
-    Operation::RolloutRestart,
-    Operation::RolloutUndo,
-];
-
-fn plan() -> Plan {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/plans/region-failover.yaml");
-    Plan::load(path).unwrap()
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
@@ -58,7 +30,7 @@ proptest! {
         lost_replies in prop::collection::vec(0..NON_IDEMPOTENT.len(), 0..4),
         via_layer in any::<bool>(),
     ) {
-        let plan = plan();
+        let plan = bundled_plan();
         let mut faults = FaultConfig::default().with_rate(rate);
         for i in lost_replies {
             faults = faults.with_fail_after_effect(FaultRule::new(Some(NON_IDEMPOTENT[i]), "").times(1));

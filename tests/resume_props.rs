@@ -18,28 +18,8 @@ use dr_core::provider::Operation;
 use dr_core::sim::{FaultConfig, FaultRule, SimCall, SimConfig};
 use dr_core::simulation::Simulation;
 use dr_core::testkit::journal::Tripwire;
+use dr_tests::{bundled_plan, NON_IDEMPOTENT, SCENARIOS};
 use proptest::prelude::*;
-
-const SCENARIOS: [&str; 7] = [
-    "region-failover",
-    "database-failure",
-    "point-in-time-restore",
-    "cluster-rebuild",
-    "application-rollback",
-    "security-isolation",
-    "service-restart",
-];
-
-const NON_IDEMPOTENT: [Operation; 8] = [
-    Operation::Promote,
-    Operation::Reboot,
-    Operation::RestoreSnapshot,
-    Operation::RestorePointInTime,
-    Operation::CreateSnapshot,
-    Operation::CreateReplica,
-    Operation::RolloutRestart,
-    Operation::RolloutUndo,
-];
 
 const READS: [Operation; 12] = [
     Operation::Get,
@@ -55,12 +35,6 @@ const READS: [Operation; 12] = [
     Operation::DescribeSnapshot,
     Operation::ListSnapshots,
 ];
-
-fn plan() -> Plan {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/plans/region-failover.yaml");
-    Plan::load(path).unwrap()
-}
 
 fn executor(sim: &Simulation, seed: u64, plan: &Plan) -> Executor {
     let mut e = Executor::new(sim.providers())
@@ -153,7 +127,7 @@ proptest! {
         crash_at_f in 0.0f64..1.0,
         grace in prop_oneof![Just(0u64), 1u64..600],
     ) {
-        let plan = plan();
+        let plan = bundled_plan();
         let mut faults = FaultConfig::default().with_rate(rate);
         for i in lost_replies {
             faults = faults.with_fail_after_effect(FaultRule::new(Some(NON_IDEMPOTENT[i]), "").times(1));

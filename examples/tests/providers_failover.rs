@@ -17,7 +17,7 @@
 ))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/gcs_json_control.rs"]
+#[path = "../../dr-gcp/tests/support/json_control.rs"]
 mod gcs_json_control;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! A `StorageControl` stub replaying the control calls a GCS store makes on
-//! fake-gcs-server's JSON API (the emulator does not speak gRPC); the same stub as
-//! `dr-gcp/tests/emulator.rs`.
-
+//! fake-gcs-server's JSON API (the emulator does not speak gRPC), answering as the gRPC
+//! service would (status codes, not HTTP statuses). Shared by the dr-gcp emulator tests and
+//! the providers proof test of the examples.
 use std::collections::HashMap;
 
 use google_cloud_gax::error::rpc::{Code, Status};
