@@ -132,22 +132,69 @@ pub async fn load_aws(region: &str) -> Result<AwsConfig, String> {
         })
 }
 
+/// A failover ready to run: provisioned on the AWS endpoint, planned from what it reads.
+#[derive(Debug)]
+pub struct AwsPrepared {
+    /// The plan with the names actually used.
+    pub plan: Plan,
+    /// The scenario.
+    pub scenario: dr_core::plan::Scenario,
+    /// What was provisioned.
+    pub provisioned: Provisioned,
+    /// The simulated side (clusters, workloads, notifications).
+    pub sim: Simulation,
+    /// RDS and Route 53 on the endpoint, the rest simulated.
+    pub providers: Providers,
+    /// The graph planned from the observed state.
+    pub graph: dr_core::RecoveryGraph,
+    /// The wall clock the run uses.
+    pub clock: Clock,
+}
+
+impl AwsPrepared {
+    /// An executor for the graph, on `providers` (these providers, possibly layered).
+    pub fn executor(&self, providers: Providers, opts: &AwsRunOptions) -> Executor {
+        Executor::new(providers)
+            .clock(self.clock)
+            .seed(opts.seed)
+            .approvals(Arc::new(SimulatedOnCall {
+                delay: opts.approval_delay,
+            }))
+    }
+
+    /// Reads the records and the promoted replica back through the SDK.
+    pub async fn read_back(
+        &self,
+        report: &RunReport,
+        console: &Console,
+    ) -> (Vec<RecordCheck>, Vec<DbStatus>) {
+        let to = match &self.scenario.kind {
+            dr_core::plan::ScenarioKind::RegionFailover(k) => k.to.clone(),
+            _ => String::new(),
+        };
+        let records = read_records(&self.plan, &self.provisioned.dns, &to, console).await;
+        let replicas = read_replicas(&self.plan, &self.provisioned.rds, report, &to, console).await;
+        (records, replicas)
+    }
+}
+
 /// Provisions `plan_path` on the AWS endpoint, fails the primary region on the simulated
-/// side, observes, plans `scenario`, runs it on the real clock with live progress, prints
-/// the report and reads the result back through the SDK.
+/// side, observes and plans `scenario`: what [`run_aws_failover`] runs, for a caller that
+/// runs it its own way (with a journal, a crash and a resume).
 ///
-/// Must run on a normal (not paused) tokio runtime: the SDK's timers are real.
-pub async fn run_aws_failover(
+/// # Errors
+/// The stopped run, with its exit status, after printing why.
+pub async fn prepare_aws_failover(
     plan_path: &Path,
     scenario: &str,
     opts: &AwsRunOptions,
     console: &Console,
-) -> AwsRun {
+) -> Result<AwsPrepared, AwsRun> {
     let plan = match Plan::load(plan_path) {
         Ok(plan) => plan,
         Err(e) => {
             console.err(&format!("error: {e}"));
-            return AwsRun::stopped(EXIT_INVALID, None);
+            return Err(AwsRun::stopped(EXIT_INVALID, None));
         }
     };
     let Some(sc) = plan.scenario(scenario).cloned() else {
@@ -155,7 +202,7 @@ pub async fn run_aws_failover(
             "error: {}: unknown scenario `{scenario}`",
             plan_path.display()
         ));
-        return AwsRun::stopped(EXIT_INVALID, None);
+        return Err(AwsRun::stopped(EXIT_INVALID, None));
     };
     let primary_region = plan
         .primary_region()
@@ -164,7 +211,7 @@ pub async fn run_aws_failover(
         Ok(aws) => aws,
         Err(message) => {
             console.err(&message);
-            return AwsRun::stopped(EXIT_INVALID, None);
+            return Err(AwsRun::stopped(EXIT_INVALID, None));
         }
     };
     match std::env::var("AWS_ENDPOINT_URL") {
@@ -177,7 +224,7 @@ pub async fn run_aws_failover(
         Ok(p) => p,
         Err(e) => {
             console.err(&format!("error: provisioning: {e}"));
-            return AwsRun::stopped(EXIT_FAILED, None);
+            return Err(AwsRun::stopped(EXIT_FAILED, None));
         }
     };
     let plan = provisioned.plan.clone();
@@ -200,26 +247,56 @@ pub async fn run_aws_failover(
         Ok(graph) => graph,
         Err(e @ PlanningError::Unrecoverable { .. }) => {
             console.err(&format!("error: {e}"));
-            return AwsRun::stopped(EXIT_FAILED, Some(provisioned));
+            return Err(AwsRun::stopped(EXIT_FAILED, Some(provisioned)));
         }
         Err(e) => {
             console.err(&format!("error: {e}"));
-            return AwsRun::stopped(EXIT_INVALID, Some(provisioned));
+            return Err(AwsRun::stopped(EXIT_INVALID, Some(provisioned)));
         }
     };
     console.out(&graph.to_string());
 
+    Ok(AwsPrepared {
+        plan,
+        scenario: sc,
+        provisioned,
+        sim,
+        providers,
+        graph,
+        clock,
+    })
+}
+
+/// Provisions `plan_path` on the AWS endpoint, fails the primary region on the simulated
+/// side, observes, plans `scenario`, runs it on the real clock with live progress, prints
+/// the report and reads the result back through the SDK.
+///
+/// Must run on a normal (not paused) tokio runtime: the SDK's timers are real.
+pub async fn run_aws_failover(
+    plan_path: &Path,
+    scenario: &str,
+    opts: &AwsRunOptions,
+    console: &Console,
+) -> AwsRun {
+    let prepared = match prepare_aws_failover(plan_path, scenario, opts, console).await {
+        Ok(p) => p,
+        Err(stopped) => return stopped,
+    };
+    let AwsPrepared {
+        plan,
+        scenario: sc,
+        provisioned,
+        providers,
+        graph,
+        clock,
+        ..
+    } = &prepared;
+    let provisioned = provisioned.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let executor = Executor::new(providers)
-        .clock(clock)
-        .seed(opts.seed)
-        .approvals(Arc::new(SimulatedOnCall {
-            delay: opts.approval_delay,
-        }))
-        .events(tx);
+    let executor = prepared.executor(providers.clone(), opts).events(tx);
     console.out("Progress (real time):");
     let printer = tokio::spawn(print_progress(rx, clock.now(), console.clone(), false));
-    let report = executor.run(&graph).await;
+    let report = executor.run(graph).await;
     drop(executor);
     let _ = printer.await;
     console.out(&format!("\n{report}"));
@@ -229,8 +306,8 @@ pub async fn run_aws_failover(
         dr_core::plan::ScenarioKind::RegionFailover(k) => k.to.as_str(),
         _ => "",
     };
-    let records = read_records(&plan, &provisioned.dns, to, console).await;
-    let replicas = read_replicas(&plan, &provisioned.rds, &report, to, console).await;
+    let records = read_records(plan, &provisioned.dns, to, console).await;
+    let replicas = read_replicas(plan, &provisioned.rds, &report, to, console).await;
 
     let unmeasured: Vec<&str> = report
         .services

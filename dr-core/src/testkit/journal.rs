@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use crate::journal::{InMemoryJournal, Journal, Loaded, Record};
 use crate::Result;
 
+/// What trips a [`Tripwire`] built with [`Tripwire::when`].
+type Trigger = dyn Fn(&Record) -> bool + Send + Sync;
+
 /// A journal that, right after its N-th record is durable, never returns from an append
 /// again: the run stops there and the test drops it — a crash. What the inner journal
 /// holds is all that survives of the run.
@@ -26,12 +29,22 @@ use crate::Result;
 /// assert_eq!(wire.records().await, 1);
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Tripwire {
     inner: Arc<InMemoryJournal>,
     after: usize,
     count: AtomicUsize,
     tripped: tokio::sync::Notify,
+    /// Trips right after the first record this accepts, instead of after a count.
+    when: Option<Box<Trigger>>,
+}
+
+impl std::fmt::Debug for Tripwire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tripwire")
+            .field("after", &self.after)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tripwire {
@@ -42,6 +55,16 @@ impl Tripwire {
             after,
             count: AtomicUsize::new(0),
             tripped: tokio::sync::Notify::new(),
+            when: None,
+        }
+    }
+
+    /// A journal that trips right after the first record `when` accepts (the intent of a
+    /// given step).
+    pub fn when(when: impl Fn(&Record) -> bool + Send + Sync + 'static) -> Self {
+        Tripwire {
+            when: Some(Box::new(when)),
+            ..Tripwire::new(usize::MAX)
         }
     }
 
@@ -68,11 +91,20 @@ impl Tripwire {
 #[async_trait]
 impl Journal for Tripwire {
     async fn append(&self, record: &Record) -> Result<()> {
-        if self.count.load(Ordering::SeqCst) >= self.after {
+        if self.count.load(Ordering::SeqCst) >= self.after.min(usize::MAX - 1)
+            || self.count.load(Ordering::SeqCst) == usize::MAX
+        {
             return futures::future::pending().await;
         }
         self.inner.append(record).await?;
-        if self.count.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+        let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+        let trip = match &self.when {
+            Some(when) => when(record),
+            None => n == self.after,
+        };
+        if trip {
+            // Every later append hangs, as after a crash.
+            self.count.store(usize::MAX, Ordering::SeqCst);
             self.tripped.notify_one();
         }
         Ok(())
