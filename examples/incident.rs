@@ -1,15 +1,47 @@
 //! What the world looks like right now, beyond the plan's nominal values — a replica
-//! lagging 20 minutes, an old primary still taking writes, another region down — set on the
-//! simulated cloud after the scenario's incident and before it is observed, so that the
-//! executor's safety gates can be exercised from a plan file (`run-plan --lag …`).
+//! lagging 20 minutes, an old primary still taking writes, another region down, a region's
+//! DNS targets already failing their health checks — set on the simulated cloud after the
+//! scenario's incident and before it is observed, so that the executor's safety gates can be
+//! exercised from a plan file (`run-plan --incident FILE`, or `--lag …` and the other flags).
+//!
+//! An incident file (YAML, TOML or JSON):
+//!
+//! ```yaml
+//! lag:                          # replica id: its replication lag right now
+//!   shop-prod-west: 20m
+//! primary_still_writable: [orders-db]   # databases whose old primary still takes writes
+//! region_down: [eu-west-1]              # regions down besides the scenario's
+//! dns_unhealthy: [us-west-2]            # regions whose DNS targets fail their health checks
+//! ```
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
+use dr_core::document::{Format, ReadError};
+use dr_core::duration::HumanDuration;
 use dr_core::plan::Plan;
-use dr_core::provider::DbRef;
+use dr_core::provider::{DbRef, HealthStatus};
 use dr_core::simulation::Simulation;
 
-/// The incident's state, from `run-plan` flags.
+/// The largest incident file accepted: 1 MiB.
+pub const MAX_INCIDENT_BYTES: usize = 1 << 20;
+
+/// An incident file, as written ([module docs](self)).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentFile {
+    #[serde(default)]
+    lag: BTreeMap<String, HumanDuration>,
+    #[serde(default)]
+    primary_still_writable: Vec<String>,
+    #[serde(default)]
+    region_down: Vec<String>,
+    #[serde(default)]
+    dns_unhealthy: Vec<String>,
+}
+
+/// The incident's state, from an incident file or `run-plan` flags.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentState {
     /// Replica id → its replication lag right now (`--lag shop-prod-west=20m`).
@@ -19,12 +51,60 @@ pub struct IncidentState {
     pub writable_primaries: Vec<String>,
     /// Regions down besides the scenario's (`--region-down eu-west-1`).
     pub regions_down: Vec<String>,
+    /// Regions whose DNS targets fail their health checks already (`--dns-unhealthy
+    /// us-west-2`): a switch of a record to them breaks the `healthy-target` interlock.
+    pub dns_unhealthy: Vec<String>,
 }
 
 impl IncidentState {
     /// Whether nothing is set.
     pub fn is_empty(&self) -> bool {
         *self == IncidentState::default()
+    }
+
+    /// Loads an incident file ([module docs](self)); the format comes from the extension.
+    ///
+    /// # Errors
+    /// A message naming the file, and the line, column and field at fault.
+    pub fn load(path: &Path) -> Result<IncidentState, String> {
+        let file = path.display().to_string();
+        let format = Format::from_path(path).ok_or_else(|| {
+            format!("{file}: unknown incident file format (use .yaml, .yml, .toml or .json)")
+        })?;
+        let text = dr_core::document::read(path, MAX_INCIDENT_BYTES, "an incident file")
+            .map_err(|e| match e {
+                ReadError::Io(e) => format!("{file}: cannot read the incident file: {e}"),
+                ReadError::TooLarge => format!(
+                    "{file}: the incident file is larger than the limit of {MAX_INCIDENT_BYTES} bytes"
+                ),
+                ReadError::NotUtf8(f) => format!("{file}: {}", f.message),
+            })?;
+        let parsed: IncidentFile = dr_core::document::deserialize(&text, format).map_err(|f| {
+            let mut at = file.clone();
+            if let Some(line) = f.line {
+                at.push_str(&format!(":{line}"));
+                if let Some(col) = f.column {
+                    at.push_str(&format!(":{col}"));
+                }
+            }
+            let field = f.field.map_or_else(String::new, |p| format!(" at `{p}`"));
+            format!("{at}: invalid {format} incident file{field}: {}", f.message)
+        })?;
+        Ok(IncidentState {
+            lags: parsed.lag.into_iter().map(|(k, v)| (k, v.get())).collect(),
+            writable_primaries: parsed.primary_still_writable,
+            regions_down: parsed.region_down,
+            dns_unhealthy: parsed.dns_unhealthy,
+        })
+    }
+
+    /// This state with `other`'s added (a file's, then the flags').
+    pub fn merged(mut self, other: IncidentState) -> IncidentState {
+        self.lags.extend(other.lags);
+        self.writable_primaries.extend(other.writable_primaries);
+        self.regions_down.extend(other.regions_down);
+        self.dns_unhealthy.extend(other.dns_unhealthy);
+        self
     }
 
     /// Applies the state to `sim`, after checking every name against `plan`.
@@ -72,6 +152,22 @@ impl IncidentState {
                 ));
             }
             sim.cloud().fail_region(region);
+        }
+        for region in &self.dns_unhealthy {
+            if !plan.regions.iter().any(|r| r.name == *region) {
+                let known: Vec<&str> = plan.regions.iter().map(|r| r.name.as_str()).collect();
+                return Err(format!(
+                    "--dns-unhealthy: the plan has no region `{region}` (it has: {})",
+                    known.join(", ")
+                ));
+            }
+            // Each service's health check, probed at the record's target in that region.
+            for t in dr_core::step::dns::target_probes(plan) {
+                if t.region == *region {
+                    sim.cloud()
+                        .set_endpoint_health(&t.url, HealthStatus::Unhealthy);
+                }
+            }
         }
         Ok(())
     }

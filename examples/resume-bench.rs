@@ -78,6 +78,7 @@ fn graph(steps: usize) -> RecoveryGraph {
         forecast: Duration::ZERO,
         services: Vec::new(),
         risks: Vec::new(),
+        compensate_on_failure: false,
         interlocks: Vec::new(),
         steps,
     }

@@ -4,7 +4,7 @@
 //! run-plan PLAN_FILE --scenario NAME [--dry-run] [--json] [--seed N] [--fault-rate F]
 //!          [--journal DIR [--resume RUN_ID]] [--speed X] [--accept-data-loss SERVICE=DURATION]
 //!          [--waive INTERLOCK] [--lag REPLICA=DURATION] [--primary-still-writable DATABASE]
-//!          [--region-down REGION]
+//!          [--region-down REGION] [--dns-unhealthy REGION] [--incident FILE]
 //!          [--report text|json|md] [--events auto|plain|live|json]
 //! cargo run --example run-plan -- examples/plans/region-failover.yaml --scenario database-failure
 //! ```
@@ -94,11 +94,24 @@ struct Args {
     /// Incident state: a region down besides the scenario's (repeatable).
     #[arg(long, value_name = "REGION")]
     region_down: Vec<String>,
+    /// Incident state: the region's DNS targets fail their health checks already
+    /// (repeatable); a switch to them breaks the `healthy-target` interlock.
+    #[arg(long, value_name = "REGION")]
+    dns_unhealthy: Vec<String>,
+    /// Incident state from a file (YAML, TOML or JSON: `lag`, `primary_still_writable`,
+    /// `region_down`, `dns_unhealthy`); the flags above add to it.
+    #[arg(long, value_name = "FILE")]
+    incident: Option<PathBuf>,
 }
 
 fn interlock(s: &str) -> Result<dr_core::plan::Interlock, String> {
-    dr_core::plan::Interlock::from_name(s.trim())
-        .ok_or_else(|| "unknown interlock: write `no-split-brain`".to_string())
+    dr_core::plan::Interlock::from_name(s.trim()).ok_or_else(|| {
+        let names: Vec<&str> = dr_core::plan::Interlock::ALL
+            .iter()
+            .map(|i| i.name())
+            .collect();
+        format!("unknown interlock: write one of {}", names.join(", "))
+    })
 }
 
 fn speed(s: &str) -> Result<f64, String> {
@@ -197,6 +210,16 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(run.await);
     }
+    let from_file = match &args.incident {
+        Some(path) => match IncidentState::load(path) {
+            Ok(state) => state,
+            Err(e) => {
+                eprintln!("{}", clean(&e));
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        None => IncidentState::default(),
+    };
     let opts = RunOptions {
         dry_run: args.dry_run,
         json: args.json,
@@ -208,11 +231,12 @@ async fn main() -> ExitCode {
         speed: args.speed,
         accept_data_loss: args.accept_data_loss,
         waive: args.waive,
-        incident: IncidentState {
+        incident: from_file.merged(IncidentState {
             lags: args.lag,
             writable_primaries: args.primary_still_writable,
             regions_down: args.region_down,
-        },
+            dns_unhealthy: args.dns_unhealthy,
+        }),
         report: args.report,
         events: args.events,
     };

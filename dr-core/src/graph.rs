@@ -90,6 +90,9 @@ pub struct RecoveryGraph {
     /// The plan's traffic interlocks, checked before the steps that could break them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interlocks: Vec<crate::plan::Interlock>,
+    /// Whether the scenario asks, on a critical failure, to undo what already ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compensate_on_failure: bool,
 }
 
 impl RecoveryGraph {

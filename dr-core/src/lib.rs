@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backup;
+pub mod document;
 pub mod drill;
 pub mod duration;
 mod error;

@@ -193,18 +193,23 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
             cloud.add_record(&record.zone, &record.name, &value);
         }
     }
-    for svc in &plan.services {
-        let (Some(check), Some(record)) = (
-            svc.health_check
-                .as_deref()
-                .and_then(|h| plan.health_check(h)),
-            svc.dns.first().and_then(|d| plan.dns_record(d)),
-        ) else {
-            continue;
-        };
-        // The endpoint is served by the service's workloads on whichever cluster DNS names.
-        let workloads = plan
-            .clusters
+    for (target, binding) in endpoint_bindings(plan) {
+        cloud.bind_endpoint(&target, binding);
+    }
+    for s in &plan.stores {
+        // Creates the store.
+        let _ = cloud.store(&s.name);
+    }
+}
+
+/// What the health checks of `plan` probe, as the simulated cloud derives their health: each
+/// service's health-check URL through its first DNS record, and that URL at every target
+/// value of each of its records (host replaced, [`probe_url`](crate::step::dns::probe_url)),
+/// for the `healthy-target` interlock.
+pub(crate) fn endpoint_bindings(plan: &Plan) -> Vec<(String, EndpointBinding)> {
+    // The endpoint is served by the service's workloads on whichever cluster DNS names.
+    let workloads_of = |svc: &crate::plan::Service| -> Vec<WorkloadRef> {
+        plan.clusters
             .iter()
             .flat_map(|c| {
                 c.workloads
@@ -217,18 +222,58 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
                         name: w.name.clone(),
                     })
             })
-            .collect();
-        cloud.bind_endpoint(
-            &check.target,
+            .collect()
+    };
+    let mut out: Vec<(String, EndpointBinding)> = Vec::new();
+    for svc in &plan.services {
+        let (Some(check), Some(record)) = (
+            svc.health_check
+                .as_deref()
+                .and_then(|h| plan.health_check(h)),
+            svc.dns.first().and_then(|d| plan.dns_record(d)),
+        ) else {
+            continue;
+        };
+        out.push((
+            check.target.clone(),
             EndpointBinding {
                 zone: record.zone.clone(),
                 record: record.name.clone(),
-                workloads,
+                workloads: workloads_of(svc),
+                via: None,
             },
-        );
+        ));
     }
-    for s in &plan.stores {
-        // Creates the store.
-        let _ = cloud.store(&s.name);
+    let mut at: std::collections::HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, (u, _))| (u.clone(), i))
+        .collect();
+    for t in crate::step::dns::target_probes(plan) {
+        let workloads = plan
+            .service(&t.service)
+            .map(workloads_of)
+            .unwrap_or_default();
+        if let Some(&i) = at.get(&t.url) {
+            // One load balancer in front of several services: any of them answers.
+            let shared = &mut out[i].1;
+            for w in workloads {
+                if !shared.workloads.contains(&w) {
+                    shared.workloads.push(w);
+                }
+            }
+            continue;
+        }
+        at.insert(t.url.clone(), out.len());
+        out.push((
+            t.url,
+            EndpointBinding {
+                zone: t.zone,
+                record: t.record,
+                workloads,
+                via: Some(t.value),
+            },
+        ));
     }
+    out
 }

@@ -394,8 +394,12 @@ async fn the_rpo_gate_refuses_a_promotion_beyond_the_rpo_unless_accepted() {
 
 #[tokio::test(start_paused = true)]
 async fn compensation_undoes_what_ran_in_reverse_order() {
-    // Every health probe fails for good: the verification after the DNS switch fails.
-    let faults = FaultConfig::default().with_permanent(FaultRule::new(Some(Operation::Probe), ""));
+    // The API's public health check fails for good: its verification after the DNS switch
+    // fails (the DNS targets themselves probe healthy, so the switch is allowed).
+    let faults = FaultConfig::default().with_permanent(FaultRule::new(
+        Some(Operation::Probe),
+        "://api.shop.example.com",
+    ));
     let (sim, graph) = setup("region-failover", SimConfig::default().with_faults(faults)).await;
     let zone_values = |sim: &Simulation| {
         let dns = sim.cloud().dns();
@@ -432,4 +436,149 @@ async fn compensation_undoes_what_ran_in_reverse_order() {
         .map(|c| finished(&c.step))
         .collect();
     assert!(order.windows(2).all(|w| w[0] >= w[1]), "{order:?}");
+}
+
+/// The plan, with `compensate_on_failure` set on `scenario`, planned on a simulation whose
+/// API health check fails for good (its verification fails).
+async fn compensating(scenario: &str) -> (Simulation, RecoveryGraph) {
+    let mut plan = plan();
+    plan.scenarios
+        .iter_mut()
+        .find(|s| s.name == scenario)
+        .unwrap()
+        .compensate_on_failure = true;
+    let faults = FaultConfig::default().with_permanent(FaultRule::new(
+        Some(Operation::Probe),
+        "://api.shop.example.com",
+    ));
+    let sim = Simulation::new(&plan, 5, SimConfig::default().with_faults(faults));
+    sim.inject(plan.scenario(scenario).unwrap()).await;
+    let observed = sim.observe().await;
+    let graph = planner::plan(&plan, scenario, &observed).unwrap();
+    assert!(graph.compensate_on_failure);
+    (sim, graph)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scenario_that_asks_for_compensation_scales_workloads_back() {
+    let (sim, graph) = compensating("region-failover").await;
+    let api = dr_core::provider::WorkloadRef::deployment("dr-west", "shop", "api");
+    let cluster = sim.cloud().cluster();
+    let before = cluster.rollout_status(&api).await.unwrap().replicas;
+    // No compensate_on_failure call: the plan's scenario asks for it.
+    let report = executor(&sim).run(&graph).await;
+    assert!(!report.succeeded(), "{report}");
+    let undone = |kind: &str| {
+        report
+            .compensated
+            .iter()
+            .filter(|c| c.action == kind && c.compensated)
+            .count()
+    };
+    assert!(undone("switch_dns") >= 1, "{report}");
+    assert!(undone("scale") >= 1, "{report}");
+    // The standby's replica count from before the failover, read back from the cluster.
+    assert_eq!(cluster.rollout_status(&api).await.unwrap().replicas, before);
+    assert_ne!(
+        before, 3,
+        "the standby runs fewer replicas than the failover asks"
+    );
+    // The executor's own setting overrides the scenario's.
+    let (sim, graph) = compensating("region-failover").await;
+    let report = executor(&sim)
+        .compensate_on_failure(false)
+        .run(&graph)
+        .await;
+    assert!(report.compensated.is_empty(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn compensating_a_rollback_rolls_forward_to_the_revision_from_before() {
+    let (sim, graph) = compensating("application-rollback").await;
+    let cluster = sim.cloud().cluster();
+    let image = |sim: &Simulation| {
+        let cluster = sim.cloud().cluster();
+        async move {
+            let manifests = cluster
+                .export("prod-east", "shop", &["Deployment".to_string()])
+                .await
+                .unwrap();
+            let api = manifests.iter().find(|m| m.name == "api").unwrap();
+            api.body.contains("api:bad-release")
+        }
+    };
+    let api = dr_core::provider::WorkloadRef::deployment("prod-east", "shop", "api");
+    let revision = cluster.rollout_status(&api).await.unwrap().revision;
+    assert!(image(&sim).await, "the bad release is live before the run");
+    let report = executor(&sim).run(&graph).await;
+    assert!(!report.succeeded(), "{report}");
+    let undo = report
+        .compensated
+        .iter()
+        .find(|c| c.action == "rollout_undo")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(undo.compensated, "{undo:?}");
+    // Rolled back (one revision), then forward again to the release from before (another).
+    let after = cluster.rollout_status(&api).await.unwrap().revision;
+    assert_eq!(after, revision + 2);
+    assert!(
+        image(&sim).await,
+        "compensation restored the release from before"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_healthy_target_interlock_needs_a_health_check_and_probes_each_new_target() {
+    // A service whose DNS record has no health check to judge its targets by: the plan
+    // cannot promise the invariant, which is said before anything runs.
+    let mut plan = plan();
+    plan.services
+        .iter_mut()
+        .find(|s| s.name == "voice")
+        .unwrap()
+        .health_check = None;
+    let sim = Simulation::new(&plan, 5, SimConfig::default());
+    let observed = sim.observe().await;
+    let err = planner::plan(&plan, "region-failover", &observed).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("service `voice`"), "{msg}");
+    assert!(msg.contains("healthy-target"), "{msg}");
+    assert!(msg.contains("voice.shop.example.com"), "{msg}");
+
+    // With every check present, each switch probes its new target right before the switch:
+    // the API's DR target fails its check, so its record is not switched; the others are.
+    let (sim, graph) = setup("region-failover", SimConfig::default()).await;
+    sim.cloud().set_endpoint_health(
+        "https://lb.us-west-2.shop.example.com/health",
+        dr_core::provider::HealthStatus::Unhealthy,
+    );
+    let dns = sim.cloud().dns();
+    let before = dns
+        .get_record("Z0SHOP", "api.shop.example.com")
+        .await
+        .unwrap()
+        .values;
+    let report = executor(&sim).run(&graph).await;
+    assert!(!report.succeeded(), "{report}");
+    let step = report.step("api/dns:api.shop.example.com").unwrap();
+    let error = step.error.as_deref().unwrap_or_default();
+    assert!(error.contains("healthy-target gate refused"), "{error}");
+    assert_eq!(
+        dns.get_record("Z0SHOP", "api.shop.example.com")
+            .await
+            .unwrap()
+            .values,
+        before,
+        "the record was not switched"
+    );
+    let probed = sim
+        .cloud()
+        .calls()
+        .iter()
+        .filter(|c| {
+            c.operation == Operation::Probe
+                && c.target == "https://lb.us-west-2.shop.example.com/health"
+        })
+        .count();
+    assert!(probed >= 1);
 }

@@ -402,6 +402,13 @@ pub async fn build_with(
             }
         }
     }
+    // The targets of DNS records, probed with their service's check before a switch (the
+    // `healthy-target` interlock), go to the probe of that check.
+    for t in dr_core::step::dns::target_probes(plan) {
+        if let Some(h) = plan.health_check(&t.check) {
+            probe.route_like(&t.url, &h.target);
+        }
+    }
     providers = providers.with_probe(Arc::new(probe));
 
     // Notifications.

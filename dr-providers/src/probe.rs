@@ -24,6 +24,17 @@ impl RoutedProbe {
     pub(crate) fn route(&mut self, target: &str, probe: Arc<dyn HealthProbe>) {
         self.by_target.insert(target.to_string(), probe);
     }
+
+    /// Routes `target` to the probe `like` is routed to (a record's target, probed with its
+    /// service's check); nothing when `like` has no route or `target` has one already.
+    pub(crate) fn route_like(&mut self, target: &str, like: &str) {
+        if self.by_target.contains_key(target) {
+            return;
+        }
+        if let Some(p) = self.by_target.get(like).cloned() {
+            self.by_target.insert(target.to_string(), p);
+        }
+    }
 }
 
 #[async_trait]

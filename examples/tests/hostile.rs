@@ -102,6 +102,13 @@ fn class_marker(class: &str) -> &'static [&'static str] {
         "large" => &["larger than the limit of"],
         "scenario" => &["unknown scenario"],
         "flag" => &["For more information, try '--help'"],
+        "incident" => &[
+            ": invalid YAML incident file",
+            ": invalid TOML incident file",
+            ": invalid JSON incident file",
+            ": cannot read the incident file",
+            "the plan has no ",
+        ],
         other => panic!("unknown class `{other}` in cases.txt"),
     }
 }
@@ -263,6 +270,50 @@ fn a_directory_and_a_missing_file_are_read_errors() {
         .join("password=Pl4ntedPassw0rd.yaml");
     let out = run(&args_for(&secret_path, ""));
     expect("secret in the path", &out, "read", &["password=***"]);
+}
+
+#[test]
+fn a_malformed_incident_file_is_refused_naming_the_fault() {
+    let scratch = Scratch::new("incident");
+    let plan = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/region-failover.yaml");
+    let with = |incident: &Path| -> Vec<OsString> {
+        vec![
+            plan.clone().into(),
+            "--scenario".into(),
+            "region-failover".into(),
+            "--incident".into(),
+            incident.into(),
+        ]
+    };
+    let cases = [
+        (
+            "typo.yaml",
+            "lag:\n  shop-prod-west: 20m\nregion_dwn: [us-east-1]\n",
+            &[":3:", "unknown field `region_dwn`", "region_down"][..],
+        ),
+        (
+            "duration.yaml",
+            "lag:\n  shop-prod-west: twenty minutes\n",
+            &[":2:", "lag.shop-prod-west"][..],
+        ),
+        (
+            "secret.json",
+            "{\"lag\": {\"shop-prod-west\": \"postgres://admin:Pl4ntedPassw0rd@db\"}}",
+            &["lag.shop-prod-west"][..],
+        ),
+        (
+            "region.toml",
+            "dns_unhealthy = [\"mars-1\"]\n",
+            &["no region `mars-1`", "us-west-2"][..],
+        ),
+    ];
+    for (file, text, needles) in cases {
+        let path = scratch.write(file, text);
+        let out = run(&with(&path));
+        expect(file, &out, "incident", needles);
+    }
+    let out = run(&with(&scratch.0.join("missing.yaml")));
+    expect("missing", &out, "incident", &["missing.yaml"]);
 }
 
 /// `n` services, each depending on the next (the last on nothing, or on the first when

@@ -381,6 +381,83 @@ async fn incident_state_exercises_the_gates_from_a_plan_file() {
         .stdout()
         .contains("interlock `no-split-brain` waived"));
 
+    // The DR region's DNS targets fail their health checks already: the interlock refuses
+    // to switch a record to them…
+    let unhealthy = IncidentState {
+        dns_unhealthy: vec!["us-west-2".into()],
+        ..Default::default()
+    };
+    let opts = RunOptions {
+        incident: unhealthy.clone(),
+        ..json_opts()
+    };
+    let (code, console) = run("region-failover.yaml", "region-failover", opts).await;
+    assert_eq!(code, EXIT_FAILED);
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    let dns_failed: Vec<String> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "switch_dns" && s["status"] == "failed")
+        .map(|s| s["error"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!dns_failed.is_empty(), "{report}");
+    for error in &dns_failed {
+        assert!(error.contains("healthy-target gate refused"), "{error}");
+        assert!(
+            error.contains("lb.us-west-2.shop.example.com (unhealthy"),
+            "{error}"
+        );
+    }
+    // No record was switched.
+    assert!(report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["action"] != "switch_dns" || s["status"] != "succeeded"));
+    // …unless it is waived, which the report records.
+    let opts = RunOptions {
+        incident: unhealthy,
+        waive: vec![dr_core::plan::Interlock::HealthyTarget],
+        ..json_opts()
+    };
+    let (_, console) = run("region-failover.yaml", "region-failover", opts).await;
+    assert!(console
+        .stdout()
+        .contains("interlock `healthy-target` waived"));
+
+    // The same state from an incident file (YAML, TOML or JSON), as run-plan --incident reads
+    // it.
+    let dir = tempfile::tempdir().unwrap();
+    for (file, text) in [
+        (
+            "incident.yaml",
+            "lag:\n  shop-prod-west: 20m\nprimary_still_writable: [orders-db]\ndns_unhealthy: [us-west-2]\n",
+        ),
+        (
+            "incident.toml",
+            "primary_still_writable = [\"orders-db\"]\ndns_unhealthy = [\"us-west-2\"]\n[lag]\nshop-prod-west = \"20m\"\n",
+        ),
+        (
+            "incident.json",
+            r#"{"lag": {"shop-prod-west": "20m"}, "primary_still_writable": ["orders-db"], "dns_unhealthy": ["us-west-2"]}"#,
+        ),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let loaded = IncidentState::load(&path).unwrap();
+        assert_eq!(
+            loaded,
+            IncidentState {
+                lags: vec![("shop-prod-west".into(), Duration::from_secs(1200))],
+                writable_primaries: vec!["orders-db".into()],
+                regions_down: vec![],
+                dns_unhealthy: vec!["us-west-2".into()],
+            },
+            "{file}"
+        );
+    }
+
     // Names the plan does not have are invalid input, named.
     for (incident, accept, needle) in [
         (
@@ -394,6 +471,14 @@ async fn incident_state_exercises_the_gates_from_a_plan_file() {
         (
             IncidentState {
                 regions_down: vec!["mars-1".into()],
+                ..Default::default()
+            },
+            vec![],
+            "no region `mars-1`",
+        ),
+        (
+            IncidentState {
+                dns_unhealthy: vec!["mars-1".into()],
                 ..Default::default()
             },
             vec![],

@@ -14,7 +14,7 @@ use crate::layer::{CallLog, CallRecord};
 use crate::plan::{Plan, RegionRole, ScenarioKind};
 use crate::planner::{self, ObservedState, PlanningError};
 use crate::provider::{DbRef, Operation, WorkloadRef};
-use crate::sim::{EndpointBinding, SimConfig};
+use crate::sim::SimConfig;
 use crate::simulation::Simulation;
 use crate::Providers;
 
@@ -584,39 +584,9 @@ impl ScenarioDrill {
                 });
             }
         }
-        for svc in &copy.services {
-            let (Some(check), Some(record)) = (
-                svc.health_check
-                    .as_deref()
-                    .and_then(|h| copy.health_check(h)),
-                svc.dns.first().and_then(|d| copy.dns_record(d)),
-            ) else {
-                continue;
-            };
-            let workloads = copy
-                .clusters
-                .iter()
-                .flat_map(|c| {
-                    c.workloads
-                        .iter()
-                        .filter(|w| svc.workloads.contains(&w.name))
-                        .map(|w| WorkloadRef {
-                            cluster: c.name.clone(),
-                            namespace: w.namespace.clone(),
-                            kind: w.kind,
-                            name: w.name.clone(),
-                        })
-                })
-                .collect();
-            cloud.bind_endpoint(
-                &check.target,
-                EndpointBinding {
-                    zone: record.zone.clone(),
-                    record: record.name.clone(),
-                    workloads,
-                },
-            );
-            created.push(Created::Endpoint(check.target.clone()));
+        for (target, binding) in crate::simulation::endpoint_bindings(copy) {
+            cloud.bind_endpoint(&target, binding);
+            created.push(Created::Endpoint(target));
         }
         Ok(())
     }

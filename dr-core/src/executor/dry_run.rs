@@ -201,6 +201,9 @@ fn gates(
                     crate::plan::Interlock::NoSplitBrain => {
                         "refused while the old primary may still accept writes"
                     }
+                    crate::plan::Interlock::HealthyTarget => {
+                        "refused unless one of the new values answers the service's health check"
+                    }
                 }
             ));
         }

@@ -138,7 +138,7 @@ pub struct Executor {
     lease: Option<LeaseConfig>,
     accepted_loss: std::collections::BTreeMap<String, Duration>,
     waived: std::collections::BTreeSet<crate::plan::Interlock>,
-    compensate: bool,
+    compensate: Option<bool>,
 }
 
 impl Executor {
@@ -160,7 +160,7 @@ impl Executor {
             lease: None,
             accepted_loss: std::collections::BTreeMap::new(),
             waived: std::collections::BTreeSet::new(),
-            compensate: false,
+            compensate: None,
         }
     }
 
@@ -269,9 +269,10 @@ impl Executor {
 
     /// On a critical failure, undo what already ran, in reverse order of completion, for
     /// every step that can be undone (a DNS switch back, a scale back up, a rollout undone);
-    /// the report lists what was compensated and what could not be, and why.
+    /// the report lists what was compensated and what could not be, and why. Overrides the
+    /// scenario's `compensate_on_failure` (which applies when this is not called).
     pub fn compensate_on_failure(mut self, on: bool) -> Self {
-        self.compensate = on;
+        self.compensate = Some(on);
         self
     }
 
@@ -773,7 +774,11 @@ impl Run<'_> {
             }
         }
 
-        let compensated = if stopped && self.exec.compensate {
+        let compensate = self
+            .exec
+            .compensate
+            .unwrap_or(self.graph.compensate_on_failure);
+        let compensated = if stopped && compensate {
             let failed = states
                 .iter()
                 .any(|st| matches!(st, State::Finished(f) if f.result.is_err()));

@@ -410,6 +410,7 @@ fn graph(steps: Vec<Step>) -> RecoveryGraph {
         services: Vec::new(),
         risks: Vec::new(),
         interlocks: Vec::new(),
+        compensate_on_failure: false,
         steps,
     }
 }
@@ -924,6 +925,7 @@ fn every_action() -> Vec<Step> {
                 name: "api.example".into(),
                 set_id: None,
                 values: vec!["lb.west".into()],
+                health: None,
             }),
             &[],
         ),

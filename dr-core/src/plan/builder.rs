@@ -323,7 +323,14 @@ impl Scenario {
             approval: false,
             notify: Vec::new(),
             steps: Vec::new(),
+            compensate_on_failure: false,
         }
+    }
+
+    /// Asks, on a critical failure, to undo what already ran, in reverse order.
+    pub fn with_compensation(mut self) -> Self {
+        self.compensate_on_failure = true;
+        self
     }
 
     /// Adds one of the plan's own steps.

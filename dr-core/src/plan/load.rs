@@ -1,7 +1,6 @@
 //! Loading plans from YAML, TOML and JSON with errors that point at the fault.
 
 use std::fmt;
-use std::io::Read as _;
 use std::path::Path;
 
 use super::{lint, Plan};
@@ -174,72 +173,27 @@ fn render_invalid(file: &str, problems: &[Problem], omitted: usize) -> String {
     s
 }
 
-/// Strips the location suffix some parsers append to their messages.
-fn bare_message(msg: &str) -> String {
-    let msg = msg.trim();
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
-    (line, col)
-}
-
 /// Reads a plan file: at most [`MAX_PLAN_BYTES`], UTF-8.
 pub(super) fn read(path: &Path, file: &str, format: Format) -> Result<String, PlanError> {
-    let read_err = |source| PlanError::Read {
-        file: file.to_string(),
-        source,
-    };
-    if path.is_dir() {
-        return Err(read_err(std::io::Error::other(
-            "it is a directory; name a plan file (.yaml, .toml or .json)",
-        )));
-    }
-    let f = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    f.take(MAX_PLAN_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() > MAX_PLAN_BYTES {
-        return Err(PlanError::TooLarge {
+    use crate::document::ReadError;
+    crate::document::read(path, MAX_PLAN_BYTES, "a plan file").map_err(|e| match e {
+        ReadError::Io(source) => PlanError::Read {
+            file: file.to_string(),
+            source,
+        },
+        ReadError::TooLarge => PlanError::TooLarge {
             file: file.to_string(),
             limit: MAX_PLAN_BYTES,
-        });
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let bytes = e.as_bytes();
-        let prefix = String::from_utf8_lossy(&bytes[..valid]);
-        let (line, column) = line_col(&prefix, valid);
-        PlanError::Parse {
+        },
+        ReadError::NotUtf8(f) => PlanError::Parse {
             file: file.to_string(),
             format,
-            line: Some(line),
-            column: Some(column),
-            field: None,
-            message: format!(
-                "the file is not UTF-8 text (byte 0x{:02x} at offset {valid}); save the plan as UTF-8",
-                bytes.get(valid).copied().unwrap_or_default()
-            ),
-        }
+            line: f.line,
+            column: f.column,
+            field: f.field,
+            message: f.message,
+        },
     })
-}
-
-/// A field path from `serde_path_to_error`, without the placeholder of an unknown place.
-fn field_path(path: String) -> Option<String> {
-    let path = path
-        .trim_end_matches(".?")
-        .trim_end_matches('?')
-        .to_string();
-    (!path.is_empty() && path != ".").then_some(path)
 }
 
 pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, PlanError> {
@@ -268,74 +222,15 @@ pub(super) fn parse(text: &str, format: Format, file: &str) -> Result<Plan, Plan
     if let Some(f) = lint::too_deep(text, format) {
         return Err(parse_err(Some(f.line), Some(f.column), f.field, f.message));
     }
-    let refine = |line: Option<usize>, column, field, message: String| match lint::diagnose(
-        text, format, line, &message,
-    ) {
-        Some(f) => {
-            let field = f.field.or(if f.keep_field { field } else { None });
-            parse_err(Some(f.line), Some(f.column), field, f.message)
+    crate::document::deserialize(text, format).map_err(|fault| {
+        // A plan-specific diagnosis (a misspelt key, a duration without a unit) where the
+        // parser's own message is vague.
+        match lint::diagnose(text, format, fault.line, &fault.message) {
+            Some(f) => {
+                let field = f.field.or(if f.keep_field { fault.field } else { None });
+                parse_err(Some(f.line), Some(f.column), field, f.message)
+            }
+            None => parse_err(fault.line, fault.column, fault.field, fault.message),
         }
-        None => parse_err(line, column, field, message),
-    };
-    match format {
-        Format::Yaml => {
-            let de = serde_yaml_ng::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                let loc = inner.location();
-                // The YAML parser prefixes its own path; keep one.
-                let message = bare_message(&inner.to_string());
-                let message = match message.split_once(": ") {
-                    Some((prefix, rest)) if field.starts_with(prefix) => rest.to_string(),
-                    _ => message,
-                };
-                refine(
-                    loc.as_ref().map(|l| l.line()),
-                    loc.as_ref().map(|l| l.column()),
-                    field_path(field),
-                    message,
-                )
-            })
-        }
-        Format::Json => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                refine(
-                    Some(inner.line()),
-                    Some(inner.column()),
-                    field_path(field),
-                    bare_message(&inner.to_string()),
-                )
-            })
-        }
-        Format::Toml => {
-            let de = toml::Deserializer::new(text);
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                let (line, column) = match inner.span() {
-                    Some(span) => {
-                        let (l, c) = line_col(text, span.start);
-                        (Some(l), Some(c))
-                    }
-                    None => (None, None),
-                };
-                refine(line, column, field_path(field), inner.message().to_string())
-            })
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_col_counts_from_one() {
-        assert_eq!(line_col("ab\ncd", 0), (1, 1));
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
-    }
+    })
 }

@@ -74,21 +74,27 @@ pub enum Interlock {
     /// and is not failed, stopped or deleted, or it cannot be read at all), unless the
     /// interlock is waived — after fencing the old primary by other means.
     NoSplitBrain,
+    /// Every DNS record keeps at least one healthy target: a record is switched only to
+    /// values at least one of which answers the service's health check (probed at the
+    /// check's URL with its host replaced by the value), unless the interlock is waived.
+    HealthyTarget,
 }
 
 impl Interlock {
+    /// Every interlock, in the order the documentation lists them.
+    pub const ALL: [Interlock; 2] = [Interlock::NoSplitBrain, Interlock::HealthyTarget];
+
     /// The name a plan and `--waive` use (`no-split-brain`).
     pub fn name(self) -> &'static str {
         match self {
             Interlock::NoSplitBrain => "no-split-brain",
+            Interlock::HealthyTarget => "healthy-target",
         }
     }
 
     /// The interlock named `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Interlock::NoSplitBrain]
-            .into_iter()
-            .find(|i| i.name() == name)
+        Self::ALL.into_iter().find(|i| i.name() == name)
     }
 }
 
@@ -429,6 +435,11 @@ pub struct Scenario {
     /// approvals, or kinds the embedding service registered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<PlanStep>,
+    /// On a critical failure, undo what already ran, in reverse order (switch DNS back,
+    /// scale workloads back, roll a rollout forward again); the report lists what was undone
+    /// and what could not be, and why. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compensate_on_failure: bool,
 }
 
 impl Scenario {

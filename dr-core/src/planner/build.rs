@@ -276,6 +276,7 @@ impl<'a> GraphBuilder<'a> {
             services: Vec::new(),
             risks: Vec::new(),
             interlocks: self.plan.interlocks.clone(),
+            compensate_on_failure: self.scenario.compensate_on_failure,
         };
         let timing = Timing::of(&graph.steps);
         let (path, total) = timing.critical_path(&graph.steps);

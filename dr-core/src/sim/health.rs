@@ -25,6 +25,12 @@ pub struct EndpointBinding {
     pub record: String,
     /// The workloads that serve the endpoint, on every cluster that may serve it.
     pub workloads: Vec<WorkloadRef>,
+    /// The endpoint is one target of the record, reached at this host directly (a health
+    /// check of one value of a record set) instead of through the record's answer. Such an
+    /// endpoint may front several services (one load balancer): it is healthy while the
+    /// cluster at the host is up and any one of the listed workloads there serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Probe and notifier state.
@@ -63,6 +69,17 @@ impl State {
     /// The health of `target` now: from its binding, else as set, else unknown.
     pub(super) fn endpoint_health(&self, target: &str, env: &Env<'_>) -> HealthStatus {
         if let Some(b) = self.health.bindings.get(target) {
+            if let Some(host) = &b.via {
+                let any = b
+                    .workloads
+                    .iter()
+                    .any(|w| self.serves(std::slice::from_ref(host), std::slice::from_ref(w), env));
+                return if any {
+                    HealthStatus::Healthy
+                } else {
+                    HealthStatus::Unhealthy
+                };
+            }
             let answer = self.dns.answer(&b.zone, &b.record, env.now, |values| {
                 self.serves(values, &b.workloads, env)
             });

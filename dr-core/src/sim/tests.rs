@@ -291,6 +291,7 @@ async fn bound_endpoint_follows_dns_and_workloads() -> Result<()> {
         zone: "zone-1".into(),
         record: "api.example.com".into(),
         workloads: vec![east.clone(), west.clone()],
+        via: None,
     };
     cloud.bind_endpoint("https://api.example.com/health", binding);
     let probe = cloud.probe();
@@ -351,6 +352,7 @@ async fn failover_routing_answers_the_secondary() -> Result<()> {
         zone: "z".into(),
         record: "api".into(),
         workloads: vec![e, w.clone()],
+        via: None,
     };
     cloud.bind_endpoint("api", binding);
     cloud.fail_region("us-east-1");

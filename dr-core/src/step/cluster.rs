@@ -60,7 +60,8 @@ impl StepAction for ApplyManifests {
     }
 }
 
-/// Scale a workload.
+/// Scale a workload. Remembers the desired replicas from before, so a compensation scales
+/// back to them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Scale {
     /// The workload.
@@ -78,11 +79,16 @@ impl StepAction for Scale {
         to_json(self)
     }
     fn calls(&self) -> Vec<Call> {
-        vec![Call::provider(
-            role(&self.workload.cluster),
-            O::Scale,
-            format!("{} to {}", self.workload, self.replicas),
-        )]
+        let r = role(&self.workload.cluster);
+        vec![
+            // The replicas from before, remembered for the compensation.
+            Call::provider(r.clone(), O::RolloutStatus, self.workload.to_string()),
+            Call::provider(
+                r,
+                O::Scale,
+                format!("{} to {}", self.workload, self.replicas),
+            ),
+        ]
     }
     fn idempotent(&self) -> bool {
         true
@@ -93,9 +99,35 @@ impl StepAction for Scale {
     fn milestone(&self) -> Option<&'static str> {
         Some("workloads scaled")
     }
+    async fn prepare(&self, ctx: &mut StepContext<'_>) -> Observed {
+        // One read, not retried: a workload that cannot be read now (its region is down) is
+        // scaled all the same; only the compensation needs what it remembers.
+        if let Ok(cp) = ctx.cluster(&self.workload.cluster) {
+            if let Ok(status) = cp.rollout_status(&self.workload).await {
+                ctx.memory.set("replicas_before", status.replicas);
+            }
+        }
+        Observed::NotDone
+    }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         ctx.cluster(&self.workload.cluster)?
             .scale(&self.workload, self.replicas)
+            .await
+    }
+    fn compensable(&self) -> bool {
+        true
+    }
+    async fn compensate(&self, ctx: &mut StepContext<'_>) -> Result<()> {
+        let Some(before) = ctx.memory.get::<u32>("replicas_before") else {
+            return Err(Error::InvalidState {
+                provider: "executor".into(),
+                resource: format!("workload {}", self.workload),
+                state: "without the replica count from before (it could not be read)".into(),
+                operation: "scale back".into(),
+            });
+        };
+        ctx.cluster(&self.workload.cluster)?
+            .scale(&self.workload, before)
             .await
     }
 }
@@ -173,7 +205,8 @@ impl StepAction for RolloutRestart {
     }
 }
 
-/// Roll a workload back.
+/// Roll a workload back. Remembers the revision from before, so the read-back knows a new
+/// rollout exists and a compensation rolls forward to that revision again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RolloutUndo {
     /// The workload.
@@ -216,6 +249,23 @@ impl StepAction for RolloutUndo {
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         ctx.cluster(&self.workload.cluster)?
             .rollout_undo(&self.workload, self.revision)
+            .await?;
+        Ok(())
+    }
+    fn compensable(&self) -> bool {
+        true
+    }
+    async fn compensate(&self, ctx: &mut StepContext<'_>) -> Result<()> {
+        let Some(before) = ctx.memory.get::<u64>("revision_before") else {
+            return Err(Error::InvalidState {
+                provider: "executor".into(),
+                resource: format!("workload {}", self.workload),
+                state: "without the revision from before (it could not be read)".into(),
+                operation: "roll forward".into(),
+            });
+        };
+        ctx.cluster(&self.workload.cluster)?
+            .rollout_undo(&self.workload, Some(before))
             .await?;
         Ok(())
     }

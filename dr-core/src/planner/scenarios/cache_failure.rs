@@ -196,6 +196,7 @@ impl Kind for CacheFailure {
                         zone: record.zone.clone(),
                         record: record.name.clone(),
                         workloads: vec![cref.clone()],
+                        via: None,
                     },
                 );
             }

@@ -196,6 +196,31 @@ pub(super) fn dns_steps(
     deps: &[String],
 ) -> Result<Vec<String>> {
     let mut ids = Vec::new();
+    // With the `healthy-target` interlock, each switch probes its new targets at the
+    // service's health check first.
+    let guarded = g
+        .plan
+        .interlocks
+        .contains(&crate::plan::Interlock::HealthyTarget);
+    let health = svc
+        .health_check
+        .as_deref()
+        .and_then(|h| g.plan.health_check(h))
+        .map(|c| crate::step::dns::TargetCheck {
+            check: c.name.clone(),
+            url: c.target.clone(),
+        })
+        .filter(|_| guarded);
+    if guarded && health.is_none() && !svc.dns.is_empty() {
+        return Err(PlanningError::Unrecoverable {
+            what: format!("service `{}`", svc.name),
+            why: format!(
+                "the plan's interlock `healthy-target` needs a health check to judge the new \
+                 targets of its DNS records ({}) by: add `health_check` to the service",
+                svc.dns.join(", ")
+            ),
+        });
+    }
     for name in &svc.dns {
         let record = g
             .plan
@@ -213,6 +238,7 @@ pub(super) fn dns_steps(
                 name: record.name.clone(),
                 set_id: record.set_id.clone(),
                 values: vec![value],
+                health: health.clone(),
             }),
             Some(&svc.name),
             deps.to_vec(),
