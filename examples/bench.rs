@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use dr_core::duration::human;
 use dr_core::executor::{Executor, RunReport};
-use dr_core::plan::{Plan, PlanBuilder, RegionRole, Scenario, Service};
+use dr_core::plan::Plan;
 use dr_core::planner::{self, ObservedState};
 use dr_core::sim::{FaultConfig, SimConfig};
 use dr_core::simulation::Simulation;
@@ -147,39 +147,6 @@ fn cpu_time() -> Duration {
     Duration::from_millis(total * 10)
 }
 
-fn big_plan(services: usize) -> Plan {
-    let hour = Duration::from_secs(100 * 3600);
-    let mut b = PlanBuilder::new("big")
-        .region("east", RegionRole::Primary)
-        .region("west", RegionRole::Secondary)
-        .cluster("east-k8s", "east", "lb.east.example.com")
-        .cluster("west-k8s", "west", "lb.west.example.com");
-    let dbs = services / 10 + 1;
-    for d in 0..dbs {
-        b = b.database_with_replica(format!("db{d}"), "east", format!("db{d}-west"), "west");
-    }
-    for s in 0..services {
-        b = b
-            .workload("east-k8s", format!("w{s}"), "ns", 3)
-            .workload("west-k8s", format!("w{s}"), "ns", 3)
-            .dns(format!("s{s}.example.com"), "Z1");
-        let mut svc = Service::new(format!("s{s}"), hour, hour)
-            .database(format!("db{}", s % dbs))
-            .workloads([format!("w{s}")])
-            .dns([format!("s{s}.example.com")])
-            .secret(format!("s{s}-secret"), "DATABASE_URL");
-        // A dependency on up to three earlier services.
-        for k in 1..=3 {
-            if s >= k * 7 {
-                svc = svc.depends_on(format!("s{}", s - k * 7));
-            }
-        }
-        b = b.service(svc);
-    }
-    b.scenario(Scenario::region_failover("failover", "east", "west"))
-        .build_unchecked()
-}
-
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
     let plan = Plan::load(plans_dir().join("region-failover.yaml")).expect("bundled plan");
@@ -245,7 +212,7 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut per_step = Vec::new();
     for n in [200, 1000] {
-        let big = big_plan(n);
+        let big = dr_examples::generated_plan(n);
         let config = SimConfig::default().with_latency(Duration::from_millis(300));
         let sim = Simulation::new(&big, 42, config);
         sim.inject(big.scenario("failover").expect("scenario"))
@@ -299,7 +266,7 @@ async fn main() {
     println!("| services | steps | plans per second | steps planned per second |");
     println!("|---|---|---|---|");
     for n in [10, 100, 500] {
-        let big = big_plan(n);
+        let big = dr_examples::generated_plan(n);
         let observed = ObservedState::nominal(&big, chrono::Utc::now());
         let start = Instant::now();
         let mut count = 0u32;

@@ -40,6 +40,44 @@ pub const EXIT_INVALID: u8 = 2;
 /// Exit status: another runner holds the plan's lease; nothing was done.
 pub const EXIT_LEASE_HELD: u8 = 3;
 
+/// A generated plan for benchmarks: `services` services on two regions (`east` serving,
+/// `west` standing by), one database with a cross-region replica per ten services, a
+/// workload on each region's cluster, a DNS record and a database secret per service, each
+/// service depending on up to three earlier ones, and one region failover (`failover`).
+pub fn generated_plan(services: usize) -> Plan {
+    use dr_core::plan::{PlanBuilder, RegionRole, Scenario, Service};
+    let hour = Duration::from_secs(100 * 3600);
+    let mut b = PlanBuilder::new("big")
+        .region("east", RegionRole::Primary)
+        .region("west", RegionRole::Secondary)
+        .cluster("east-k8s", "east", "lb.east.example.com")
+        .cluster("west-k8s", "west", "lb.west.example.com");
+    let dbs = services / 10 + 1;
+    for d in 0..dbs {
+        b = b.database_with_replica(format!("db{d}"), "east", format!("db{d}-west"), "west");
+    }
+    for s in 0..services {
+        b = b
+            .workload("east-k8s", format!("w{s}"), "ns", 3)
+            .workload("west-k8s", format!("w{s}"), "ns", 3)
+            .dns(format!("s{s}.example.com"), "Z1");
+        let mut svc = Service::new(format!("s{s}"), hour, hour)
+            .database(format!("db{}", s % dbs))
+            .workloads([format!("w{s}")])
+            .dns([format!("s{s}.example.com")])
+            .secret(format!("s{s}-secret"), "DATABASE_URL");
+        // A dependency on up to three earlier services.
+        for k in 1..=3 {
+            if s >= k * 7 {
+                svc = svc.depends_on(format!("s{}", s - k * 7));
+            }
+        }
+        b = b.service(svc);
+    }
+    b.scenario(Scenario::region_failover("failover", "east", "west"))
+        .build_unchecked()
+}
+
 /// The directory of the bundled plans (`examples/plans`).
 pub fn plans_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")

@@ -42,6 +42,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod time;
+pub mod watch;
 
 pub use duration::HumanDuration;
 pub use error::{BoxError, Effect, Error, Result, Retry};

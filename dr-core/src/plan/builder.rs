@@ -324,7 +324,14 @@ impl Scenario {
             notify: Vec::new(),
             steps: Vec::new(),
             compensate_on_failure: false,
+            trigger: None,
         }
+    }
+
+    /// Sets the scenario's automatic trigger (see [`Watcher`](crate::watch::Watcher)).
+    pub fn with_trigger(mut self, trigger: super::Trigger) -> Self {
+        self.trigger = Some(trigger);
+        self
     }
 
     /// Asks, on a critical failure, to undo what already ran, in reverse order.

@@ -30,6 +30,7 @@ mod lint;
 mod load;
 mod lookup;
 mod model;
+mod trigger;
 pub(crate) mod validate;
 
 use std::path::Path;
@@ -44,6 +45,7 @@ pub use model::{
     Pitr, Plan, PlanStep, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding,
     Service, StepRetry, StoreDef, Tier, Workload,
 };
+pub use trigger::{Trigger, TriggerStart, TriggerWhen};
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
 
 /// The parameters of each scenario kind (one type per kind, a variant of [`ScenarioKind`]).

@@ -440,6 +440,9 @@ pub struct Scenario {
     /// and what could not be, and why. Off by default.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compensate_on_failure: bool,
+    /// When a [`Watcher`](crate::watch::Watcher) starts the scenario by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<super::Trigger>,
 }
 
 impl Scenario {

@@ -69,7 +69,43 @@ pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> (Ve
     durations(plan, &mut p);
     cycles(plan, &mut p);
     plan_steps(plan, registry, &mut p);
+    triggers(plan, &mut p);
     (p.shown, p.omitted)
+}
+
+/// Scenario triggers: known signals, at least one of them, thresholds of at least 1, a
+/// positive window.
+fn triggers(plan: &Plan, p: &mut Problems) {
+    let checks = known(plan.health_checks.iter().map(|h| h.name.as_str()));
+    let databases = known(plan.databases.iter().map(|d| d.name.as_str()));
+    for s in &plan.scenarios {
+        let Some(t) = &s.trigger else {
+            continue;
+        };
+        let at = format!("scenarios[{}].trigger", s.name);
+        if t.health_checks.is_empty() && t.databases.is_empty() {
+            p.push(
+                at.clone(),
+                "a trigger needs at least one signal: `health_checks` or `databases`",
+            );
+        }
+        for h in &t.health_checks {
+            unknown(p, format!("{at}.health_checks"), "health check", h, &checks);
+        }
+        for d in &t.databases {
+            unknown(p, format!("{at}.databases"), "database", d, &databases);
+        }
+        if t.failures == 0 {
+            p.push(format!("{at}.failures"), "must be at least 1 failed sample");
+        }
+        if t.recover_after == 0 {
+            p.push(
+                format!("{at}.recover_after"),
+                "must be at least 1 healthy sample",
+            );
+        }
+        positive(p, format!("{at}.window"), t.window.get());
+    }
 }
 
 /// The plan's own steps: ids unique within their scenario, kinds registered, parameters
