@@ -27,6 +27,7 @@ pub mod layer;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
+pub mod permissions;
 pub mod planner;
 pub mod provider;
 mod providers;
