@@ -312,12 +312,7 @@ impl PermissionSet {
         };
         let mut graphs = Vec::new();
         for name in names {
-            graphs.push(crate::planner::plan_with(plan, name, observed, registry)?);
-            for alt in alternatives(observed) {
-                if let Ok(g) = crate::planner::plan_with(plan, name, &alt, registry) {
-                    graphs.push(g);
-                }
-            }
+            graphs.extend(scenario_graphs(plan, name, observed, registry)?);
         }
         Ok(Self::for_graphs(plan, &graphs, opts))
     }
@@ -336,6 +331,28 @@ impl PermissionSet {
                 && n.target == target
         })
     }
+}
+
+/// The graphs of `scenario` from `observed` and from the states an incident may leave
+/// instead (every primary unreachable, every replica unreachable, no snapshot): what
+/// [`PermissionSet::for_plan`] covers for one scenario.
+///
+/// # Errors
+/// The planning error of the scenario as observed; an alternative state the scenario
+/// cannot recover from is left out.
+pub fn scenario_graphs(
+    plan: &Plan,
+    scenario: &str,
+    observed: &ObservedState,
+    registry: &StepRegistry,
+) -> Result<Vec<RecoveryGraph>, PlanningError> {
+    let mut graphs = vec![crate::planner::plan_with(plan, scenario, observed, registry)?];
+    for alt in alternatives(observed) {
+        if let Ok(g) = crate::planner::plan_with(plan, scenario, &alt, registry) {
+            graphs.push(g);
+        }
+    }
+    Ok(graphs)
 }
 
 /// The observed state with every primary, then every replica, unreachable, then without
