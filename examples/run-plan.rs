@@ -205,13 +205,8 @@ async fn main() -> ExitCode {
             ..Default::default()
         };
         let (plan, console) = (&args.plan, Console::stdio());
-        let run = dr_examples::providers::run_plan_with_providers(
-            plan,
-            &scenario,
-            file,
-            &opts,
-            &console,
-        );
+        let run =
+            dr_examples::providers::run_plan_with_providers(plan, &scenario, file, &opts, &console);
         return ExitCode::from(run.await);
     }
     let opts = RunOptions {

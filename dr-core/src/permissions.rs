@@ -346,7 +346,9 @@ pub fn scenario_graphs(
     observed: &ObservedState,
     registry: &StepRegistry,
 ) -> Result<Vec<RecoveryGraph>, PlanningError> {
-    let mut graphs = vec![crate::planner::plan_with(plan, scenario, observed, registry)?];
+    let mut graphs = vec![crate::planner::plan_with(
+        plan, scenario, observed, registry,
+    )?];
     for alt in alternatives(observed) {
         if let Ok(g) = crate::planner::plan_with(plan, scenario, &alt, registry) {
             graphs.push(g);
@@ -661,7 +663,9 @@ fn resources_of(action: &dyn StepAction, call: &Call) -> Vec<Resource> {
         return match op {
             O::CopySnapshot => vec![source, target],
             _ if matches!(&call.role, Role::Database { region } if *region == s.target_region)
-                && call.target.starts_with(&format!("{}/{}", s.target_region, s.target_id)) =>
+                && call
+                    .target
+                    .starts_with(&format!("{}/{}", s.target_region, s.target_id)) =>
             {
                 vec![target]
             }

@@ -162,7 +162,10 @@ fn names_call(d: &Documents, call: &Value, context: &str) {
     match role {
         "database" | "dns" => {
             for action in aws::actions(role, operation) {
-                assert!(policy_has(d, action, None), "{context}: {action} for {json}");
+                assert!(
+                    policy_has(d, action, None),
+                    "{context}: {action} for {json}"
+                );
             }
         }
         "store" => {
@@ -243,7 +246,7 @@ async fn the_documents_parse_and_name_every_call_of_every_bundled_dry_run() {
             };
             let one = docs(&plan_path, Some(&sc.name), None).await;
             parses(&one);
-            assert_eq!(one.scenarios, [sc.name.clone()]);
+            assert_eq!(one.scenarios, std::slice::from_ref(&sc.name));
             for call in &calls {
                 names_call(&one, call, &context);
                 names_call(&all, call, &context);
@@ -286,15 +289,19 @@ async fn the_region_failover_policy_names_the_plan_resources() {
     }
     assert!(!policy_has(&d, "rds:RebootDBInstance", None));
     let rules = role_rules(&d, "dr-west", "shop");
-    assert!(rule_allows(&rules, "apps", "deployments/scale", "patch", "api"));
+    assert!(rule_allows(
+        &rules,
+        "apps",
+        "deployments/scale",
+        "patch",
+        "api"
+    ));
     assert!(!rule_allows(&rules, "", "pods", "delete", "api"));
     // Nothing of the failed primary region's cluster is changed.
     let east = role_rules(&d, "prod-east", "shop");
-    assert!(!east.iter().any(|r| r["verbs"]
-        .as_array()
-        .unwrap()
+    assert!(!east
         .iter()
-        .any(|v| v == "patch")));
+        .any(|r| r["verbs"].as_array().unwrap().iter().any(|v| v == "patch")));
 }
 
 #[tokio::test(start_paused = true)]
@@ -342,9 +349,10 @@ async fn a_providers_file_puts_each_role_on_its_platform() {
         .iter()
         .any(|p| p == "storage.objects.create"));
     // The simulated cluster has no Role; it is in the notes.
-    assert!(d.kubernetes.iter().all(|o| o["metadata"]["annotations"]
-        ["dr-orchestrator/cluster"]
-        == "dr-west"));
+    assert!(d
+        .kubernetes
+        .iter()
+        .all(|o| o["metadata"]["annotations"]["dr-orchestrator/cluster"] == "dr-west"));
     assert!(d
         .notes
         .iter()
@@ -543,8 +551,10 @@ mod rbac {
         let refused = k8s.scale(&api, 5).await;
 
         for ns in &namespaces {
-            let all: Api<DynamicObject> =
-                Api::all_with(admin.clone(), &resource("", "v1", "Namespace", "namespaces"));
+            let all: Api<DynamicObject> = Api::all_with(
+                admin.clone(),
+                &resource("", "v1", "Namespace", "namespaces"),
+            );
             let _ = all.delete(ns, &DeleteParams::default()).await;
         }
         for name in &cluster_scoped {

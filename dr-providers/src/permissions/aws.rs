@@ -130,6 +130,9 @@ fn normalized(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// Statements by (resources, condition as JSON text): their actions and condition.
+type Merged = BTreeMap<(Vec<String>, Option<String>), (Vec<String>, Option<Value>)>;
+
 /// The policy document for `needs` (the calls served by AWS).
 pub(crate) fn policy(needs: &[&Need], t: &Targets<'_>) -> Value {
     // (action, condition as JSON text) -> resources
@@ -155,8 +158,10 @@ pub(crate) fn policy(needs: &[&Need], t: &Targets<'_>) -> Value {
         for action in actions(n.role.name(), op) {
             let condition = match (action, &n.role) {
                 ("route53:ChangeResourceRecordSets", Role::Dns { zone }) => {
-                    let names: Vec<&String> =
-                        switched.get(zone).map(|s| s.iter().collect()).unwrap_or_default();
+                    let names: Vec<&String> = switched
+                        .get(zone)
+                        .map(|s| s.iter().collect())
+                        .unwrap_or_default();
                     Some(json!({
                         "ForAllValues:StringEquals": {
                             "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
@@ -179,8 +184,7 @@ pub(crate) fn policy(needs: &[&Need], t: &Targets<'_>) -> Value {
     // resources together.
     let mut statements = Vec::new();
     for (service, by_action) in grants {
-        let mut merged: BTreeMap<(Vec<String>, Option<String>), (Vec<String>, Option<Value>)> =
-            BTreeMap::new();
+        let mut merged: Merged = BTreeMap::new();
         for ((action, condition), resources) in by_action {
             let parsed = condition
                 .as_deref()

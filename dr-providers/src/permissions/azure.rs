@@ -56,25 +56,33 @@ fn sas(op: O) -> &'static str {
     }
 }
 
+/// What the calls on one container need.
+#[derive(Debug, Default)]
+struct Container {
+    actions: BTreeSet<String>,
+    sas: BTreeSet<char>,
+    prefixes: BTreeSet<String>,
+}
+
 /// One custom role per (account, container) of `needs`.
 pub(crate) fn roles(needs: &[&Need], t: &Targets<'_>, plan: &str) -> Vec<Value> {
-    let mut by: BTreeMap<(String, String), (BTreeSet<String>, BTreeSet<char>, BTreeSet<String>)> =
-        BTreeMap::new();
+    let mut by: BTreeMap<(String, String), Container> = BTreeMap::new();
     for n in needs {
         let (Some(op), Role::Store { store }) = (n.provider_operation(), &n.role) else {
             continue;
         };
         let e = by.entry(t.container(store)).or_default();
-        e.0.extend(data_actions(op));
-        e.1.extend(sas(op).chars());
+        e.actions.extend(data_actions(op));
+        e.sas.extend(sas(op).chars());
         for r in &n.resources {
             if let Resource::Objects { prefix, .. } = r {
-                e.2.insert(prefix.clone());
+                e.prefixes.insert(prefix.clone());
             }
         }
     }
     by.into_iter()
-        .map(|((account, container), (actions, letters, prefixes))| {
+        .map(|((account, container), c)| {
+            let (actions, letters, prefixes) = (c.actions, c.sas, c.prefixes);
             // SAS letters in the order the service documents them.
             let order = "rlcwd";
             let sas: String = order.chars().filter(|c| letters.contains(c)).collect();

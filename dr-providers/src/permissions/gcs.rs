@@ -53,7 +53,9 @@ pub(crate) fn roles(needs: &[&Need], t: &Targets<'_>, plan: &str) -> Vec<Value> 
     let mut by: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
     for n in needs {
         if let (Some(op), Role::Store { store }) = (n.provider_operation(), &n.role) {
-            by.entry(t.bucket(store)).or_default().extend(permissions(op));
+            by.entry(t.bucket(store))
+                .or_default()
+                .extend(permissions(op));
         }
     }
     by.into_iter()

@@ -86,7 +86,13 @@ const KINDS: &[(&str, &str, &str, bool, &[&str])] = &[
         false,
         &[],
     ),
-    ("StorageClass", "storage.k8s.io", "storageclasses", false, &["sc"]),
+    (
+        "StorageClass",
+        "storage.k8s.io",
+        "storageclasses",
+        false,
+        &["sc"],
+    ),
     ("PersistentVolume", "", "persistentvolumes", false, &["pv"]),
     (
         "PersistentVolumeClaim",
@@ -99,7 +105,13 @@ const KINDS: &[(&str, &str, &str, bool, &[&str])] = &[
     ("StatefulSet", "apps", "statefulsets", true, &["sts"]),
     ("DaemonSet", "apps", "daemonsets", true, &["ds"]),
     ("ReplicaSet", "apps", "replicasets", true, &["rs"]),
-    ("ControllerRevision", "apps", "controllerrevisions", true, &[]),
+    (
+        "ControllerRevision",
+        "apps",
+        "controllerrevisions",
+        true,
+        &[],
+    ),
     ("Job", "batch", "jobs", true, &[]),
     ("CronJob", "batch", "cronjobs", true, &["cj"]),
     ("Pod", "", "pods", true, &["po"]),
@@ -169,7 +181,12 @@ fn workload_resource(kind: WorkloadKind) -> &'static str {
 }
 
 /// Verbs in the order `kubectl` lists them.
-const VERBS: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
+const VERBS: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
+
+/// A rule's API group, resource and names (`None`: any).
+type RuleKey = (String, String, Option<Vec<String>>);
 
 /// (API group, resource, verb) -> the names it is limited to (`None`: any).
 #[derive(Debug, Default)]
@@ -193,15 +210,20 @@ impl Rules {
 
     /// The rules: verbs together where group, resource and names agree.
     fn to_json(&self) -> Vec<Value> {
-        let mut by: BTreeMap<(String, String, Option<Vec<String>>), BTreeSet<&'static str>> =
-            BTreeMap::new();
+        let mut by: BTreeMap<RuleKey, BTreeSet<&'static str>> = BTreeMap::new();
         for ((g, r, v), names) in &self.0 {
             let names = names.as_ref().map(|s| s.iter().cloned().collect());
-            by.entry((g.clone(), r.clone(), names)).or_default().insert(v);
+            by.entry((g.clone(), r.clone(), names))
+                .or_default()
+                .insert(v);
         }
         by.into_iter()
             .map(|((g, r, names), verbs)| {
-                let verbs: Vec<&str> = VERBS.iter().copied().filter(|v| verbs.contains(v)).collect();
+                let verbs: Vec<&str> = VERBS
+                    .iter()
+                    .copied()
+                    .filter(|v| verbs.contains(v))
+                    .collect();
                 let mut rule = json!({ "apiGroups": [g], "resources": [r], "verbs": verbs });
                 if let (Some(n), Some(obj)) = (names, rule.as_object_mut()) {
                     obj.insert("resourceNames".into(), json!(n));
@@ -264,8 +286,18 @@ impl Acc {
                     }
                     O::IsolateWorkload => {
                         rules.grant("apps", res, "get", Some(name));
-                        rules.grant("networking.k8s.io", "networkpolicies", "patch", Some(&policy));
-                        rules.grant("networking.k8s.io", "networkpolicies", "create", Some(&policy));
+                        rules.grant(
+                            "networking.k8s.io",
+                            "networkpolicies",
+                            "patch",
+                            Some(&policy),
+                        );
+                        rules.grant(
+                            "networking.k8s.io",
+                            "networkpolicies",
+                            "create",
+                            Some(&policy),
+                        );
                     }
                     _ => {}
                 }

@@ -23,7 +23,7 @@
 //!
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let plan = Plan::load("dr-plan.yaml")?;
-//! let observed = ObservedState::nominal(&plan, chrono::Utc::now());
+//! let observed = ObservedState::nominal(&plan, dr_core::Clock::new().now());
 //! let graph = planner::plan(&plan, "region-failover", &observed)?;
 //! let set = PermissionSet::for_graphs(&plan, [&graph], &PermissionOptions::default());
 //! let docs = dr_providers::permissions::render(&set, &plan, None);
