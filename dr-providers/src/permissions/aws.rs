@@ -18,6 +18,11 @@
 //! | list | `ListObjectsV2` | `s3:ListBucket` (on the bucket) |
 //! | delete | `DeleteObject` | `s3:DeleteObject` |
 //! | copy | `CopyObject` (or `UploadPartCopy`) | `s3:GetObject`, `s3:PutObject` |
+//!
+//! One call is left out on purpose: when recording a multipart object's digest fails, `dr-aws`
+//! deletes the object it could not complete (`DeleteObject`); a put does not need
+//! `s3:DeleteObject` otherwise, so without it that clean-up is refused (the failure it
+//! follows is logged and returned).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -438,3 +438,47 @@ pub(crate) fn roles(needs: &[&Need], plan: &str) -> Vec<Value> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_for_any_name_widens_one_for_names_and_never_narrows() {
+        let mut r = Rules::default();
+        r.grant("apps", "deployments", "get", Some("api"));
+        r.grant("apps", "deployments", "get", Some("web"));
+        r.grant("", "secrets", "create", None);
+        r.grant("", "secrets", "create", Some("s"));
+        let rules = r.to_json();
+        assert_eq!(
+            rules,
+            vec![
+                json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}),
+                json!({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"],
+                       "resourceNames": ["api", "web"]}),
+            ]
+        );
+        r.grant("apps", "deployments", "get", None);
+        assert!(r.to_json()[1].get("resourceNames").is_none());
+    }
+
+    #[test]
+    fn statefulset_rollouts_read_their_controller_revisions() {
+        let undo = workload_rules(O::RolloutUndo, WorkloadKind::StatefulSet);
+        assert!(undo.contains(&("apps".into(), "controllerrevisions".into(), "list")));
+        assert!(undo.contains(&("apps".into(), "statefulsets".into(), "patch")));
+        let undo = workload_rules(O::RolloutUndo, WorkloadKind::Deployment);
+        assert!(undo.contains(&("apps".into(), "replicasets".into(), "list")));
+    }
+
+    #[test]
+    fn exported_kinds_resolve_as_kubectl_names_them() {
+        assert_eq!(exported("deploy").1, "deployments");
+        assert_eq!(exported("Secret"), ("".into(), "secrets".into(), true));
+        assert_eq!(
+            exported("Certificate.v1.cert-manager.io"),
+            ("cert-manager.io".into(), "certificates".into(), true)
+        );
+    }
+}
