@@ -2,11 +2,11 @@
 //!
 //! ```text
 //! run-plan PLAN_FILE --scenario NAME [--dry-run] [--json] [--seed N] [--fault-rate F]
-//! run-plan PLAN_FILE --permissions [--scenario NAME] [--providers FILE] [--json]
 //!          [--journal DIR [--resume RUN_ID]] [--speed X] [--accept-data-loss SERVICE=DURATION]
 //!          [--waive INTERLOCK] [--lag REPLICA=DURATION] [--primary-still-writable DATABASE]
 //!          [--region-down REGION]
 //!          [--report text|json|md] [--events auto|plain|live|json]
+//! run-plan PLAN_FILE --permissions [--scenario NAME] [--providers FILE] [--json]
 //! cargo run --example run-plan -- examples/plans/region-failover.yaml --scenario database-failure
 //! ```
 //!
