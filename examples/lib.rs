@@ -8,6 +8,7 @@ pub mod durable;
 pub mod feature_flag;
 pub mod incident;
 pub mod observe;
+pub mod permissions;
 pub mod progress;
 
 pub use progress::{EventsFormat, ReportFormat};

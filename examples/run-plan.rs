@@ -6,6 +6,7 @@
 //!          [--waive INTERLOCK] [--lag REPLICA=DURATION] [--primary-still-writable DATABASE]
 //!          [--region-down REGION] [--dns-unhealthy REGION] [--incident FILE]
 //!          [--report text|json|md] [--events auto|plain|live|json]
+//! run-plan PLAN_FILE --permissions [--scenario NAME] [--providers FILE] [--json]
 //! cargo run --example run-plan -- examples/plans/region-failover.yaml --scenario database-failure
 //! ```
 //!
@@ -41,8 +42,12 @@ struct Args {
     /// The plan (.yaml, .yml, .toml or .json).
     plan: PathBuf,
     /// The scenario to run (ASCII letters, digits, `-`, `_` and `.`).
-    #[arg(long, value_parser = scenario_name)]
-    scenario: String,
+    #[arg(long, value_parser = scenario_name, required_unless_present = "permissions")]
+    scenario: Option<String>,
+    /// Print the permissions the plan's runs need (of --scenario, else of every scenario):
+    /// an AWS IAM policy, Azure and GCS roles, Kubernetes RBAC; nothing runs.
+    #[arg(long)]
+    permissions: bool,
     /// List the provider calls the run would make, in order, and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -192,6 +197,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if args.permissions {
+        let opts = dr_examples::permissions::PermissionsOptions {
+            scenario: args.scenario.clone(),
+            providers: args.providers.clone(),
+            json: args.json,
+            seed: args.seed,
+        };
+        let console = Console::stdio();
+        let code = dr_examples::permissions::print(&args.plan, &opts, &console);
+        return ExitCode::from(code.await);
+    }
+    let scenario = args.scenario.clone().unwrap_or_default();
     if let Some(file) = &args.providers {
         let opts = dr_examples::providers::ProvidersRunOptions {
             dry_run: args.dry_run,
@@ -201,13 +218,8 @@ async fn main() -> ExitCode {
             ..Default::default()
         };
         let (plan, console) = (&args.plan, Console::stdio());
-        let run = dr_examples::providers::run_plan_with_providers(
-            plan,
-            &args.scenario,
-            file,
-            &opts,
-            &console,
-        );
+        let run =
+            dr_examples::providers::run_plan_with_providers(plan, &scenario, file, &opts, &console);
         return ExitCode::from(run.await);
     }
     let from_file = match &args.incident {
@@ -240,5 +252,5 @@ async fn main() -> ExitCode {
         report: args.report,
         events: args.events,
     };
-    ExitCode::from(run_scenario(&args.plan, &args.scenario, &opts, &Console::stdio()).await)
+    ExitCode::from(run_scenario(&args.plan, &scenario, &opts, &Console::stdio()).await)
 }

@@ -27,6 +27,7 @@ pub mod journal;
 pub mod layer;
 pub mod metrics;
 pub mod notify;
+pub mod permissions;
 pub mod plan;
 pub mod planner;
 pub mod provider;

@@ -155,6 +155,9 @@ pub struct AwsSettings {
     /// The variable holding a session token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token: Option<SecretRef>,
+    /// The AWS account id, for the ARNs of `run-plan --permissions` (`*` without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl AwsSettings {
@@ -176,6 +179,7 @@ impl AwsSettings {
                 .session_token
                 .clone()
                 .or_else(|| self.session_token.clone()),
+            account: over.account.clone().or_else(|| self.account.clone()),
         }
     }
 }
@@ -477,6 +481,7 @@ macro_rules! aws_fields {
                     access_key_id: self.access_key_id.clone(),
                     secret_access_key: self.secret_access_key.clone(),
                     session_token: self.session_token.clone(),
+                    account: None,
                 }
             }
         }

@@ -33,6 +33,9 @@
 //! a read-only call per mapped provider before the first change, and
 //! [`Built::routed_calls`] lists which provider each call of a run goes to.
 //!
+//! [`permissions`] renders what a plan's runs need in each platform's own form (an IAM
+//! policy, Azure and GCS roles, Kubernetes RBAC), without any SDK.
+//!
 //! Each provider crate is an optional feature (`aws`, `azure`, `gcp`, `k8s`, `postgres`): a
 //! program that only uses AWS never builds the Azure or Kubernetes SDKs. A file naming a kind
 //! whose feature is off is refused with a message naming the feature.
@@ -43,6 +46,7 @@ mod config;
 mod error;
 mod load;
 mod notify;
+pub mod permissions;
 mod preflight;
 mod probe;
 mod validate;
