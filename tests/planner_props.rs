@@ -104,6 +104,7 @@ fn build(spec: &Spec) -> Plan {
                 lag: HumanDuration::from_secs(300),
                 window: HumanDuration::from_secs(7 * 86400),
             }),
+            checks: Vec::new(),
         });
     }
     let mut plan = b.build_unchecked();

@@ -301,7 +301,11 @@ impl Retrier {
         let mut attempt = 1;
         loop {
             match read().await {
-                Err(e) if e.is_retryable() && attempt < READ_ATTEMPTS && self.budget.withdraw() => {
+                Err(e)
+                    if e.is_retryable()
+                        && attempt < self.read_attempts
+                        && self.budget.withdraw() =>
+                {
                     tracing::debug!(step, error = %e, attempt, effect = %e.effect(), "read failed, retrying");
                     tokio::time::sleep(delay).await;
                     delay = delay.saturating_mul(2).min(READ_MAX_BACKOFF);

@@ -76,6 +76,47 @@ impl DataCheck {
     pub fn sql(&self) -> &str {
         &self.sql
     }
+
+    /// The check a plan names ([`dr_core::plan::DataCheck`]): a row count, a checksum or a
+    /// query, with its expected value (a plan's `min` is judged by the executor's
+    /// `verify_data` step, not here).
+    ///
+    /// # Errors
+    /// `InvalidRequest` when the plan's check does not say what to read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_postgres::DataCheck;
+    ///
+    /// let planned = dr_core::plan::DataCheck::row_count("shop.orders").with_min(10);
+    /// let c = DataCheck::from_plan(&planned)?;
+    /// assert_eq!(c.sql(), DataCheck::row_count("shop.orders").sql());
+    /// # Ok::<(), dr_core::Error>(())
+    /// ```
+    pub fn from_plan(check: &dr_core::plan::DataCheck) -> Result<Self> {
+        use dr_core::plan::DataCheckKind as K;
+        let c = match check.kind() {
+            Some(K::RowCount(t)) => DataCheck::row_count(t),
+            Some(K::Checksum(t)) => DataCheck::checksum(t),
+            Some(K::Query(q)) => DataCheck::query(check.label(), q),
+            _ => {
+                return Err(Error::InvalidRequest {
+                    provider: PROVIDER.into(),
+                    operation: format!("check `{}`", check.label()),
+                    message: "a data check needs exactly one of row_count, checksum, query".into(),
+                })
+            }
+        };
+        let c = DataCheck {
+            name: check.label(),
+            ..c
+        };
+        Ok(match &check.expected {
+            Some(e) => c.expect(e.clone()),
+            None => c,
+        })
+    }
 }
 
 /// The outcome of one [`DataCheck`].

@@ -279,6 +279,7 @@ pub struct PostgresBuilder {
     fence: bool,
     connect_timeout: Duration,
     promote_wait: Duration,
+    archives: BTreeMap<DbRef, crate::WalArchive>,
 }
 
 impl Default for PostgresBuilder {
@@ -298,6 +299,7 @@ impl PostgresBuilder {
             fence: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             promote_wait: DEFAULT_PROMOTE_WAIT,
+            archives: BTreeMap::new(),
         }
     }
 
@@ -351,6 +353,14 @@ impl PostgresBuilder {
         self
     }
 
+    /// `db`'s WAL is archived into `archive`: enables base backups into it, shipping its
+    /// WAL spool, and `restore_to_point_in_time` from it (into instances with a local
+    /// server).
+    pub fn with_wal_archive(mut self, db: DbRef, archive: crate::WalArchive) -> Self {
+        self.archives.insert(db, archive);
+        self
+    }
+
     /// How long `pg_promote(wait => true)` waits (default [`DEFAULT_PROMOTE_WAIT`]).
     pub fn with_promote_wait(mut self, wait: Duration) -> Self {
         self.promote_wait = wait;
@@ -391,6 +401,7 @@ impl PostgresBuilder {
             fence: self.fence,
             connect_timeout: self.connect_timeout,
             promote_wait: self.promote_wait,
+            archives: self.archives,
         }))
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use dr_core::backup::Backups;
 use dr_core::provider::{
     Capabilities, DatabaseReplica, DbRef, DbRole, DbSnapshot, DbState, DbStatus, Operation,
@@ -13,13 +12,10 @@ use dr_core::provider::{
 };
 use dr_core::{Error, Result};
 
-use crate::client::{connect, parse_lsn, Tools, PROVIDER};
+use crate::client::{connect, Tools, PROVIDER};
 use crate::config::PgInstance;
 use crate::error::{map_pg, Ctx};
-
-/// How long a standby that is streaming but slightly behind is given to catch up before its
-/// lag is measured from its last replayed commit.
-const CATCH_UP_GRACE: Duration = Duration::from_millis(250);
+use crate::lag::{Proofs, Recovery};
 
 pub(crate) struct Parts {
     pub(crate) instances: BTreeMap<DbRef, PgInstance>,
@@ -29,6 +25,7 @@ pub(crate) struct Parts {
     pub(crate) fence: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) promote_wait: Duration,
+    pub(crate) archives: BTreeMap<DbRef, crate::WalArchive>,
 }
 
 /// [`DatabaseReplica`] over self-managed PostgreSQL (VMs, on-premises servers, or operators
@@ -38,11 +35,11 @@ pub(crate) struct Parts {
 /// * **describe**: `Available` when the server answers; role from `pg_is_in_recovery()`;
 ///   for a standby, the source found from its WAL receiver (or `primary_conninfo`) among the
 ///   configured instances. The replication lag is measured, not configured: zero when the
-///   standby has replayed everything its primary has written (the primary's
-///   `pg_current_wal_lsn()` when reachable, else what the standby received while
-///   streaming); otherwise the time since the last transaction it replayed
-///   (`now() - pg_last_xact_replay_timestamp()`), the window of commits a promotion now
-///   would lose. An unreachable server is a temporary `Unavailable` error, an instance that
+///   standby has replayed everything its reachable primary has written (its
+///   `pg_current_wal_lsn()`); otherwise the time since the last instant the standby is
+///   known to have held everything (the last time this provider saw it caught up, or its
+///   last replayed commit, whichever is later): the window of commits a promotion now
+///   could lose. See [`measure_lag`](Self::measure_lag). An unreachable server is a temporary `Unavailable` error, an instance that
 ///   is not configured (or a database that does not exist) `NotFound`.
 /// * **promote**: `pg_promote(wait => true)`; then, unless disabled, the old primary is
 ///   [fenced](Self::fence) where it is reachable. A standby whose replay was paused
@@ -55,7 +52,12 @@ pub(crate) struct Parts {
 /// * **create_replica** builds a standby with `pg_basebackup -R` on an instance configured
 ///   with a [`LocalServer`](crate::LocalServer), then starts it; **reboot** restarts such an
 ///   instance with `pg_ctl`.
-/// * **restore_to_point_in_time** is not supported (no WAL archive is managed).
+/// * **restore_to_point_in_time** from a [`WalArchive`](crate::WalArchive) configured for the
+///   source: its newest base backup before the restore point, unpacked into a target with
+///   a [`LocalServer`](crate::LocalServer), replayed from the archived WAL to
+///   `recovery_target_time`, then promoted.
+/// * **check_data** runs a plan's [data checks](dr_core::plan::DataCheck) through
+///   [`check`](Self::check).
 ///
 /// # Examples
 ///
@@ -93,6 +95,8 @@ pub(crate) struct Inner {
     pub(crate) fence: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) promote_wait: Duration,
+    pub(crate) archives: BTreeMap<DbRef, crate::WalArchive>,
+    pub(crate) proofs: Proofs,
 }
 
 /// What [`PostgresDatabase::fence`] did to an old primary.
@@ -103,17 +107,6 @@ pub struct FenceReport {
     pub db: DbRef,
     /// Client sessions terminated.
     pub sessions_terminated: u64,
-}
-
-/// What a standby reports about its replay, read in one query.
-struct Recovery {
-    now: DateTime<Utc>,
-    last_replay: Option<DateTime<Utc>>,
-    replay_lsn: Option<u64>,
-    receive_lsn: Option<u64>,
-    streaming: bool,
-    sender: Option<(String, u16)>,
-    conninfo: Option<(String, u16)>,
 }
 
 impl PostgresDatabase {
@@ -127,6 +120,8 @@ impl PostgresDatabase {
                 fence: p.fence,
                 connect_timeout: p.connect_timeout,
                 promote_wait: p.promote_wait,
+                archives: p.archives,
+                proofs: Proofs::default(),
             }),
         }
     }
@@ -167,7 +162,7 @@ impl PostgresDatabase {
     }
 
     /// The configured instance at `host:port`, if any.
-    fn find(&self, host: &str, port: u16) -> Option<&DbRef> {
+    pub(crate) fn find(&self, host: &str, port: u16) -> Option<&DbRef> {
         self.inner
             .instances
             .iter()
@@ -175,41 +170,8 @@ impl PostgresDatabase {
             .map(|(r, _)| r)
     }
 
-    async fn recovery(&self, db: &DbRef, client: &tokio_postgres::Client) -> Result<Recovery> {
-        let row = client
-            .query_one(
-                "SELECT now(), pg_last_xact_replay_timestamp(), \
-                        pg_last_wal_replay_lsn()::text, pg_last_wal_receive_lsn()::text, \
-                        (SELECT status FROM pg_stat_wal_receiver LIMIT 1), \
-                        (SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1), \
-                        (SELECT sender_port FROM pg_stat_wal_receiver LIMIT 1), \
-                        current_setting('primary_conninfo', true)",
-                &[],
-            )
-            .await
-            .map_err(|e| self.map("describe", db, e))?;
-        let get = |i: usize| -> Result<Option<String>> {
-            row.try_get(i).map_err(|e| self.map("describe", db, e))
-        };
-        let sender = match (get(5)?, row.try_get::<_, Option<i32>>(6)) {
-            (Some(h), Ok(Some(p))) => u16::try_from(p).ok().map(|p| (h, p)),
-            _ => None,
-        };
-        // Only host and port are read from primary_conninfo: it may hold a password.
-        let conninfo = get(7)?.and_then(|c| conninfo_host_port(&c));
-        Ok(Recovery {
-            now: row.try_get(0).map_err(|e| self.map("describe", db, e))?,
-            last_replay: row.try_get(1).map_err(|e| self.map("describe", db, e))?,
-            replay_lsn: get(2)?.as_deref().and_then(parse_lsn),
-            receive_lsn: get(3)?.as_deref().and_then(parse_lsn),
-            streaming: get(4)?.as_deref() == Some("streaming"),
-            sender,
-            conninfo,
-        })
-    }
-
     /// The instance a standby replicates from.
-    fn source_of(&self, db: &DbRef, rec: &Recovery) -> DbRef {
+    pub(crate) fn source_of(&self, db: &DbRef, rec: &Recovery) -> DbRef {
         let found = rec
             .sender
             .iter()
@@ -227,60 +189,6 @@ impl PostgresDatabase {
             .or_else(|| rec.conninfo.clone())
             .unwrap_or_else(|| ("unknown".into(), 0));
         DbRef::new(&db.region, format!("{h}:{p}"))
-    }
-
-    /// The current WAL position of `primary`, if it is configured, reachable and a primary.
-    async fn primary_lsn(&self, primary: &DbRef) -> Option<u64> {
-        let client = self.client(primary).await.ok()?;
-        let row = client
-            .query_one(
-                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL \
-                        ELSE pg_current_wal_lsn()::text END",
-                &[],
-            )
-            .await
-            .ok()?;
-        row.try_get::<_, Option<String>>(0)
-            .ok()
-            .flatten()
-            .as_deref()
-            .and_then(parse_lsn)
-    }
-
-    /// The standby's replication lag (see the type's documentation).
-    async fn lag(
-        &self,
-        db: &DbRef,
-        client: &tokio_postgres::Client,
-        rec: &Recovery,
-        source: &DbRef,
-    ) -> Result<Option<Duration>> {
-        let since_last = || {
-            rec.last_replay
-                .map(|t| (rec.now - t).to_std().unwrap_or_default())
-        };
-        let Some(replayed) = rec.replay_lsn else {
-            return Ok(since_last());
-        };
-        let primary = self.primary_lsn(source).await;
-        let target = match (primary, rec.streaming) {
-            (Some(p), _) => p,
-            (None, true) => rec.receive_lsn.unwrap_or(replayed),
-            // Neither the primary nor a WAL stream says how far behind it is.
-            (None, false) => return Ok(since_last()),
-        };
-        if replayed >= target {
-            return Ok(Some(Duration::ZERO));
-        }
-        if rec.streaming {
-            // A healthy stream is a few records behind at any instant: look again shortly.
-            tokio::time::sleep(CATCH_UP_GRACE).await;
-            let again = self.recovery(db, client).await?;
-            if again.replay_lsn.is_some_and(|r| r >= target) {
-                return Ok(Some(Duration::ZERO));
-            }
-        }
-        Ok(since_last())
     }
 
     /// Fences `db`, an old primary: `ALTER SYSTEM SET default_transaction_read_only = on`,
@@ -363,7 +271,7 @@ impl PostgresDatabase {
 }
 
 /// Host and port from a libpq key/value connection string (other keys are ignored).
-fn conninfo_host_port(conninfo: &str) -> Option<(String, u16)> {
+pub(crate) fn conninfo_host_port(conninfo: &str) -> Option<(String, u16)> {
     let mut host = None;
     let mut port = 5432;
     for part in conninfo.split_whitespace() {
@@ -388,7 +296,7 @@ impl DatabaseReplica for PostgresDatabase {
 
     fn capabilities(&self) -> Capabilities {
         use Operation::*;
-        let mut ops = vec![Describe, Promote];
+        let mut ops = vec![Describe, Promote, CheckData];
         if !self.inner.dumps.is_empty() {
             ops.extend([
                 CreateSnapshot,
@@ -400,6 +308,9 @@ impl DatabaseReplica for PostgresDatabase {
         }
         if self.inner.instances.values().any(|i| i.server.is_some()) {
             ops.extend([Reboot, CreateReplica]);
+            if !self.inner.archives.is_empty() {
+                ops.push(RestorePointInTime);
+            }
         }
         Capabilities::of(ops)
     }
@@ -416,8 +327,8 @@ impl DatabaseReplica for PostgresDatabase {
         let (role, replication_lag) = if standby {
             let rec = self.recovery(db, &client).await?;
             let source = self.source_of(db, &rec);
-            let lag = self.lag(db, &client, &rec, &source).await?;
-            (DbRole::Replica { source }, lag)
+            let lag = self.lag(db, &client, rec, &source).await?;
+            (DbRole::Replica { source }, lag.map(|l| l.window))
         } else {
             (DbRole::Primary, None)
         };
@@ -459,14 +370,12 @@ impl DatabaseReplica for PostgresDatabase {
 
     async fn restore_to_point_in_time(
         &self,
-        _source: &DbRef,
-        _target: &DbRef,
-        _at: RestorePoint,
+        source: &DbRef,
+        target: &DbRef,
+        at: RestorePoint,
     ) -> Result<DbStatus> {
-        Err(Error::not_supported(
-            PROVIDER,
-            "restore_to_point_in_time (no WAL archive is managed)",
-        ))
+        self.restore_pitr(source, target, at).await?;
+        self.describe(target).await
     }
 
     async fn promote(&self, replica: &DbRef) -> Result<DbStatus> {
@@ -511,6 +420,23 @@ impl DatabaseReplica for PostgresDatabase {
             }
         }
         self.describe(replica).await
+    }
+
+    async fn check_data(
+        &self,
+        db: &DbRef,
+        checks: &[dr_core::plan::DataCheck],
+    ) -> Result<Vec<Option<String>>> {
+        let checks = checks
+            .iter()
+            .map(crate::DataCheck::from_plan)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self
+            .check(db, &checks)
+            .await?
+            .into_iter()
+            .map(|c| c.value)
+            .collect())
     }
 
     async fn reboot(&self, db: &DbRef, _force_failover: bool) -> Result<DbStatus> {

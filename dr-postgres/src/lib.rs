@@ -7,7 +7,9 @@ mod config;
 mod database;
 mod dump;
 mod error;
+mod lag;
 mod pair;
+mod pitr;
 mod server;
 
 pub use check::{CheckOutcome, DataCheck};
@@ -16,5 +18,7 @@ pub use config::{
 };
 pub use database::{FenceReport, PostgresDatabase};
 pub use dump::{META_DBNAME, META_INSTANCE, META_REGION};
+pub use lag::{LagBasis, LagMeasure};
 pub use pair::{free_port, LocalPair};
+pub use pitr::WalArchive;
 pub use server::LocalServer;

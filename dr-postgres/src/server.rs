@@ -234,13 +234,18 @@ impl LocalServer {
     }
 
     fn write_settings(&self) -> Result<()> {
+        self.write_settings_with(&[])
+    }
+
+    /// Appends this server's settings, then `extra`, to its `postgresql.conf`.
+    pub(crate) fn write_settings_with(&self, extra: &[(String, String)]) -> Result<()> {
         use std::io::Write;
         let path = self.data_dir.join("postgresql.conf");
         let mut text = String::from("\n# dr-postgres\n");
         text.push_str(&format!("port = {}\n", self.port));
         text.push_str(&format!("listen_addresses = '{}'\n", self.listen));
         text.push_str("unix_socket_directories = ''\n");
-        for (k, v) in &self.settings {
+        for (k, v) in self.settings.iter().chain(extra) {
             text.push_str(&format!("{k} = '{}'\n", v.replace('\'', "''")));
         }
         let mut f = std::fs::OpenOptions::new()

@@ -56,6 +56,16 @@ fn plan() -> Plan {
     Plan::from_yaml_str(PLAN).expect("the test plan is valid")
 }
 
+/// The test plan with the service's RPO set to `rpo` and `checks` (YAML flow sequences)
+/// as the data checks of `orders-db`.
+fn plan_with(rpo: &str, checks: &str) -> Plan {
+    let text = PLAN.replace("rpo: 1s", &format!("rpo: {rpo}")).replace(
+        "    instance_id: primary\n",
+        &format!("    instance_id: primary\n    checks: [{checks}]\n"),
+    );
+    Plan::from_yaml_str(&text).expect("the test plan is valid")
+}
+
 /// The simulated cloud for the cluster, on real time with short latencies.
 fn simulation(plan: &Plan) -> Simulation {
     let mut config = SimConfig::default().with_latency(Duration::from_millis(5));
@@ -93,6 +103,9 @@ fn provider_with_spare(fx: &Fixture) -> (PostgresDatabase, DbRef) {
     (pg, new_standby)
 }
 
+/// The data checks of the promotion test: two rows, ids 1 and 2.
+const CHECKS: &str = r#"{ row_count: t, min: 2 }, { name: ids, query: "SELECT string_agg(id::text, ',' ORDER BY id) FROM t", expected: "1,2" }"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_a_standby() {
     let Some(fx) = fixture().await else { return };
@@ -103,15 +116,22 @@ async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_
         "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)",
     )
     .await;
+    let written = Utc::now();
+    // The provider sees the standby caught up with its primary (as a watcher does)...
     caught_up(&pg).await;
-    // The incident: the primary crashes.
+    let proven = pg
+        .known_complete(&standby_ref())
+        .expect("the standby was seen complete");
+    assert!(proven >= written, "proven {proven}, written {written}");
+    // ... then the incident: the primary crashes.
+    let crashed = Utc::now();
     fx.pair
         .primary()
         .stop(true)
         .await
         .expect("crash the primary");
 
-    let plan = plan();
+    let plan = plan_with("30s", CHECKS);
     let sim = simulation(&plan);
     let providers = providers(&sim, &pg);
     let observed = ObservedState::observe(&plan, &providers, Utc::now()).await;
@@ -119,14 +139,39 @@ async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_
     assert!(obs.primary.is_none(), "the crashed primary is unreachable");
     let graph = planner::plan(&plan, "database-failure", &observed).expect("a graph");
     assert!(graph.step("orders-db/promote").is_some(), "{graph}");
-    // With the primary gone, the standby's lag is measured from its last replayed
-    // transaction: on this idle database that is an upper bound past the 1 s RPO, so the RPO
-    // gate would refuse; this test is about the promotion, so the loss is accepted.
-    let report = Executor::new(providers)
-        .accept_data_loss("api", Duration::from_secs(3600))
-        .run(&graph)
-        .await;
+    assert!(graph.step("orders-db/verify-data").is_some(), "{graph}");
+    // With the primary gone, the window runs from the last instant the standby was seen
+    // complete, not from its last replayed commit: no loss needs accepting.
+    let run_start = Utc::now();
+    let report = Executor::new(providers).run(&graph).await;
+    let run_end = Utc::now();
     assert!(report.succeeded(), "{report}");
+    assert!(report.overrides.is_empty(), "{report}");
+    let window = report
+        .step("orders-db/promote")
+        .and_then(|s| s.data_loss)
+        .expect("the promotion records its data-loss window");
+    let w = chrono::Duration::from_std(window).expect("window");
+    // The window covers the time from the proof to the promotion, crash included (the
+    // standby cannot tell an idle primary from one still writing), and no more.
+    assert!(proven + w >= run_start, "window {window:?} too short");
+    assert!(proven + w <= run_end, "window {window:?} too long");
+    assert!(
+        w >= run_start - crashed,
+        "window {window:?} shorter than the time since the crash"
+    );
+    assert!(report.service("api").is_some_and(|s| s.met), "{report}");
+
+    // The plan's data checks ran against the promoted standby before the secret moved.
+    let verify = report
+        .step("orders-db/verify-data")
+        .expect("verify-data step");
+    assert_eq!(verify.error, None, "{report}");
+    let out = serde_json::to_string(&verify.output).expect("output");
+    assert!(
+        out.contains("\"row count of t\"") && out.contains("\"1,2\""),
+        "{out}"
+    );
 
     let status = pg.describe(&standby_ref()).await.expect("describe");
     assert_eq!(status.role, DbRole::Primary);
@@ -165,9 +210,66 @@ async fn database_failure_promotes_the_standby_repoints_the_secret_and_rebuilds_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(count(&pg, &new_standby, "SELECT count(*) FROM t").await, 3);
-    // The data loss recorded is the lag read before promoting.
-    let promote = report.step("orders-db/promote").expect("promote step");
-    assert!(promote.data_loss.is_some(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_data_check_stops_the_run_before_the_app_is_repointed() {
+    let Some(fx) = fixture().await else { return };
+    let pg = fx.provider();
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)",
+    )
+    .await;
+    caught_up(&pg).await;
+    fx.pair
+        .primary()
+        .stop(true)
+        .await
+        .expect("crash the primary");
+    // The runbook expects at least 1000 rows: the standby has two.
+    let plan = plan_with(
+        "30s",
+        r#"{ checksum: t }, { row_count: t, min: 1000 }, { name: ids, query: "SELECT max(id) FROM t", expected: "2" }"#,
+    );
+    let sim = simulation(&plan);
+    let providers = providers(&sim, &pg);
+    let observed = ObservedState::observe(&plan, &providers, Utc::now()).await;
+    let graph = planner::plan(&plan, "database-failure", &observed).expect("a graph");
+    let report = Executor::new(providers).run(&graph).await;
+    assert!(!report.succeeded(), "{report}");
+    let verify = report
+        .step("orders-db/verify-data")
+        .expect("verify-data step");
+    let error = verify.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("row count of t is 2, expected at least 1000"),
+        "{report}"
+    );
+    // Only the failed check is named as failed; the others' values are reported.
+    assert!(!error.contains("ids"), "{error}");
+    let out = serde_json::to_string(&verify.output).expect("output");
+    assert!(out.contains("\"checksum of t\""), "{out}");
+    assert!(
+        report.to_string().contains("row count of t is 2"),
+        "the text report names the failed check: {report}"
+    );
+    // The promotion happened (the checks run on the promoted instance); the secret was
+    // never written.
+    let set = report.step("api/set-secret").expect("set-secret step");
+    assert!(
+        set.error
+            .as_deref()
+            .is_some_and(|e| e.contains("skipped") || e.contains("dependency")),
+        "{report}"
+    );
+    let written = sim
+        .cloud()
+        .cluster()
+        .read_secret("apps", "shop", "shop-secrets", "DATABASE_URL")
+        .await;
+    assert!(written.is_err(), "the secret was written: {report}");
 }
 
 /// Inserts one row a tick on the primary for `ticks` ticks of `every`, recording each
@@ -330,33 +432,27 @@ async fn lag_past_the_rpo_is_forecast_and_the_report_matches_the_rows_lost() {
     assert_eq!(lost.len(), 20, "rows lost");
 
     // The window matches what was lost. It was measured (when the executor read the lag,
-    // during the run) from the last commit the standby replayed, which PostgreSQL keeps
-    // after the promotion: that commit is the last kept row, and every lost row was
-    // committed inside the window.
-    let last_replayed: DateTime<Utc> = pg
-        .client(&standby_ref())
-        .await
-        .expect("connect")
-        .query_one("SELECT pg_last_xact_replay_timestamp()", &[])
-        .await
-        .expect("last replayed")
-        .get(0);
+    // during the run) from the last instant the provider saw the standby complete: after
+    // the last kept row, before the partition and so before every lost row.
+    let proven = pg
+        .known_complete(&standby_ref())
+        .expect("the standby was seen complete before the partition");
     let last_kept = kept.last().expect("kept rows").1;
-    let slack = chrono::Duration::milliseconds(50);
     assert!(
-        (last_replayed - last_kept).abs() <= slack,
-        "the last replayed commit {last_replayed} is the last kept row {last_kept}"
+        proven >= last_kept,
+        "the window starts at {proven}, before the last kept row {last_kept}"
     );
     let w = chrono::Duration::from_std(window).expect("window");
-    let measured_at = last_replayed + w;
+    let measured_at = proven + w;
+    let slack = chrono::Duration::milliseconds(50);
     assert!(
         run_start - slack <= measured_at && measured_at <= run_end + slack,
         "window {window:?} measured at {measured_at}, outside the run {run_start} .. {run_end}"
     );
     for (id, at) in &lost {
         assert!(
-            last_replayed < *at && *at <= measured_at,
-            "lost row {id} at {at} lies outside the window {last_replayed} .. {measured_at}"
+            proven < *at && *at <= measured_at,
+            "lost row {id} at {at} lies outside the window {proven} .. {measured_at}"
         );
     }
 }

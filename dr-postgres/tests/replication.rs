@@ -9,7 +9,7 @@ use common::{caught_up, count, exec, fixture, primary_ref, standby_ref};
 use dr_core::provider::{DatabaseReplica, DbRef, DbRole, DbState};
 use dr_core::testkit::database::{self, DatabaseFixture};
 use dr_core::{Error, Retry, Secret};
-use dr_postgres::PgInstance;
+use dr_postgres::{LagBasis, PgInstance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_reports_roles_source_and_zero_lag_when_caught_up() {
@@ -74,6 +74,79 @@ async fn paused_replay_shows_real_lag_and_resume_clears_it() {
         count(&pg, &standby_ref(), "SELECT count(*) FROM t").await,
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_primary_gone_the_window_runs_from_the_last_proven_complete_instant() {
+    let Some(fx) = fixture().await else { return };
+    let pg = fx.provider();
+    exec(
+        &pg,
+        &primary_ref(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1)",
+    )
+    .await;
+    caught_up(&pg).await;
+    // An idle database: the last commit ages while the provider keeps seeing the standby
+    // complete.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = pg.measure_lag(&standby_ref()).await.expect("measure");
+    assert_eq!(seen.basis, LagBasis::CaughtUp);
+    assert_eq!(seen.window, Duration::ZERO);
+    let proven = pg.known_complete(&standby_ref()).expect("a proof");
+    assert_eq!(proven, seen.measured_at);
+
+    fx.pair
+        .primary()
+        .stop(true)
+        .await
+        .expect("crash the primary");
+    let after = pg.measure_lag(&standby_ref()).await.expect("measure");
+    assert_eq!(after.basis, LagBasis::KnownComplete, "{after:?}");
+    assert_eq!(after.complete_until, proven);
+    assert!(!after.streaming, "{after:?}");
+    assert_eq!(after.unreplayed_bytes, 0, "{after:?}");
+    // describe reports the same window (read a little later).
+    let described = describe_lag(&pg).await.expect("a lag");
+    let bound = (chrono::Utc::now() - proven)
+        .to_std()
+        .expect("after the proof");
+    assert!(
+        after.window <= described && described <= bound,
+        "{described:?} outside {:?} ..= {bound:?}",
+        after.window
+    );
+
+    // A provider that never saw the standby complete (a process started after the
+    // primary was lost) can only measure from the last replayed commit, 1.5 s older.
+    let fresh = fx.provider();
+    let cold = fresh.measure_lag(&standby_ref()).await.expect("measure");
+    assert_eq!(cold.basis, LagBasis::LastReplayedCommit, "{cold:?}");
+    assert!(cold.complete_until < proven, "{cold:?}");
+    assert!(
+        cold.window >= after.window + Duration::from_millis(1400),
+        "{cold:?} against {after:?}"
+    );
+    assert_eq!(fresh.known_complete(&standby_ref()), None);
+
+    // The window keeps growing after the crash: the standby cannot tell an idle primary
+    // from one still writing behind a partition.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = pg.measure_lag(&standby_ref()).await.expect("measure");
+    assert!(later.window >= after.window + Duration::from_millis(250));
+    assert_eq!(later.complete_until, proven);
+
+    // The primary is not measured.
+    pg.promote(&standby_ref()).await.expect("promote");
+    let e = pg.measure_lag(&standby_ref()).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidState { .. }), "{e}");
+}
+
+async fn describe_lag(pg: &dr_postgres::PostgresDatabase) -> Option<Duration> {
+    pg.describe(&standby_ref())
+        .await
+        .expect("describe")
+        .replication_lag
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

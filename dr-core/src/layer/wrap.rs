@@ -217,6 +217,20 @@ impl DatabaseReplica for Layered<dyn DatabaseReplica> {
         self.through(i, self.inner.create_replica(source, replica))
             .await
     }
+    async fn check_data(
+        &self,
+        db: &DbRef,
+        checks: &[crate::plan::DataCheck],
+    ) -> Result<Vec<Option<String>>> {
+        let i = info(
+            "database",
+            &db.region,
+            self.name(),
+            O::CheckData,
+            format!("{db} ({} checks)", checks.len()),
+        );
+        self.through(i, self.inner.check_data(db, checks)).await
+    }
 }
 
 #[async_trait]

@@ -112,6 +112,7 @@ impl PlanBuilder {
             }],
             backups: None,
             pitr: None,
+            checks: Vec::new(),
         })
     }
 

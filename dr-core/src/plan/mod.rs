@@ -24,6 +24,7 @@
 //! ```
 
 mod builder;
+mod checks;
 pub(crate) mod deps;
 mod latency;
 mod lint;
@@ -38,6 +39,7 @@ use std::path::Path;
 use crate::step::StepRegistry;
 
 pub use builder::PlanBuilder;
+pub use checks::{DataCheck, DataCheckKind};
 pub use latency::{ForecastConfig, LatencyDist};
 pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{

@@ -157,6 +157,10 @@ pub struct Database {
     /// Point-in-time recovery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pitr: Option<Pitr>,
+    /// Checks of the data, run against the promoted or restored instance before the
+    /// applications are pointed at it (a `verify_data` step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<super::DataCheck>,
 }
 
 impl Database {

@@ -452,6 +452,11 @@ fn references(plan: &Plan, p: &mut Problems) {
                 unknown(p, format!("{at}.backups.copy_to"), "region", r, &regions);
             }
         }
+        for (i, c) in d.checks.iter().enumerate() {
+            if let Some(message) = c.problem() {
+                p.push(format!("{at}.checks[{i}]"), message);
+            }
+        }
     }
     for c in &plan.clusters {
         unknown(

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::Capabilities;
+use crate::plan::DataCheck;
 use crate::{Error, Result};
 
 /// A database instance, addressed by region and identifier.
@@ -237,6 +238,22 @@ pub trait DatabaseReplica: std::fmt::Debug + Send + Sync + 'static {
     /// `AlreadyExists`; `NotFound`; `InvalidState`.
     async fn create_replica(&self, source: &DbRef, replica: &DbRef) -> Result<DbStatus>;
 
+    /// Runs the plan's data `checks` against `db` (all in one consistent snapshot where the
+    /// engine allows) and returns the value each read, in order (`None` for SQL `NULL`).
+    /// Judging the values is the caller's: see [`DataCheck::judge`].
+    ///
+    /// The default does not support it: engines that run queries implement it (dr-postgres
+    /// does), and list [`Operation::CheckData`](super::Operation::CheckData) in their
+    /// capabilities.
+    ///
+    /// # Errors
+    /// `NotSupported`; `NotFound`; `InvalidRequest` for a check the engine refuses (a
+    /// missing table, invalid SQL).
+    async fn check_data(&self, db: &DbRef, checks: &[DataCheck]) -> Result<Vec<Option<String>>> {
+        let _ = (db, checks);
+        Err(Error::not_supported(self.name(), "check_data"))
+    }
+
     /// Polls [`describe`](Self::describe) with backoff until the instance is `Available`.
     ///
     /// Temporary errors of a poll (throttling, a 5xx) do not end the wait; the deadline does.
@@ -330,6 +347,9 @@ impl<T: DatabaseReplica + ?Sized> DatabaseReplica for Arc<T> {
     }
     async fn create_replica(&self, source: &DbRef, replica: &DbRef) -> Result<DbStatus> {
         (**self).create_replica(source, replica).await
+    }
+    async fn check_data(&self, db: &DbRef, checks: &[DataCheck]) -> Result<Vec<Option<String>>> {
+        (**self).check_data(db, checks).await
     }
     async fn wait_available(&self, db: &DbRef, deadline: Duration) -> Result<DbStatus> {
         (**self).wait_available(db, deadline).await

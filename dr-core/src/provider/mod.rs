@@ -80,6 +80,7 @@ pub enum Operation {
     Promote,
     Reboot,
     CreateReplica,
+    CheckData,
     // Probes and notifications
     Probe,
     Notify,
@@ -124,6 +125,7 @@ impl Operation {
             Promote => "promote",
             Reboot => "reboot",
             CreateReplica => "create_replica",
+            CheckData => "check_data",
             Probe => "probe",
             Notify => "notify",
         }

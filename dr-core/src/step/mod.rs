@@ -51,6 +51,7 @@ pub mod breaker;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod data;
 pub mod database;
 pub mod dns;
 pub mod dump;

@@ -324,7 +324,32 @@ pub(super) fn promote(
     );
     g.db_loss.insert(db.name.clone(), lag);
     g.reached("database promoted", &w);
-    (replica, w)
+    let ready = verify_data(g, db, &replica, owner, w);
+    (replica, ready)
+}
+
+/// The plan's data checks of `db`, run against `target` once `after` is done; returns the
+/// step after which `target` may take the applications: the checks, or `after` when the
+/// plan names none.
+pub(super) fn verify_data(
+    g: &mut GraphBuilder<'_>,
+    db: &Database,
+    target: &DbRef,
+    owner: Option<&str>,
+    after: String,
+) -> String {
+    if db.checks.is_empty() {
+        return after;
+    }
+    g.add(
+        format!("{}/verify-data", db.name),
+        Action::new(crate::step::data::VerifyData {
+            db: target.clone(),
+            checks: db.checks.clone(),
+        }),
+        owner,
+        vec![after],
+    )
 }
 
 pub(super) fn restore(
@@ -356,7 +381,8 @@ pub(super) fn restore(
     );
     g.db_loss.insert(db.name.clone(), snapshot_age);
     g.reached("database restored", &w);
-    (target, w)
+    let ready = verify_data(g, db, &target, owner, w);
+    (target, ready)
 }
 
 /// Scales a service's workloads up on `cluster` (after writing the database endpoint into

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{owner, preamble, repoint, unknown};
+use super::common::{owner, preamble, repoint, unknown, verify_data};
 use super::{Kind, Result};
 use crate::backup::{Backups, RetentionClass, WriteOptions};
 use crate::graph::Action;
@@ -99,6 +99,7 @@ impl Kind for DumpRestore {
             g.db_loss.insert(db.name.clone(), b.every.get());
         }
         g.reached("database restored", &w);
+        let w = verify_data(g, db, &target, owner, w);
         repoint(g, db, &target, std::slice::from_ref(&w))?;
         g.risk(
             owner,

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    home_cluster, ordered, owner, preamble, secret_step, unknown, verify_step, workload_ref,
+    home_cluster, ordered, owner, preamble, secret_step, unknown, verify_data, verify_step,
+    workload_ref,
 };
 use super::{Kind, Result};
 use crate::graph::Action;
@@ -105,6 +106,7 @@ impl Kind for PointInTimeRestore {
             vec![r],
         );
         g.db_loss.insert(db.name.clone(), loss);
+        let wait = verify_data(g, db, &target, owner, wait);
         for svc in users {
             let mut ready = Vec::new();
             let mut secret = None;
