@@ -128,7 +128,12 @@ impl fmt::Display for DryRun {
 }
 
 pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
-    let affected = super::gates::affected_services(graph);
+    let affected = super::gates::Dependants::of(graph);
+    let forecasts: std::collections::HashMap<&str, &crate::graph::ServiceForecast> = graph
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
     DryRun {
         outcome: "planned",
         plan: graph.plan.clone(),
@@ -151,7 +156,7 @@ pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
                 idempotent: s.action.is_idempotent(),
                 idempotency_key: s.idempotency_key.clone(),
                 calls: planned_calls(s),
-                gates: gates(graph, s, &affected),
+                gates: gates(graph, s, &affected, &forecasts),
             })
             .collect(),
     }
@@ -164,13 +169,23 @@ pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
 fn gates(
     graph: &RecoveryGraph,
     step: &Step,
-    affected: &std::collections::HashMap<String, Vec<String>>,
+    affected: &super::gates::Dependants,
+    forecasts: &std::collections::HashMap<&str, &crate::graph::ServiceForecast>,
 ) -> Vec<String> {
+    /// How many services the line names; the rest are counted.
+    const NAMED: usize = 8;
     let mut out = Vec::new();
-    if let Some(services) = affected.get(&step.id) {
-        let judged: Vec<String> = services
+    if step.action.get().loses_data() {
+        let mut judged: Vec<&crate::graph::ServiceForecast> = affected
+            .affected(&step.id)
+            .into_iter()
+            .filter_map(|name| forecasts.get(name).copied())
+            .collect();
+        // The strictest first: those are the ones that refuse a window first.
+        judged.sort_by(|a, b| a.rpo_target.cmp(&b.rpo_target).then(a.name.cmp(&b.name)));
+        let shown: Vec<String> = judged
             .iter()
-            .filter_map(|name| graph.services.iter().find(|s| s.name == *name))
+            .take(NAMED)
             .map(|s| {
                 let risk = match s.forecast_rpo {
                     Some(f) if f > s.rpo_target => format!(
@@ -186,10 +201,16 @@ fn gates(
                 )
             })
             .collect();
-        if !judged.is_empty() {
+        if !shown.is_empty() {
+            let more = judged.len().saturating_sub(NAMED);
+            let more = if more > 0 {
+                format!(" and {more} more service{}", if more == 1 { "" } else { "s" })
+            } else {
+                String::new()
+            };
             out.push(format!(
-                "rpo: the data-loss window is read again right before the call and judged against {}",
-                judged.join(", ")
+                "rpo: the data-loss window is read again right before the call and judged against {}{more}",
+                shown.join(", ")
             ));
         }
     }

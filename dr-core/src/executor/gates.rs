@@ -29,8 +29,8 @@ pub struct OverrideReport {
 pub(crate) struct Gates {
     pub(crate) rpo: BTreeMap<String, Duration>,
     pub(crate) accepted: BTreeMap<String, Duration>,
-    /// For each step that loses data, the services whose recovery depends on it.
-    pub(crate) affected: std::collections::HashMap<String, Vec<String>>,
+    /// Who depends on whom, for the services a step that loses data sets back.
+    pub(crate) affected: Dependants,
     pub(crate) interlocks: std::collections::BTreeSet<Interlock>,
     pub(crate) waived: std::collections::BTreeSet<Interlock>,
     pub(crate) journal: Option<JournalHandle>,
@@ -48,11 +48,7 @@ impl Gates {
         window: Option<Duration>,
         what: &str,
     ) -> Result<()> {
-        let mut services: Vec<&str> = self
-            .affected
-            .get(step)
-            .map(|v| v.iter().map(String::as_str).collect())
-            .unwrap_or_default();
+        let mut services: Vec<&str> = self.affected.affected(step);
         if let Some(s) = service {
             if !services.contains(&s) {
                 services.push(s);
@@ -186,47 +182,78 @@ impl Gates {
     }
 }
 
-/// For each step that loses data, the services of the steps that depend on it, directly or
-/// not (the services whose data it sets back), in graph order.
-pub(crate) fn affected_services(
-    graph: &crate::RecoveryGraph,
-) -> std::collections::HashMap<String, Vec<String>> {
-    use std::collections::{HashMap, HashSet};
-    let index: HashMap<&str, usize> = graph
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); graph.steps.len()];
-    for (i, s) in graph.steps.iter().enumerate() {
-        for d in &s.depends_on {
-            if let Some(&j) = index.get(d.as_str()) {
-                dependants[j].push(i);
-            }
+/// Who depends on whom in a graph: for a step that loses data, the services whose recovery
+/// depends on it (its own, and those of every step after it, directly or not). Built in one
+/// pass over the graph; each question walks only what depends on the step asked about, so a
+/// plan with a thousand databases costs a thousand walks when (and if) their gates run, not a
+/// table of every service for every database up front.
+#[derive(Debug, Default)]
+pub(crate) struct Dependants {
+    index: std::collections::HashMap<String, usize>,
+    next: Vec<Vec<u32>>,
+    service: Vec<Option<u32>>,
+    names: Vec<String>,
+}
+
+impl Dependants {
+    pub(crate) fn of(graph: &crate::RecoveryGraph) -> Self {
+        use std::collections::HashMap;
+        let mut index = HashMap::with_capacity(graph.steps.len());
+        for (i, s) in graph.steps.iter().enumerate() {
+            index.insert(s.id.clone(), i);
         }
-    }
-    let mut out = HashMap::new();
-    for (i, s) in graph.steps.iter().enumerate() {
-        if !s.action.get().loses_data() {
-            continue;
-        }
-        let mut seen = HashSet::from([i]);
-        let mut todo = vec![i];
-        let mut services: Vec<String> = Vec::new();
-        while let Some(j) = todo.pop() {
-            if let Some(svc) = &graph.steps[j].service {
-                if !services.contains(svc) {
-                    services.push(svc.clone());
+        let mut next: Vec<Vec<u32>> = vec![Vec::new(); graph.steps.len()];
+        let mut names: Vec<String> = Vec::new();
+        let mut name_at: HashMap<&str, u32> = HashMap::new();
+        let mut service = Vec::with_capacity(graph.steps.len());
+        for (i, s) in graph.steps.iter().enumerate() {
+            for d in &s.depends_on {
+                if let Some(&j) = index.get(d.as_str()) {
+                    next[j].push(u32::try_from(i).unwrap_or(u32::MAX));
                 }
             }
-            for &d in &dependants[j] {
-                if seen.insert(d) {
+            service.push(s.service.as_deref().map(|svc| {
+                *name_at.entry(svc).or_insert_with(|| {
+                    names.push(svc.to_string());
+                    u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
+                })
+            }));
+        }
+        Dependants {
+            index,
+            next,
+            service,
+            names,
+        }
+    }
+
+    /// The services whose recovery depends on `step` (its own first), each once, in the
+    /// order a walk of its dependants meets them; empty for an unknown step.
+    pub(crate) fn affected(&self, step: &str) -> Vec<&str> {
+        let Some(&start) = self.index.get(step) else {
+            return Vec::new();
+        };
+        let mut seen = vec![false; self.next.len()];
+        let mut named = vec![false; self.names.len()];
+        let mut out = Vec::new();
+        let mut todo = vec![start];
+        seen[start] = true;
+        while let Some(j) = todo.pop() {
+            if let Some(svc) = self.service[j] {
+                let svc = svc as usize;
+                if !named[svc] {
+                    named[svc] = true;
+                    out.push(self.names[svc].as_str());
+                }
+            }
+            for &d in &self.next[j] {
+                let d = d as usize;
+                if !seen[d] {
+                    seen[d] = true;
                     todo.push(d);
                 }
             }
         }
-        out.insert(s.id.clone(), services);
+        out
     }
-    out
 }

@@ -492,7 +492,7 @@ impl Executor {
                 .map(|s| (s.name.clone(), s.rpo_target))
                 .collect(),
             accepted: self.accepted_loss.clone(),
-            affected: gates::affected_services(graph),
+            affected: gates::Dependants::of(graph),
             interlocks: graph.interlocks.iter().copied().collect(),
             waived: self.waived.clone(),
             journal: journal.clone(),
