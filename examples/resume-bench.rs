@@ -79,6 +79,7 @@ fn graph(steps: usize) -> RecoveryGraph {
         services: Vec::new(),
         risks: Vec::new(),
         interlocks: Vec::new(),
+        limits: None,
         steps,
     }
 }

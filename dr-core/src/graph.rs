@@ -97,6 +97,10 @@ pub struct RecoveryGraph {
     /// The plan's traffic interlocks, checked before the steps that could break them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interlocks: Vec<crate::plan::Interlock>,
+    /// The plan's concurrency limits on provider calls, which the executor applies over its
+    /// own ([`Limits::with_plan`](crate::executor::Limits::with_plan)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::plan::PlanLimits>,
 }
 
 impl RecoveryGraph {

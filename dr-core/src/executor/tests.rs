@@ -410,6 +410,7 @@ fn graph(steps: Vec<Step>) -> RecoveryGraph {
         services: Vec::new(),
         risks: Vec::new(),
         interlocks: Vec::new(),
+        limits: None,
         steps,
     }
 }

@@ -71,7 +71,71 @@ pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> (Ve
     durations(plan, &mut p);
     cycles(plan, &mut p);
     plan_steps(plan, registry, &mut p);
+    limits(plan, &mut p);
     (p.shown, p.omitted)
+}
+
+/// The `limits:` section: known roles, targets the plan declares, no limit of 0.
+fn limits(plan: &Plan, p: &mut Problems) {
+    let Some(limits) = &plan.limits else {
+        return;
+    };
+    let roles = known(super::LIMIT_ROLES.iter().map(|(r, _)| *r));
+    let zero = |p: &mut Problems, path: String, n: u32| {
+        if n == 0 {
+            p.push(
+                path,
+                "must be at least 1 (a limit of 0 would stop every call): leave the entry out for the default",
+            );
+        }
+    };
+    for (role, &n) in &limits.defaults {
+        unknown(
+            p,
+            || format!("limits.defaults.{}", Safe(role)),
+            "provider role",
+            role,
+            &roles,
+        );
+        zero(p, format!("limits.defaults.{}", Safe(role)), n);
+    }
+    for (role, targets) in &limits.targets {
+        let at = |target: &str| format!("limits.targets.{}.{}", Safe(role), Safe(target));
+        let declared: Option<Known<'_>> = match role.as_str() {
+            "database" => Some(known(plan.regions.iter().map(|r| r.name.as_str()))),
+            "dns" => Some(known(plan.dns.iter().map(|d| d.zone.as_str()))),
+            "cluster" => Some(known(plan.clusters.iter().map(|c| c.name.as_str()))),
+            "store" => Some(known(plan.stores.iter().map(|s| s.name.as_str()))),
+            "notifier" => Some(known(plan.notifications.iter().map(|c| c.name.as_str()))),
+            "probe" => {
+                p.push(
+                    format!("limits.targets.{role}"),
+                    "health probes have no targets to limit one by one: set `limits.defaults.probe`",
+                );
+                None
+            }
+            _ => {
+                unknown(
+                    p,
+                    || format!("limits.targets.{}", Safe(role)),
+                    "provider role",
+                    role,
+                    &roles,
+                );
+                None
+            }
+        };
+        let what = super::LIMIT_ROLES
+            .iter()
+            .find(|(r, _)| r == role)
+            .map_or("target", |(_, w)| *w);
+        for (target, &n) in targets {
+            zero(p, at(target), n);
+            if let Some(declared) = &declared {
+                unknown(p, || at(target), what, target, declared);
+            }
+        }
+    }
 }
 
 /// The plan's own steps: ids unique within their scenario, kinds registered, parameters

@@ -320,6 +320,7 @@ impl<'a> GraphBuilder<'a> {
             services: Vec::new(),
             risks: Vec::new(),
             interlocks: self.plan.interlocks.clone(),
+            limits: self.plan.limits.clone().filter(|l| !l.is_empty()),
         };
         let (path, total) = timing.critical_path(&graph.steps);
         let mut forecast_of: FastMap<&str, Duration> =
