@@ -19,7 +19,8 @@ use crate::Result;
 /// account and region), 5 per DNS zone (Route 53 accepts five requests a second per
 /// account), 50 per cluster (a kube API server admits 200 mutating requests in flight by
 /// default; clients commonly keep well under), 16 per store, 4 per notification channel, 16
-/// health probes.
+/// health probes. A plan's `limits:` section ([`PlanLimits`](crate::plan::PlanLimits))
+/// is applied over these for the runs of its graphs ([`with_plan`](Self::with_plan)).
 ///
 /// # Examples
 ///
