@@ -286,6 +286,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_forecast_runs_within_the_plan_limits() {
+        let opts = crate::forecast::ForecastOptions { runs: 5, seed: 9 };
+        let free = crate::forecast::forecast(&plan(""), "failover", &opts)
+            .await
+            .unwrap();
+        let limited = crate::forecast::forecast(
+            &plan("limits: { defaults: { dns: 1 } }\n"),
+            "failover",
+            &opts,
+        )
+        .await
+        .unwrap();
+        let (free, limited) = (free.recovery.p50.unwrap(), limited.recovery.p50.unwrap());
+        // Eight switches, one call at a time instead of all at once.
+        assert!(limited > free, "{limited:?} against {free:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_role_wide_plan_limit_holds_every_target_of_the_role() {
         let limited = run(&plan("limits: { defaults: { dns: 1 } }\n")).await;
         assert_eq!(limited.overlap("dns", "Z1").0, 1);
