@@ -5,6 +5,7 @@
 //! cargo run --release --example plan-bench                 # the tables
 //! cargo run --release --example plan-bench -- --quick      # tiny sizes, a smoke run
 //! cargo run --release --example plan-bench -- --write 10000 /tmp/plan-10k.yaml
+//! cargo run --release --example plan-bench -- --profile plan --size 10000 --repeat 20
 //! ```
 //!
 //! A generated plan has N services, each with up to three `depends_on` (on the services 7,
@@ -116,6 +117,51 @@ fn planner_row(n: usize, runs: usize) -> Result<Row, String> {
     })
 }
 
+/// `--profile PHASE [--size N] [--repeat R]`: one phase (`validate`, `plan`, `critical`)
+/// repeated R times on one generated plan, nothing else, for a profiler to attribute.
+fn profile(phase: Option<&str>, args: &[String]) -> ExitCode {
+    let value = |flag: &str, default: usize| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    };
+    let (n, repeat) = (value("--size", 10_000), value("--repeat", 20));
+    let plan = match Plan::parse(&plan_yaml(n), Format::Yaml, "<generated>") {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let observed = ObservedState::nominal(&plan, chrono::Utc::now());
+    let Ok(graph) = planner::plan(&plan, "failover", &observed) else {
+        eprintln!("error: the generated plan does not plan");
+        return ExitCode::from(1);
+    };
+    let t = Instant::now();
+    for _ in 0..repeat {
+        match phase {
+            Some("validate") => drop(black_box(plan.validate())),
+            Some("plan") => drop(black_box(planner::plan(&plan, "failover", &observed))),
+            Some("critical") => drop(black_box(planner::critical_path(&graph))),
+            _ => {
+                eprintln!(
+                    "usage: plan-bench --profile validate|plan|critical [--size N] [--repeat R]"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    println!(
+        "{} × {repeat} at {n} services: {} each",
+        phase.unwrap_or_default(),
+        ms(t.elapsed() / repeat.max(1) as u32)
+    );
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--write") {
@@ -130,6 +176,9 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        return profile(args.get(i + 1).map(String::as_str), &args);
     }
     let quick = args.iter().any(|a| a == "--quick");
     // `--size N`: one planner row only (for a profiler).

@@ -80,6 +80,7 @@ fn graph(steps: usize) -> RecoveryGraph {
         risks: Vec::new(),
         compensate_on_failure: false,
         interlocks: Vec::new(),
+        limits: None,
         steps,
     }
 }

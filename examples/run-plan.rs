@@ -17,6 +17,10 @@
 //! process can be killed in the middle of a step); `DR_CRASH_AFTER_RECORDS=N` aborts the
 //! process right after its N-th journal record is durable.
 //!
+//! Provider calls are limited per database region, DNS zone, cluster, store and channel:
+//! the executor's defaults, with the plan's `limits:` section applied over them (the plan's
+//! graph carries it), in a run, a resumed run and on `--providers` alike.
+//!
 //! Exit status: 0 when the run succeeded and every target was met (or a dry run was
 //! planned), 1 when it failed or a target was missed, 2 for invalid input (the message on
 //! stderr names the fault), 3 when another runner holds the plan's lease. With `--json`, stdout holds only the JSON report; progress goes
@@ -61,7 +65,7 @@ struct Args {
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     fault_rate: f64,
     /// Steps run at once, at most, 1 to 1024 (default: no cap; provider calls are limited per
-    /// database region, DNS zone and cluster).
+    /// database region, DNS zone and cluster, as the plan's `limits:` section sets).
     #[arg(long, value_parser = concurrency)]
     concurrency: Option<usize>,
     /// Run on the providers this file maps (see dr-providers), in real time.

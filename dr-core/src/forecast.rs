@@ -25,6 +25,10 @@
 //! Other steps (secrets, health checks, notifications, the plan's own steps) take the
 //! simulated API latency (0.1–0.5 s per call).
 //!
+//! Each run goes through the executor with the concurrency limits a real run has: the
+//! defaults with the plan's `limits:` section applied over them (the planned graph carries
+//! it), so a limit of 1 on a DNS zone lengthens the forecast as it lengthens the recovery.
+//!
 //! Runs are seeded (run *i* uses a seed derived from `(seed, i)` for the cloud, the
 //! executor and its own stream of draws), so a forecast is reproducible.
 //!

@@ -10,6 +10,13 @@ pub use crate::step::cluster::SecretSource;
 pub use crate::step::Action;
 use crate::RetryPolicy;
 
+/// A hash map for the planner's and validation's internal indexes: foldhash, seeded per
+/// process (several times faster than SipHash on short names, and still not predictable
+/// from a plan's text).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// A hash set of the same kind as [`FastMap`].
+pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// One step of a recovery graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
@@ -93,6 +100,10 @@ pub struct RecoveryGraph {
     /// Whether the scenario asks, on a critical failure, to undo what already ran.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compensate_on_failure: bool,
+    /// The plan's concurrency limits on provider calls, which the executor applies over its
+    /// own ([`Limits::with_plan`](crate::executor::Limits::with_plan)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::plan::PlanLimits>,
 }
 
 impl RecoveryGraph {

@@ -172,6 +172,8 @@ impl Executor {
     }
 
     /// Concurrency limits per target (database region, DNS zone, cluster, store, channel).
+    /// A graph planned from a plan with a `limits:` section carries it, and its entries are
+    /// applied over these for that run ([`Limits::with_plan`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -484,7 +486,11 @@ impl Executor {
         if let Some(l) = &leader {
             providers = providers.layer(Arc::new(durable::Fence(l.clone())));
         }
-        let providers = providers.layer(self.limits.start());
+        let limits = match &graph.limits {
+            Some(plan) => self.limits.clone().with_plan(plan),
+            None => self.limits.clone(),
+        };
+        let providers = providers.layer(limits.start());
         let gates = Gates {
             rpo: graph
                 .services

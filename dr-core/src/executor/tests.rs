@@ -411,6 +411,7 @@ fn graph(steps: Vec<Step>) -> RecoveryGraph {
         risks: Vec::new(),
         interlocks: Vec::new(),
         compensate_on_failure: false,
+        limits: None,
         steps,
     }
 }

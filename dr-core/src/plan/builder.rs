@@ -70,6 +70,7 @@ impl PlanBuilder {
                 scenarios: Vec::new(),
                 interlocks: Vec::new(),
                 forecast: None,
+                limits: None,
                 lookup: Default::default(),
             },
         }
@@ -216,6 +217,61 @@ impl PlanBuilder {
     /// Sets the estimate of a step kind (`promote_replica`).
     pub fn estimate(mut self, kind: impl Into<String>, estimate: Duration) -> Self {
         self.plan.estimates.insert(kind.into(), estimate.into());
+        self
+    }
+
+    /// Limits the provider calls in flight at once to `limit` for every target of `role`
+    /// (`database`, `dns`, `cluster`, `store`, `notifier`, `probe`): the plan's
+    /// `limits.defaults`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_core::plan::{PlanBuilder, RegionRole};
+    ///
+    /// let plan = PlanBuilder::new("shop")
+    ///     .region("east", RegionRole::Primary)
+    ///     .dns("api.example.com", "Z1")
+    ///     .limit("cluster", 100)
+    ///     .target_limit("dns", "Z1", 1)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.limits.unwrap().targets["dns"]["Z1"], 1);
+    ///
+    /// let err = PlanBuilder::new("shop")
+    ///     .region("east", RegionRole::Primary)
+    ///     .target_limit("dns", "Z9", 0)
+    ///     .build()
+    ///     .unwrap_err()
+    ///     .to_string();
+    /// assert!(err.contains("limits.targets.dns.Z9: must be at least 1"), "{err}");
+    /// assert!(err.contains("limits.targets.dns.Z9: unknown DNS zone `Z9`"), "{err}");
+    /// ```
+    pub fn limit(mut self, role: impl Into<String>, limit: u32) -> Self {
+        self.plan
+            .limits
+            .get_or_insert_with(Default::default)
+            .defaults
+            .insert(role.into(), limit);
+        self
+    }
+
+    /// Limits the provider calls in flight at once against one target of `role` (a
+    /// database region, a DNS zone, a cluster, a store, a notification channel): the plan's
+    /// `limits.targets`.
+    pub fn target_limit(
+        mut self,
+        role: impl Into<String>,
+        target: impl Into<String>,
+        limit: u32,
+    ) -> Self {
+        self.plan
+            .limits
+            .get_or_insert_with(Default::default)
+            .targets
+            .entry(role.into())
+            .or_default()
+            .insert(target.into(), limit);
         self
     }
 

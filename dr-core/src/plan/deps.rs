@@ -2,20 +2,17 @@
 //! that validation and the planner share (no recursion: a 40,000-service chain must not
 //! overflow the stack).
 
-use std::collections::HashMap;
-
 use super::Plan;
 
 /// `adj[i]`: the indices of the services service `i` depends on, in the order written,
 /// unknown names and self-dependencies left out. A name declared twice resolves to its
 /// last declaration (validation reports the duplicate).
 pub(crate) fn service_graph(plan: &Plan) -> Vec<Vec<usize>> {
-    let index: HashMap<&str, usize> = plan
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+    let mut index: crate::graph::FastMap<&str, usize> =
+        crate::graph::FastMap::with_capacity_and_hasher(plan.services.len(), Default::default());
+    for (i, s) in plan.services.iter().enumerate() {
+        index.insert(s.name.as_str(), i);
+    }
     plan.services
         .iter()
         .enumerate()

@@ -8,11 +8,12 @@
 //! validation refuses), and cost O(1) for the names the plan declared when the index was
 //! built.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
-type Hints = HashMap<u64, usize>;
+use crate::graph::FastMap;
+
+type Hints = FastMap<u64, usize>;
 
 /// Lazily built lookup hints, one per section; cloning or comparing a plan ignores them.
 #[derive(Default)]
@@ -25,7 +26,9 @@ pub(crate) struct Lookup {
     health_checks: OnceLock<Hints>,
     scenarios: OnceLock<Hints>,
     /// (cluster position, workload name) → workload position.
-    workloads: OnceLock<HashMap<(usize, u64), usize>>,
+    workloads: OnceLock<FastMap<(usize, u64), usize>>,
+    /// The hasher of names (seeded per process).
+    hasher: foldhash::fast::RandomState,
 }
 
 /// Which section a lookup is in.
@@ -40,11 +43,11 @@ pub(crate) enum Section {
     Scenarios,
 }
 
-fn hash(name: &str) -> u64 {
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(name)
-}
-
 impl Lookup {
+    fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
     fn hints(&self, section: Section) -> &OnceLock<Hints> {
         match section {
             Section::Services => &self.services,
@@ -70,13 +73,13 @@ impl Lookup {
             return items.iter().find(|i| name_of(i) == name);
         }
         let hints = self.hints(section).get_or_init(|| {
-            let mut h = Hints::with_capacity(items.len());
+            let mut h = Hints::with_capacity_and_hasher(items.len(), Default::default());
             for (i, item) in items.iter().enumerate() {
-                h.entry(hash(name_of(item))).or_insert(i);
+                h.entry(self.hash(name_of(item))).or_insert(i);
             }
             h
         });
-        match hints.get(&hash(name)).and_then(|&i| items.get(i)) {
+        match hints.get(&self.hash(name)).and_then(|&i| items.get(i)) {
             Some(item) if name_of(item) == name => Some(item),
             _ => items.iter().find(|i| name_of(i) == name),
         }
@@ -91,16 +94,17 @@ impl Lookup {
     ) -> Option<&'a super::Workload> {
         let workloads = &clusters.get(cluster)?.workloads;
         let hints = self.workloads.get_or_init(|| {
-            let mut h = HashMap::new();
+            let total = clusters.iter().map(|c| c.workloads.len()).sum();
+            let mut h = FastMap::with_capacity_and_hasher(total, Default::default());
             for (c, cl) in clusters.iter().enumerate() {
                 for (i, w) in cl.workloads.iter().enumerate() {
-                    h.entry((c, hash(&w.name))).or_insert(i);
+                    h.entry((c, self.hash(&w.name))).or_insert(i);
                 }
             }
             h
         });
         match hints
-            .get(&(cluster, hash(name)))
+            .get(&(cluster, self.hash(name)))
             .and_then(|&i| workloads.get(i))
         {
             Some(w) if w.name == name => Some(w),

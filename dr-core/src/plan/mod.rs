@@ -27,6 +27,7 @@ mod builder;
 mod checks;
 pub(crate) mod deps;
 mod latency;
+mod limits;
 mod lint;
 mod load;
 mod lookup;
@@ -41,6 +42,7 @@ use crate::step::StepRegistry;
 pub use builder::PlanBuilder;
 pub use checks::{DataCheck, DataCheckKind};
 pub use latency::{ForecastConfig, LatencyDist};
+pub use limits::{PlanLimits, LIMIT_ROLES};
 pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
     Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Interlock,

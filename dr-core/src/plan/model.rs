@@ -60,6 +60,10 @@ pub struct Plan {
     /// Latency distributions per step kind for the probabilistic forecast.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast: Option<super::ForecastConfig>,
+    /// Concurrency limits on provider calls per role and per target, over the executor's
+    /// defaults (see [`PlanLimits`](super::PlanLimits)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<super::PlanLimits>,
     /// Name lookup hints (not part of the plan's data).
     #[serde(skip)]
     pub(crate) lookup: super::lookup::Lookup,

@@ -1,11 +1,13 @@
 //! Semantic validation: every problem at once (up to [`MAX_PROBLEMS`], with a count of the
 //! rest), each naming the field at fault, every echoed value redacted and escaped.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use super::{deps, Plan, Problem};
 use crate::duration::human;
+use crate::graph::{FastMap, FastSet};
 use crate::redact::{clean, shorten, Safe};
 use crate::HumanDuration;
 
@@ -70,6 +72,7 @@ pub(super) fn problems(plan: &Plan, registry: &crate::step::StepRegistry) -> (Ve
     cycles(plan, &mut p);
     plan_steps(plan, registry, &mut p);
     triggers(plan, &mut p);
+    limits(plan, &mut p);
     (p.shown, p.omitted)
 }
 
@@ -90,10 +93,10 @@ fn triggers(plan: &Plan, p: &mut Problems) {
             );
         }
         for h in &t.health_checks {
-            unknown(p, format!("{at}.health_checks"), "health check", h, &checks);
+            unknown(p, || format!("{at}.health_checks"), "health check", h, &checks);
         }
         for d in &t.databases {
-            unknown(p, format!("{at}.databases"), "database", d, &databases);
+            unknown(p, || format!("{at}.databases"), "database", d, &databases);
         }
         if t.failures == 0 {
             p.push(format!("{at}.failures"), "must be at least 1 failed sample");
@@ -104,7 +107,70 @@ fn triggers(plan: &Plan, p: &mut Problems) {
                 "must be at least 1 healthy sample",
             );
         }
-        positive(p, format!("{at}.window"), t.window.get());
+        positive(p, || format!("{at}.window"), t.window.get());
+    }
+}
+
+/// The `limits:` section: known roles, targets the plan declares, no limit of 0.
+fn limits(plan: &Plan, p: &mut Problems) {
+    let Some(limits) = &plan.limits else {
+        return;
+    };
+    let roles = known(super::LIMIT_ROLES.iter().map(|(r, _)| *r));
+    let zero = |p: &mut Problems, path: String, n: u32| {
+        if n == 0 {
+            p.push(
+                path,
+                "must be at least 1 (a limit of 0 would stop every call): leave the entry out for the default",
+            );
+        }
+    };
+    for (role, &n) in &limits.defaults {
+        unknown(
+            p,
+            || format!("limits.defaults.{}", Safe(role)),
+            "provider role",
+            role,
+            &roles,
+        );
+        zero(p, format!("limits.defaults.{}", Safe(role)), n);
+    }
+    for (role, targets) in &limits.targets {
+        let at = |target: &str| format!("limits.targets.{}.{}", Safe(role), Safe(target));
+        let declared: Option<Known<'_>> = match role.as_str() {
+            "database" => Some(known(plan.regions.iter().map(|r| r.name.as_str()))),
+            "dns" => Some(known(plan.dns.iter().map(|d| d.zone.as_str()))),
+            "cluster" => Some(known(plan.clusters.iter().map(|c| c.name.as_str()))),
+            "store" => Some(known(plan.stores.iter().map(|s| s.name.as_str()))),
+            "notifier" => Some(known(plan.notifications.iter().map(|c| c.name.as_str()))),
+            "probe" => {
+                p.push(
+                    format!("limits.targets.{role}"),
+                    "health probes have no targets to limit one by one: set `limits.defaults.probe`",
+                );
+                None
+            }
+            _ => {
+                unknown(
+                    p,
+                    || format!("limits.targets.{}", Safe(role)),
+                    "provider role",
+                    role,
+                    &roles,
+                );
+                None
+            }
+        };
+        let what = super::LIMIT_ROLES
+            .iter()
+            .find(|(r, _)| r == role)
+            .map_or("target", |(_, w)| *w);
+        for (target, &n) in targets {
+            zero(p, at(target), n);
+            if let Some(declared) = &declared {
+                unknown(p, || at(target), what, target, declared);
+            }
+        }
     }
 }
 
@@ -150,7 +216,14 @@ fn name_char(c: char, dns: bool) -> bool {
 /// What a name reads like: ASCII lower case, with full-width forms, common Cyrillic and
 /// Greek look-alikes folded to the Latin letter they resemble and invisible characters
 /// dropped. Two names with the same skeleton are confusable.
-fn skeleton(name: &str) -> String {
+fn skeleton(name: &str) -> Cow<'_, str> {
+    // The common case, without an allocation: lower-case ASCII letters, digits and the
+    // punctuation names allow are their own skeleton.
+    if name.bytes().all(|b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.' | b'*')
+    }) {
+        return Cow::Borrowed(name);
+    }
     name.chars()
         .filter(|&c| !crate::redact::is_unsafe_char(c))
         .map(|c| {
@@ -183,17 +256,21 @@ fn skeleton(name: &str) -> String {
             };
             folded.to_ascii_lowercase()
         })
-        .collect()
+        .collect::<String>()
+        .into()
 }
 
 /// Names in one section: empty, over-long and unsafe names, exact duplicates, and names
 /// that differ from an earlier one only by case or by look-alike characters.
 fn duplicates<'a>(p: &mut Problems, section: &str, names: impl IntoIterator<Item = &'a str>) {
     let dns = section == "dns";
-    let mut seen = HashSet::new();
+    let names = names.into_iter();
+    let mut seen: FastSet<&str> =
+        FastSet::with_capacity_and_hasher(names.size_hint().0, Default::default());
     let mut reported = HashSet::new();
-    let mut skeletons: HashMap<String, &str> = HashMap::new();
-    for (i, n) in names.into_iter().enumerate() {
+    let mut skeletons: FastMap<Cow<'a, str>, &str> =
+        FastMap::with_capacity_and_hasher(names.size_hint().0, Default::default());
+    for (i, n) in names.enumerate() {
         if n.trim().is_empty() {
             p.push(format!("{section}[{i}].name"), "empty name");
             continue;
@@ -319,13 +396,14 @@ fn names(plan: &Plan, p: &mut Problems) {
 
 /// The names declared in one section, for reference checks and suggestions.
 struct Known<'a> {
-    set: HashSet<&'a str>,
+    set: FastSet<&'a str>,
     list: Vec<&'a str>,
 }
 
 fn known<'a>(items: impl IntoIterator<Item = &'a str>) -> Known<'a> {
-    let mut set = HashSet::new();
-    let mut list = Vec::new();
+    let items = items.into_iter();
+    let mut set = FastSet::with_capacity_and_hasher(items.size_hint().0, Default::default());
+    let mut list = Vec::with_capacity(items.size_hint().0);
     for n in items {
         if set.insert(n) {
             list.push(n);
@@ -381,10 +459,19 @@ fn closest<'a>(name: &str, known: &Known<'a>) -> Vec<&'a str> {
         .collect()
 }
 
-fn unknown(p: &mut Problems, path: String, what: &str, name: &str, known: &Known<'_>) {
+/// Reports `name` at `path` unless it is one of `known`; the path is only written out for
+/// a problem.
+fn unknown(
+    p: &mut Problems,
+    path: impl FnOnce() -> String,
+    what: &str,
+    name: &str,
+    known: &Known<'_>,
+) {
     if known.set.contains(name) {
         return;
     }
+    let path = path();
     if p.full() {
         p.omitted += 1;
         return;
@@ -436,12 +523,18 @@ fn references(plan: &Plan, p: &mut Problems) {
     let services = known(plan.services.iter().map(|s| s.name.as_str()));
 
     for d in &plan.databases {
-        let at = format!("databases[{}]", d.name);
-        unknown(p, format!("{at}.region"), "region", &d.region, &regions);
+        let at = d.name.as_str();
+        unknown(
+            p,
+            || format!("databases[{at}].region"),
+            "region",
+            &d.region,
+            &regions,
+        );
         for r in &d.replicas {
             unknown(
                 p,
-                format!("{at}.replicas[{}].region", r.id),
+                || format!("databases[{at}].replicas[{}].region", r.id),
                 "region",
                 &r.region,
                 &regions,
@@ -449,19 +542,25 @@ fn references(plan: &Plan, p: &mut Problems) {
         }
         if let Some(b) = &d.backups {
             for r in &b.copy_to {
-                unknown(p, format!("{at}.backups.copy_to"), "region", r, &regions);
+                unknown(
+                    p,
+                    || format!("databases[{at}].backups.copy_to"),
+                    "region",
+                    r,
+                    &regions,
+                );
             }
         }
         for (i, c) in d.checks.iter().enumerate() {
             if let Some(message) = c.problem() {
-                p.push(format!("{at}.checks[{i}]"), message);
+                p.push(format!("databases[{at}].checks[{i}]"), message);
             }
         }
     }
     for c in &plan.clusters {
         unknown(
             p,
-            format!("clusters[{}].region", c.name),
+            || format!("clusters[{}].region", c.name),
             "region",
             &c.region,
             &regions,
@@ -469,50 +568,80 @@ fn references(plan: &Plan, p: &mut Problems) {
     }
     for d in &plan.dns {
         for r in d.targets.keys() {
-            unknown(p, format!("dns[{}].targets", d.name), "region", r, &regions);
+            unknown(
+                p,
+                || format!("dns[{}].targets", d.name),
+                "region",
+                r,
+                &regions,
+            );
         }
     }
     for s in &plan.stores {
         unknown(
             p,
-            format!("stores[{}].region", s.name),
+            || format!("stores[{}].region", s.name),
             "region",
             &s.region,
             &regions,
         );
     }
     for s in &plan.services {
-        let at = format!("services[{}]", s.name);
+        let at = s.name.as_str();
         for d in &s.depends_on {
-            unknown(p, format!("{at}.depends_on"), "service", d, &services);
+            unknown(
+                p,
+                || format!("services[{at}].depends_on"),
+                "service",
+                d,
+                &services,
+            );
             if d == &s.name {
                 p.push(
-                    format!("{at}.depends_on"),
+                    format!("services[{at}].depends_on"),
                     "a service cannot depend on itself",
                 );
             }
         }
         if let Some(db) = &s.database {
-            unknown(p, format!("{at}.database"), "database", db, &databases);
+            unknown(
+                p,
+                || format!("services[{at}].database"),
+                "database",
+                db,
+                &databases,
+            );
         }
         for w in &s.workloads {
-            unknown(p, format!("{at}.workloads"), "workload", w, &workloads);
+            unknown(
+                p,
+                || format!("services[{at}].workloads"),
+                "workload",
+                w,
+                &workloads,
+            );
         }
         for d in &s.dns {
-            unknown(p, format!("{at}.dns"), "DNS record", d, &dns);
+            unknown(p, || format!("services[{at}].dns"), "DNS record", d, &dns);
         }
         if let Some(h) = &s.health_check {
-            unknown(p, format!("{at}.health_check"), "health check", h, &checks);
+            unknown(
+                p,
+                || format!("services[{at}].health_check"),
+                "health check",
+                h,
+                &checks,
+            );
         }
         if s.secret.is_some() && s.database.is_none() {
             p.push(
-                format!("{at}.secret"),
+                format!("services[{at}].secret"),
                 "a secret binding needs the service's `database` (whose endpoint it holds)",
             );
         }
         if s.secret.is_some() && s.workloads.is_empty() {
             p.push(
-                format!("{at}.secret"),
+                format!("services[{at}].secret"),
                 "a secret binding needs workloads (the secret lives in their namespace)",
             );
         }
@@ -536,7 +665,7 @@ fn references(plan: &Plan, p: &mut Problems) {
         for c in &sc.notify {
             unknown(
                 p,
-                format!("{at}.notify"),
+                || format!("{at}.notify"),
                 "notification channel",
                 c,
                 &channels,
@@ -571,7 +700,8 @@ impl ScenarioChecks<'_> {
     }
 
     fn check(&mut self, field: &str, what: &str, name: &str, known: &Known<'_>) {
-        unknown(self.p, format!("{}.{field}", self.at), what, name, known);
+        let at = self.at;
+        unknown(self.p, || format!("{at}.{field}"), what, name, known);
     }
 
     /// `field` names a declared region.
@@ -602,19 +732,19 @@ impl ScenarioChecks<'_> {
 
 /// A duration that must be positive: zero is refused, and so is anything above the limit
 /// (a plan built in Rust can hold one; parsing refuses it already).
-fn positive(p: &mut Problems, path: String, d: Duration) {
+fn positive(p: &mut Problems, path: impl FnOnce() -> String, d: Duration) {
     if d.is_zero() {
-        p.push(path, "must be a positive duration, not 0");
+        p.push(path(), "must be a positive duration, not 0");
     } else {
         bounded(p, path, d);
     }
 }
 
 /// A duration at most [`HumanDuration::MAX`].
-fn bounded(p: &mut Problems, path: String, d: Duration) {
+fn bounded(p: &mut Problems, path: impl FnOnce() -> String, d: Duration) {
     if d > HumanDuration::MAX.get() {
         p.push(
-            path,
+            path(),
             format!(
                 "{} is longer than the limit of one year (`365days`)",
                 human(d)
@@ -625,38 +755,38 @@ fn bounded(p: &mut Problems, path: String, d: Duration) {
 
 fn durations(plan: &Plan, p: &mut Problems) {
     for s in &plan.services {
-        positive(p, format!("services[{}].rto", s.name), s.rto.get());
-        positive(p, format!("services[{}].rpo", s.name), s.rpo.get());
+        positive(p, || format!("services[{}].rto", s.name), s.rto.get());
+        positive(p, || format!("services[{}].rpo", s.name), s.rpo.get());
     }
     for s in &plan.scenarios {
         if let Some(rto) = s.rto {
-            positive(p, format!("scenarios[{}].rto", s.name), rto.get());
+            positive(p, || format!("scenarios[{}].rto", s.name), rto.get());
         }
     }
     for (k, d) in &plan.estimates {
-        positive(p, format!("estimates.{k}"), d.get());
+        positive(p, || format!("estimates.{k}"), d.get());
     }
     for (k, d) in &plan.timeouts {
-        positive(p, format!("timeouts.{k}"), d.get());
+        positive(p, || format!("timeouts.{k}"), d.get());
     }
     for d in &plan.databases {
         for r in &d.replicas {
             bounded(
                 p,
-                format!("databases[{}].replicas[{}].expected_lag", d.name, r.id),
+                || format!("databases[{}].replicas[{}].expected_lag", d.name, r.id),
                 r.expected_lag.get(),
             );
         }
         if let Some(b) = &d.backups {
             positive(
                 p,
-                format!("databases[{}].backups.every", d.name),
+                || format!("databases[{}].backups.every", d.name),
                 b.every.get(),
             );
             if let Some(r) = b.retention {
                 bounded(
                     p,
-                    format!("databases[{}].backups.retention", d.name),
+                    || format!("databases[{}].backups.retention", d.name),
                     r.get(),
                 );
             }
@@ -664,10 +794,14 @@ fn durations(plan: &Plan, p: &mut Problems) {
         if let Some(pitr) = &d.pitr {
             positive(
                 p,
-                format!("databases[{}].pitr.window", d.name),
+                || format!("databases[{}].pitr.window", d.name),
                 pitr.window.get(),
             );
-            bounded(p, format!("databases[{}].pitr.lag", d.name), pitr.lag.get());
+            bounded(
+                p,
+                || format!("databases[{}].pitr.lag", d.name),
+                pitr.lag.get(),
+            );
         }
     }
 }

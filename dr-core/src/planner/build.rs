@@ -1,10 +1,11 @@
 //! Assembling steps into a graph, and the forecasts over it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use crate::duration::human;
-use crate::graph::{Action, RecoveryGraph, Risk, ServiceForecast, Step};
+use crate::graph::{Action, FastMap, RecoveryGraph, Risk, ServiceForecast, Step};
 use crate::plan::{Plan, Scenario, Service};
 
 use super::ObservedState;
@@ -22,13 +23,18 @@ pub(crate) struct GraphBuilder<'a> {
     pub(super) scenario: &'a Scenario,
     pub(super) observed: &'a ObservedState,
     steps: Vec<Step>,
+    /// Position of each step by the hash of its id (the last step of an id wins, as in a
+    /// map collected from the steps), checked against the step it points at.
+    positions: FastMap<u64, usize>,
+    /// The hasher of `positions`.
+    hasher: foldhash::fast::RandomState,
     /// Indices of each service's steps, so per-service queries do not scan every step.
-    by_service: HashMap<String, Vec<usize>>,
+    by_service: FastMap<String, Vec<usize>>,
     /// Data-loss window forecast per database name recovered in this scenario.
     pub(super) db_loss: BTreeMap<String, Duration>,
     pub(super) risks: Vec<Risk>,
     /// The service each database's recovery is reported under, computed once.
-    owners: std::sync::OnceLock<HashMap<&'a str, &'a str>>,
+    owners: std::sync::OnceLock<FastMap<&'a str, &'a str>>,
     /// Milestones reached at a later step than the one whose kind marks them (a promotion
     /// is done when the promoted database is available, not when the call returns).
     reached_at: Vec<(&'static str, String)>,
@@ -41,7 +47,9 @@ impl<'a> GraphBuilder<'a> {
             scenario,
             observed,
             steps: Vec::new(),
-            by_service: HashMap::new(),
+            positions: FastMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
+            by_service: FastMap::default(),
             db_loss: BTreeMap::new(),
             risks: Vec::new(),
             reached_at: Vec::new(),
@@ -119,12 +127,16 @@ impl<'a> GraphBuilder<'a> {
         depends_on.sort();
         depends_on.dedup();
         let idempotency_key = format!("{}:{}:{}", self.plan.name, self.scenario.name, id);
+        let at = self.steps.len();
         if let Some(service) = service {
-            self.by_service
-                .entry(service.to_string())
-                .or_default()
-                .push(self.steps.len());
+            match self.by_service.get_mut(service) {
+                Some(own) => own.push(at),
+                None => {
+                    self.by_service.insert(service.to_string(), vec![at]);
+                }
+            }
         }
+        self.positions.insert(self.hasher.hash_one(id.as_str()), at);
         self.steps.push(Step {
             id: id.clone(),
             action,
@@ -159,6 +171,15 @@ impl<'a> GraphBuilder<'a> {
         }
     }
 
+    /// The position of the last step with id `id`.
+    fn position(&self, id: &str) -> Option<usize> {
+        match self.positions.get(&self.hasher.hash_one(id)) {
+            Some(&i) if self.steps.get(i).is_some_and(|s| s.id == id) => Some(i),
+            // Two ids with one hash (or none): the slow way, with the same answer.
+            _ => self.steps.iter().rposition(|s| s.id == id),
+        }
+    }
+
     /// The ids of every step so far.
     pub(super) fn step_ids(&self) -> std::collections::HashSet<String> {
         self.steps.iter().map(|s| s.id.clone()).collect()
@@ -171,8 +192,8 @@ impl<'a> GraphBuilder<'a> {
         let owners = self.owners.get_or_init(|| {
             let mut by_tier: Vec<&'a Service> = plan.services.iter().collect();
             by_tier.sort_by_key(|s| s.tier);
-            let mut owners: HashMap<&'a str, &'a str> = HashMap::new();
-            let mut bare: HashMap<&'a str, &'a str> = HashMap::new();
+            let mut owners: FastMap<&'a str, &'a str> = FastMap::default();
+            let mut bare: FastMap<&'a str, &'a str> = FastMap::default();
             for s in by_tier {
                 if let Some(d) = s.database.as_deref() {
                     owners.entry(d).or_insert(s.name.as_str());
@@ -266,7 +287,30 @@ impl<'a> GraphBuilder<'a> {
     /// Sorts steps topologically (stable: a step keeps its place unless a dependency comes
     /// later), computes the critical path and the forecasts, and returns the graph.
     pub(super) fn finish(mut self) -> RecoveryGraph {
-        self.steps = topo_sort(std::mem::take(&mut self.steps));
+        // Every dependency by position, once: the order check and the timing share it.
+        let n = self.steps.len();
+        let mut deps = Vec::with_capacity(n * 3);
+        let mut starts = Vec::with_capacity(n + 1);
+        let mut in_order = true;
+        for (i, s) in self.steps.iter().enumerate() {
+            starts.push(deps.len());
+            for d in &s.depends_on {
+                if let Some(j) = self.position(d) {
+                    in_order &= j < i;
+                    deps.push(j);
+                }
+            }
+        }
+        starts.push(deps.len());
+        let timing = if in_order {
+            Timing::from_deps(&self.steps, deps, starts)
+        } else {
+            let lists: Vec<Vec<usize>> = (0..n)
+                .map(|i| deps[starts[i]..starts[i + 1]].to_vec())
+                .collect();
+            self.steps = reorder(std::mem::take(&mut self.steps), kahn(&lists));
+            Timing::of(&self.steps)
+        };
         let mut graph = RecoveryGraph {
             plan: self.plan.name.clone(),
             scenario: self.scenario.name.clone(),
@@ -277,17 +321,18 @@ impl<'a> GraphBuilder<'a> {
             risks: Vec::new(),
             interlocks: self.plan.interlocks.clone(),
             compensate_on_failure: self.scenario.compensate_on_failure,
+            limits: self.plan.limits.clone().filter(|l| !l.is_empty()),
         };
-        let timing = Timing::of(&graph.steps);
         let (path, total) = timing.critical_path(&graph.steps);
-        let mut forecast_of: HashMap<&str, Duration> = HashMap::new();
+        let mut forecast_of: FastMap<&str, Duration> =
+            FastMap::with_capacity_and_hasher(self.plan.services.len(), Default::default());
         for (i, s) in graph.steps.iter().enumerate() {
             if let (true, Some(svc)) = (s.critical, s.service.as_deref()) {
                 let e = forecast_of.entry(svc).or_default();
                 *e = (*e).max(timing.finish[i]);
             }
         }
-        let mut services = Vec::new();
+        let mut services = Vec::with_capacity(forecast_of.len());
         let loss = data_loss_of(self.plan, &self.db_loss);
         let mut ordered: Vec<(usize, &Service)> = self.plan.services.iter().enumerate().collect();
         ordered.sort_by_key(|(_, s)| s.tier);
@@ -338,12 +383,12 @@ impl<'a> GraphBuilder<'a> {
 }
 
 /// Services by name.
-pub(super) fn service_index(plan: &Plan) -> HashMap<&str, &Service> {
+pub(super) fn service_index(plan: &Plan) -> FastMap<&str, &Service> {
     plan.services.iter().map(|s| (s.name.as_str(), s)).collect()
 }
 
 /// Databases a service uses, directly or through the services it depends on.
-pub(super) fn databases_of(index: &HashMap<&str, &Service>, service: &Service) -> BTreeSet<String> {
+pub(super) fn databases_of(index: &FastMap<&str, &Service>, service: &Service) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut stack = vec![service];
     let mut seen = BTreeSet::new();
@@ -397,35 +442,8 @@ fn data_loss_of(plan: &Plan, db_loss: &BTreeMap<String, Duration>) -> Vec<Option
     comp.iter().map(|&c| comp_loss[c]).collect()
 }
 
-/// Kahn's algorithm, taking ready steps in their original order. The builder adds a step
-/// after its dependencies, so the order is usually topological already: that is checked in
-/// one pass and the steps returned as they are (Kahn's algorithm, smallest ready position
-/// first, would return the same order).
-fn topo_sort(steps: Vec<Step>) -> Vec<Step> {
-    let order = {
-        let index: HashMap<&str, usize> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i))
-            .collect();
-        let deps: Vec<Vec<usize>> = steps
-            .iter()
-            .map(|s| {
-                s.depends_on
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect()
-            })
-            .collect();
-        if deps
-            .iter()
-            .enumerate()
-            .all(|(i, d)| d.iter().all(|&j| j < i))
-        {
-            return steps;
-        }
-        kahn(&deps)
-    };
+/// `steps` in the order of positions `order` (a permutation, as [`kahn`] returns).
+fn reorder(steps: Vec<Step>, order: Vec<usize>) -> Vec<Step> {
     let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
@@ -480,31 +498,42 @@ struct Timing {
 }
 
 impl Timing {
+    /// The timing of `steps`, resolving each dependency by name (the last step of an id
+    /// wins, as in a map collected from the steps).
     fn of(steps: &[Step]) -> Timing {
-        let index: HashMap<&str, usize> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i))
-            .collect();
-        let mut deps = Vec::with_capacity(steps.len() * 2);
+        let mut index: FastMap<&str, usize> =
+            FastMap::with_capacity_and_hasher(steps.len(), Default::default());
+        for (i, s) in steps.iter().enumerate() {
+            index.insert(s.id.as_str(), i);
+        }
+        let mut deps = Vec::with_capacity(steps.len() * 3);
         let mut starts = Vec::with_capacity(steps.len() + 1);
-        let mut finish: Vec<Duration> = Vec::with_capacity(steps.len());
-        for (i, step) in steps.iter().enumerate() {
+        for step in steps {
             starts.push(deps.len());
-            let mut start = Duration::ZERO;
-            for d in &step.depends_on {
-                if let Some(&j) = index.get(d.as_str()) {
-                    deps.push(j);
-                    // Only dependencies placed before the step count, as in
-                    // `earliest_finish`.
-                    if j < i {
-                        start = start.max(finish[j]);
-                    }
-                }
-            }
-            finish.push(start.saturating_add(step.estimate));
+            deps.extend(
+                step.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied()),
+            );
         }
         starts.push(deps.len());
+        Timing::from_deps(steps, deps, starts)
+    }
+
+    /// The timing of `steps` whose dependencies are already resolved to positions (those
+    /// of step `i` are `deps[starts[i]..starts[i + 1]]`).
+    fn from_deps(steps: &[Step], deps: Vec<usize>, starts: Vec<usize>) -> Timing {
+        let mut finish: Vec<Duration> = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            // Only dependencies placed before the step count, as in `earliest_finish`.
+            let start = deps[starts[i]..starts[i + 1]]
+                .iter()
+                .filter(|&&j| j < i)
+                .map(|&j| finish[j])
+                .max()
+                .unwrap_or_default();
+            finish.push(start.saturating_add(step.estimate));
+        }
         Timing {
             finish,
             deps,

@@ -28,6 +28,8 @@
 
 pub(crate) mod build;
 mod observe;
+#[cfg(test)]
+mod pinned;
 pub(crate) mod scenarios;
 mod steps;
 

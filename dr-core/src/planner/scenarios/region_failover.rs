@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{bring_up, dns_steps, or_else, ordered, preamble, recover_db_in, verify_step};
 use super::{Kind, Result};
-use crate::graph::Action;
+use crate::graph::{Action, FastMap};
 use crate::plan::validate::ScenarioChecks;
 use crate::plan::Plan;
 use crate::planner::build::GraphBuilder;
@@ -55,14 +55,17 @@ impl Kind for RegionFailover {
         }
 
         let target = g.plan.cluster_in(to);
-        let mut done: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut done: FastMap<&str, Vec<String>> =
+            FastMap::with_capacity_and_hasher(g.plan.services.len(), Default::default());
         for svc in ordered(g) {
             let mut deps = gate.clone();
             for d in &svc.depends_on {
-                deps.extend(done.get(d).cloned().unwrap_or_default());
+                if let Some(sinks) = done.get(d.as_str()) {
+                    deps.extend(sinks.iter().cloned());
+                }
             }
-            let db = svc.database.as_ref().and_then(|d| serving.get(d)).cloned();
-            if let Some((_, waits)) = &db {
+            let db = svc.database.as_ref().and_then(|d| serving.get(d));
+            if let Some((_, waits)) = db {
                 deps.extend(waits.iter().cloned());
             }
             let mut ready = Vec::new();
@@ -71,14 +74,14 @@ impl Kind for RegionFailover {
                     what: format!("service `{}`", svc.name),
                     why: format!("no cluster in region `{to}`"),
                 })?;
-                ready = bring_up(g, svc, cluster, db.as_ref().map(|(r, _)| r), &deps)?;
+                ready = bring_up(g, svc, cluster, db.map(|(r, _)| r), &deps)?;
             }
             let before_dns = or_else(ready, &deps);
             let switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
             let before_verify = or_else(switched, &before_dns);
-            verify_step(g, svc, before_verify.clone());
+            verify_step(g, svc, before_verify);
             let sinks = g.service_sinks(&svc.name);
-            done.insert(svc.name.clone(), or_else(sinks, &deps));
+            done.insert(svc.name.as_str(), or_else(sinks, &deps));
         }
 
         // Redundancy: the promoted replica is a primary without a replica of its own. A new

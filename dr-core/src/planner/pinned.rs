@@ -1,0 +1,184 @@
+//! The planner's output pinned: a digest of every graph planned from the bundled plans and
+//! from a generated plan, so a change meant to make planning faster cannot change what it
+//! plans. A deliberate change of the graphs updates the digests here, in the same commit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use super::{plan, ObservedState};
+use crate::plan::Plan;
+
+/// Everything a graph holds (steps with their actions' parameters, dependencies, keys,
+/// estimates and timeouts, the critical path, forecasts, risks), as JSON, hashed; or the
+/// planning error.
+fn digest(plan_: &Plan, scenario: &str) -> String {
+    let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let observed = ObservedState::nominal(plan_, at);
+    let text = match plan(plan_, scenario, &observed) {
+        Ok(g) => serde_json::to_string(&g).unwrap(),
+        Err(e) => format!("error: {e}"),
+    };
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The digest of every scenario of `plan_`, one line each.
+fn digests(plan_: &Plan) -> String {
+    let mut out = String::new();
+    for sc in &plan_.scenarios {
+        let _ = writeln!(out, "{} {}", sc.name, &digest(plan_, &sc.name)[..16]);
+    }
+    out
+}
+
+/// A plan of `n` services exercising most of what the planner looks up: tiers, chains of
+/// dependencies, databases shared by ten services (with replicas, backups and PITR, some
+/// without a replica), workloads on two clusters with and without warm standbys, several
+/// DNS records per service, health checks, secrets, notifications, an approval, plan steps
+/// after a milestone and after a service, and one scenario of each kind it can host.
+fn generated(n: usize) -> String {
+    let dbs = n / 10 + 1;
+    let mut s = String::new();
+    s.push_str("name: gen\nregions:\n  - { name: east, role: primary }\n  - { name: west, role: secondary }\ndatabases:\n");
+    for d in 0..dbs {
+        if d % 4 == 3 {
+            let _ = writeln!(
+                s,
+                "  - {{ name: db{d}, region: east, backups: {{ every: 1h, copy_to: [west] }}, pitr: {{ lag: 5m }} }}"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  - {{ name: db{d}, region: east, multi_az: true, replicas: [{{ id: db{d}-west, region: west, expected_lag: {}s }}], backups: {{ every: 6h, copy_to: [west] }} }}",
+                10 + d % 50
+            );
+        }
+    }
+    s.push_str("clusters:\n");
+    for (c, region) in [("east-k8s", "east"), ("west-k8s", "west")] {
+        let _ = writeln!(
+            s,
+            "  - name: {c}\n    region: {region}\n    ingress: lb.{region}.example.com\n    workloads:"
+        );
+        for i in 0..n {
+            let _ = writeln!(
+                s,
+                "      - {{ name: w{i}, namespace: ns{}, replicas: {}, standby_replicas: {} }}",
+                i % 7,
+                1 + i % 5,
+                u32::from(i % 3 == 0)
+            );
+            if i % 5 == 0 {
+                let _ = writeln!(
+                    s,
+                    "      - {{ name: w{i}-worker, namespace: ns{}, kind: stateful_set, replicas: 2 }}",
+                    i % 7
+                );
+            }
+        }
+    }
+    s.push_str("dns:\n");
+    for i in 0..n {
+        let _ = writeln!(s, "  - {{ name: s{i}.example.com, zone: Z{} }}", i % 3);
+        if i % 4 == 0 {
+            let _ = writeln!(
+                s,
+                "  - {{ name: s{i}-admin.example.com, zone: Z1, set_id: west, targets: {{ west: admin.west.example.com }} }}"
+            );
+        }
+    }
+    s.push_str("health_checks:\n");
+    for i in (0..n).step_by(2) {
+        let _ = writeln!(
+            s,
+            "  - {{ name: h{i}, target: \"https://s{i}.example.com/health\" }}"
+        );
+    }
+    s.push_str("stores:\n  - { name: evidence, region: west }\n");
+    s.push_str("notifications:\n  - { name: oncall, kind: pagerduty }\n  - { name: status }\n");
+    s.push_str("services:\n");
+    let tiers = ["critical", "high", "medium", "low"];
+    for i in 0..n {
+        let deps: Vec<String> = (1..=3)
+            .filter(|k| i >= k * 7)
+            .map(|k| format!("s{}", i - k * 7))
+            .collect();
+        let mut workloads = format!("w{i}");
+        if i % 5 == 0 {
+            let _ = write!(workloads, ", w{i}-worker");
+        }
+        let mut dns = format!("s{i}.example.com");
+        if i % 4 == 0 {
+            let _ = write!(dns, ", s{i}-admin.example.com");
+        }
+        let check = if i % 2 == 0 {
+            format!(", health_check: h{i}")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "  - {{ name: s{i}, tier: {}, rto: {}h, rpo: {}m, database: db{}, workloads: [{workloads}], dns: [{dns}], depends_on: [{}]{check}, secret: {{ name: s{i}-secret, key: DATABASE_URL, template: \"postgres://s{i}@{{endpoint}}/app\" }} }}",
+            tiers[i % 4],
+            1 + i % 30,
+            1 + i % 90,
+            i % dbs,
+            deps.join(", ")
+        );
+    }
+    s.push_str(
+        "  - { name: bare, rto: 1h, rpo: 5m, database: db0 }\n\
+         scenarios:\n\
+         \x20 - name: failover\n\
+         \x20   kind: region-failover\n\
+         \x20   from: east\n\
+         \x20   to: west\n\
+         \x20   approval: true\n\
+         \x20   notify: [oncall, status]\n\
+         \x20   steps:\n\
+         \x20     - { id: warm, kind: webhook, after: [database promoted], critical: false, params: { url: \"https://cache.internal/warm\" } }\n\
+         \x20     - { id: smoke, kind: command, after: [s3, warm], service: s3, params: { program: ./smoke.sh } }\n\
+         \x20 - { name: db-failure, kind: database-failure, database: db1 }\n\
+         \x20 - { name: db-restore, kind: database-failure, database: db3, strategy: restore }\n\
+         \x20 - { name: pitr, kind: point-in-time-restore, database: db3 }\n\
+         \x20 - { name: rebuild, kind: cluster-rebuild, cluster: east-k8s, to_cluster: west-k8s }\n\
+         \x20 - { name: rollback, kind: application-rollback, service: s5 }\n\
+         \x20 - { name: restart, kind: service-restart, service: s10, notify: [oncall] }\n\
+         \x20 - { name: isolate, kind: security-isolation, service: s15, evidence_store: evidence }\n",
+    );
+    s
+}
+
+#[test]
+fn generated_plan_graphs_are_pinned() {
+    let plan_ = Plan::from_yaml_str(&generated(300)).unwrap_or_else(|e| panic!("{e}"));
+    plan_.validate().unwrap_or_else(|e| panic!("{e}"));
+    let got = digests(&plan_);
+    println!("{got}");
+    assert_eq!(got, "failover c8aabcaf4d5bcaf0\ndb-failure 8b024b961043857a\ndb-restore 26f708fae7a6a662\npitr 689fb94ce7e24c97\nrebuild 562ce8abd1aadef2\nrollback 04067238efd699d9\nrestart 2b6c61365d6eacb9\nisolate 5d07b830f5417485\n");
+}
+
+#[test]
+fn bundled_plan_graphs_are_pinned() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plans");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    let mut got = String::new();
+    for name in names {
+        // A plan with a kind only its example registers is planned by that example's tests.
+        let Ok(plan_) = Plan::load(dir.join(&name)) else {
+            let _ = writeln!(got, "{name}: not loadable with the built-in kinds");
+            continue;
+        };
+        let _ = writeln!(got, "{name}:");
+        got.push_str(&digests(&plan_));
+    }
+    println!("{got}");
+    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 82f084e747333414\nat-risk-rto.yaml:\nfailover c8708a8d8c3e9ee3\naws-region-failover.yaml:\nregion-failover d03d561a854cb147\ncache-failure.yaml:\ncache-failure 88eadac013720055\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 2af2ddf30530d213\nprovider-outage.yaml:\npayments-outage 42a4a752ea555038\nregion-failover.yaml:\nregion-failover b8a9cfe3764a785b\ndatabase-failure af60777b20bfaa44\npoint-in-time-restore 6cbd37ac6b20122c\ncluster-rebuild eb92e83a4c7f68ef\napplication-rollback 62146c507a133d71\nsecurity-isolation 3195e0084a7fecfa\nservice-restart 6eb7d9e8e0bb8fb4\nrestore-from-dump 4898b119973ec1e9\nnightly-backup b3fa09a356934c8d\n");
+}
