@@ -224,7 +224,7 @@ struct DecisionLabels {
 /// let _metrics = dr_core::watch::WatchMetrics::register_in(&mut registry);
 /// let mut text = String::new();
 /// prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-/// assert!(text.contains("# TYPE dr_scenario_ready gauge"));
+/// assert!(text.contains("# TYPE dr_watch_passes counter"));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct WatchMetrics {
