@@ -204,7 +204,10 @@ fn gates(
         if !shown.is_empty() {
             let more = judged.len().saturating_sub(NAMED);
             let more = if more > 0 {
-                format!(" and {more} more service{}", if more == 1 { "" } else { "s" })
+                format!(
+                    " and {more} more service{}",
+                    if more == 1 { "" } else { "s" }
+                )
             } else {
                 String::new()
             };

@@ -93,7 +93,13 @@ fn triggers(plan: &Plan, p: &mut Problems) {
             );
         }
         for h in &t.health_checks {
-            unknown(p, || format!("{at}.health_checks"), "health check", h, &checks);
+            unknown(
+                p,
+                || format!("{at}.health_checks"),
+                "health check",
+                h,
+                &checks,
+            );
         }
         for d in &t.databases {
             unknown(p, || format!("{at}.databases"), "database", d, &databases);
