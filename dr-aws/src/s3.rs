@@ -38,7 +38,9 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Parts uploaded at once unless [`S3Store::with_upload_concurrency`] says otherwise: with
-/// the default part size, at most 5 parts (40 MiB) are held while a large object uploads.
+/// the default part size, at most 5 part buffers (40 MiB) are held while a large object
+/// uploads, reused from part to part. (On the AWS emulator, 6 and 10 parts at once were no
+/// faster than 4, and held more memory; see BENCHMARKS.md.)
 pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 4;
 
 /// The largest object a single `CopyObject` copies; larger ones are copied part by part.
@@ -150,7 +152,8 @@ impl S3Store {
     }
 
     /// Parts of a multipart upload sent at once (default [`DEFAULT_UPLOAD_CONCURRENCY`], at
-    /// least 1). Memory held by a large upload is about `(concurrency + 1) × part size`.
+    /// least 1). Memory held by a large upload is about `(concurrency + 1) × part size`:
+    /// that many part buffers, each reused once its part is sent.
     pub fn with_upload_concurrency(mut self, parts: usize) -> Self {
         self.upload_concurrency = parts.max(1);
         self
@@ -403,6 +406,10 @@ impl S3Store {
         let mut buf = BytesMut::with_capacity(self.part_size);
         // Parts in flight, each its own task (aborted if this future is dropped or fails).
         let mut in_flight = tokio::task::JoinSet::new();
+        // Buffers of parts already sent, filled again rather than allocated anew: at most
+        // `upload_concurrency + 1` part buffers are ever allocated, whatever the allocator
+        // does with freed ones.
+        let mut free: Vec<BytesMut> = Vec::new();
         while let Some(chunk) = data.next().await {
             let mut chunk = chunk?;
             hasher.update(&chunk);
@@ -413,8 +420,6 @@ impl S3Store {
                 if buf.len() < self.part_size {
                     continue;
                 }
-                let part =
-                    std::mem::replace(&mut buf, BytesMut::with_capacity(self.part_size)).freeze();
                 if upload.is_none() {
                     *upload =
                         Some(Multipart::start(self, key, metadata.clone(), self.checksums).await?);
@@ -422,9 +427,15 @@ impl S3Store {
                 if let Some(u) = upload.as_mut() {
                     while in_flight.len() >= self.upload_concurrency {
                         if let Some(done) = in_flight.join_next().await {
-                            u.add(joined(done)??);
+                            let (part, sent) = joined(done)??;
+                            u.add(part);
+                            recycle(&mut free, sent);
                         }
                     }
+                    let next = free
+                        .pop()
+                        .unwrap_or_else(|| BytesMut::with_capacity(self.part_size));
+                    let part = std::mem::replace(&mut buf, next).freeze();
                     let number = u.next_number();
                     in_flight.spawn(u.upload(self, number, part));
                 }
@@ -451,8 +462,9 @@ impl S3Store {
                     let number = u.next_number();
                     in_flight.spawn(u.upload(self, number, buf.freeze()));
                 }
+                drop(free);
                 while let Some(done) = in_flight.join_next().await {
-                    u.add(joined(done)??);
+                    u.add(joined(done)??.0);
                 }
                 let etag = upload.take().map(|u| u.complete(self));
                 let etag = match etag {
@@ -497,6 +509,14 @@ impl S3Store {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// Keeps the buffer of a sent part for the next one, when nothing else holds it.
+fn recycle(free: &mut Vec<BytesMut>, sent: Bytes) {
+    if let Ok(mut b) = sent.try_into_mut() {
+        b.clear();
+        free.push(b);
     }
 }
 

@@ -17,7 +17,7 @@ async fn the_s3_bench_runs_on_a_tiny_object() {
         .await
         .expect("bench");
     let ops: Vec<&str> = rows.iter().map(|r| r.operation.as_str()).collect();
-    assert_eq!(ops, ["put", "get"]);
+    assert_eq!(ops, ["put", "get", "put (sha256 given)"]);
     for r in &rows {
         assert_eq!(r.bytes, bytes);
         // The AWS CLI is not installed by the test command: its absence is reported.

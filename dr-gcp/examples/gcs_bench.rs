@@ -1,6 +1,3 @@
-//! (Does not complete yet against fake-gcs-server: the gRPC call recording the SHA-256 after
-//! the upload fails with a transport error in this process; see BENCHMARKS.md.)
-//!
 //! Throughput and peak memory of `GcsStore` `put` (a resumable upload in 8 MiB chunks) and
 //! `get` against `curl` on the same fake-gcs-server: a resumable upload with the same
 //! chunking (one `curl` per chunk, fed by `dd`) and one media download (alternating runs,
@@ -14,12 +11,22 @@
 //!
 //! `BENCH_DIR` chooses the directory of the local files (default `target/bench`),
 //! `BENCH_RUNS` the runs of each side (default 3).
+//!
+//! Reads and resumable writes are the client's own, over JSON/HTTP. fake-gcs-server does not
+//! speak gRPC, so the control calls (the metadata update that records the SHA-256, the
+//! metadata read of `get`, the final delete) go through the JSON control stub the emulator
+//! tests use (`tests/support/json_control.rs`).
 
 use std::path::PathBuf;
 
 use dr_core::provider::SnapshotStore;
 use dr_core::testkit::bench::{self, Baseline, Plan, Row};
 use dr_gcp::{GcsBuilder, GcsCredentials};
+use google_cloud_storage::client::StorageControl;
+
+#[allow(unreachable_pub, dead_code)] // Shared with the emulator tests.
+#[path = "../tests/support/json_control.rs"]
+mod json_control;
 
 /// A resumable upload of `$1` to object `$3` of bucket `$2` at `$GCS_EMULATOR_URL`, in
 /// chunks of `$4` bytes, each sent by one `curl`.
@@ -53,6 +60,9 @@ pub async fn gcs_bench(
         .with_endpoint(&url)
         .with_bucket(&bucket)
         .with_credentials(GcsCredentials::Anonymous)
+        .with_control_client(StorageControl::from_stub(json_control::JsonControl::new(
+            &url,
+        )))
         .build()
         .await?;
     let prefix = dr_core::testkit::unique("bench");
@@ -87,6 +97,7 @@ pub async fn gcs_bench(
     Ok(rows)
 }
 
+#[allow(dead_code)] // The test includes this file for `gcs_bench`.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench".into());

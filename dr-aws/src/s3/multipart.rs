@@ -71,13 +71,13 @@ impl Multipart {
     /// A request uploading part `number` (from [`Multipart::next_number`]) with its SHA-256
     /// for S3 to check, owning what it needs so that it can run as its own task (the part's
     /// digest is then computed off the task reading the stream). [`Multipart::add`] records
-    /// the result.
+    /// the result; the part's bytes come back with it, for their buffer to be reused.
     pub(super) fn upload(
         &self,
         store: &S3Store,
         number: i32,
         part: Bytes,
-    ) -> impl std::future::Future<Output = Result<CompletedPart>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(CompletedPart, Bytes)>> + Send + 'static {
         let client = self.client.clone();
         let bucket = self.bucket.clone();
         let key = self.key.clone();
@@ -92,7 +92,7 @@ impl Multipart {
                 .upload_id(&upload_id)
                 .part_number(number)
                 .checksum_sha256(&digest)
-                .body(SdkByteStream::from(part))
+                .body(SdkByteStream::from(part.clone()))
                 .send()
                 .await
                 .map_err(|e| {
@@ -104,11 +104,12 @@ impl Multipart {
                     };
                     crate::error::map_sdk(ctx, e)
                 })?;
-            Ok(CompletedPart::builder()
+            let done = CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(out.e_tag().map(str::to_string))
                 .checksum_sha256(out.checksum_sha256().unwrap_or(&digest))
-                .build())
+                .build();
+            Ok((done, part))
         }
     }
 
