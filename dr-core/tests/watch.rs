@@ -15,16 +15,19 @@ use dr_core::watch::{WatchDecision, WatchEvent, WatchMetrics, Watcher};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// The bundled plan's region failover.
+fn failover(plan: &mut Plan) -> &mut dr_core::plan::Scenario {
+    plan.scenarios
+        .iter_mut()
+        .find(|s| s.name == "region-failover")
+        .unwrap()
+}
+
 fn plan(start: TriggerStart) -> Plan {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/plans/region-failover.yaml");
     let mut plan = Plan::load(path).unwrap();
-    let sc = plan
-        .scenarios
-        .iter_mut()
-        .find(|s| s.name == "region-failover")
-        .unwrap();
-    sc.trigger = Some(Trigger {
+    failover(&mut plan).trigger = Some(Trigger {
         failures: 3,
         recover_after: 2,
         start,
@@ -279,12 +282,7 @@ async fn readiness_shows_what_is_at_risk_and_changes_are_events() {
 #[test]
 fn a_trigger_naming_what_the_plan_lacks_is_invalid_input() {
     let mut plan = plan(TriggerStart::Auto);
-    let sc = plan
-        .scenarios
-        .iter_mut()
-        .find(|s| s.name == "region-failover")
-        .unwrap();
-    sc.trigger = Some(Trigger {
+    failover(&mut plan).trigger = Some(Trigger {
         failures: 0,
         ..Trigger::on_health_checks(["api-helth"])
     });
