@@ -59,7 +59,7 @@ use crate::executor::{ApprovalHook, ApprovalRequest, Decision as Answer, Executo
 use crate::plan::{Plan, PlanError, Trigger, TriggerStart, TriggerWhen};
 use crate::planner::ObservedState;
 use crate::provider::{DbState, HealthStatus, Lease};
-use crate::{Clock, Providers};
+use crate::{Clock, Providers, RecoveryGraph};
 
 /// What one signal of a trigger showed in a sample.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -419,6 +419,19 @@ impl Watcher {
         self.metrics.passes.inc();
         let observed = ObservedState::observe(&self.plan, &self.providers, at).await;
         let checks = self.probe_checks().await;
+        // Every scenario planned once against what was observed: for its readiness, and
+        // for the run a trigger starts.
+        let mut graphs: BTreeMap<String, Result<RecoveryGraph, String>> = self
+            .plan
+            .scenarios
+            .iter()
+            .map(|sc| {
+                let g = crate::planner::plan(&self.plan, &sc.name, &observed)
+                    .map_err(|e| e.to_string());
+                (sc.name.clone(), g)
+            })
+            .collect();
+        let readiness = self.readiness(&graphs);
         for sc in &self.plan.scenarios {
             let Some(trigger) = &sc.trigger else {
                 continue;
@@ -485,7 +498,10 @@ impl Watcher {
                         reason: reason.clone(),
                     },
                 );
-                let decision = self.decide(&sc.name, trigger, &reason, &observed).await;
+                let graph = graphs
+                    .remove(&sc.name)
+                    .unwrap_or_else(|| Err(format!("no scenario `{}`", sc.name)));
+                let decision = self.decide(&sc.name, trigger, &reason, graph).await;
                 self.metrics
                     .decisions
                     .get_or_create(&DecisionLabels {
@@ -504,7 +520,6 @@ impl Watcher {
                 );
             }
         }
-        let readiness = self.readiness(&observed);
         for r in &readiness {
             let labels = ScenarioLabels {
                 scenario: r.scenario.clone(),
@@ -596,7 +611,7 @@ impl Watcher {
         scenario: &str,
         trigger: &Trigger,
         reason: &str,
-        observed: &ObservedState,
+        graph: Result<RecoveryGraph, String>,
     ) -> WatchDecision {
         if let Some(by) = self.running() {
             return WatchDecision::AlreadyRunning {
@@ -618,13 +633,9 @@ impl Watcher {
                 }
             }
         }
-        let graph = match crate::planner::plan(&self.plan, scenario, observed) {
+        let graph = match graph {
             Ok(g) => g,
-            Err(e) => {
-                return WatchDecision::PlanFailed {
-                    error: e.to_string(),
-                }
-            }
+            Err(error) => return WatchDecision::PlanFailed { error },
         };
         let approved = match trigger.start {
             TriggerStart::Auto => false,
@@ -697,58 +708,65 @@ impl Watcher {
         WatchDecision::Started { steps, approved }
     }
 
-    fn readiness(&self, observed: &ObservedState) -> Vec<Readiness> {
+    fn readiness(
+        &self,
+        graphs: &BTreeMap<String, Result<RecoveryGraph, String>>,
+    ) -> Vec<Readiness> {
         let executor = (self.factory)();
         self.plan
             .scenarios
             .iter()
-            .map(
-                |sc| match crate::planner::plan(&self.plan, &sc.name, observed) {
-                    Err(e) => Readiness {
-                        scenario: sc.name.clone(),
-                        ready: false,
-                        at_risk: vec![format!("cannot be planned: {e}")],
-                        forecast: None,
-                    },
-                    Ok(graph) => {
-                        let mut at_risk: Vec<String> = graph
-                            .risks
-                            .iter()
-                            .map(|r| match &r.service {
-                                Some(s) => format!("{s}: {}", r.message),
-                                None => r.message.clone(),
-                            })
-                            .collect();
-                        at_risk.extend(
-                            executor
-                                .preflight(&graph)
-                                .iter()
-                                .map(|p| format!("preflight: {p}")),
-                        );
-                        for s in graph.services.iter().filter(|s| !s.within_targets) {
-                            at_risk.push(format!(
-                                "{}: forecast recovery {} (RTO {}){}",
-                                s.name,
-                                crate::duration::human(s.forecast_rto),
-                                crate::duration::human(s.rto_target),
-                                s.forecast_rpo.map_or_else(String::new, |l| format!(
-                                    ", data loss {} (RPO {})",
-                                    crate::duration::human(l),
-                                    crate::duration::human(s.rpo_target)
-                                ))
-                            ));
-                        }
-                        at_risk.sort();
-                        at_risk.dedup();
-                        Readiness {
-                            scenario: sc.name.clone(),
-                            ready: at_risk.is_empty(),
-                            at_risk,
-                            forecast: Some(graph.forecast),
-                        }
-                    }
+            .map(|sc| match graphs.get(&sc.name).map(Result::as_ref) {
+                None => Readiness {
+                    scenario: sc.name.clone(),
+                    ready: false,
+                    at_risk: vec!["not planned".into()],
+                    forecast: None,
                 },
-            )
+                Some(Err(e)) => Readiness {
+                    scenario: sc.name.clone(),
+                    ready: false,
+                    at_risk: vec![format!("cannot be planned: {e}")],
+                    forecast: None,
+                },
+                Some(Ok(graph)) => {
+                    let mut at_risk: Vec<String> = graph
+                        .risks
+                        .iter()
+                        .map(|r| match &r.service {
+                            Some(s) => format!("{s}: {}", r.message),
+                            None => r.message.clone(),
+                        })
+                        .collect();
+                    at_risk.extend(
+                        executor
+                            .preflight(&graph)
+                            .iter()
+                            .map(|p| format!("preflight: {p}")),
+                    );
+                    for s in graph.services.iter().filter(|s| !s.within_targets) {
+                        at_risk.push(format!(
+                            "{}: forecast recovery {} (RTO {}){}",
+                            s.name,
+                            crate::duration::human(s.forecast_rto),
+                            crate::duration::human(s.rto_target),
+                            s.forecast_rpo.map_or_else(String::new, |l| format!(
+                                ", data loss {} (RPO {})",
+                                crate::duration::human(l),
+                                crate::duration::human(s.rpo_target)
+                            ))
+                        ));
+                    }
+                    at_risk.sort();
+                    at_risk.dedup();
+                    Readiness {
+                        scenario: sc.name.clone(),
+                        ready: at_risk.is_empty(),
+                        at_risk,
+                        forecast: Some(graph.forecast),
+                    }
+                }
+            })
             .collect()
     }
 }

@@ -85,7 +85,11 @@ fn the_detection_example_detects_decides_and_fails_over_once() {
         .map(|e| e["event"].as_str().unwrap())
         .filter(|k| ["fired", "decided", "run_finished", "rearmed"].contains(k))
         .collect();
-    assert_eq!(kinds, ["fired", "decided", "rearmed", "run_finished"], "{stdout}");
+    assert_eq!(
+        kinds,
+        ["fired", "decided", "rearmed", "run_finished"],
+        "{stdout}"
+    );
     // Three failed samples before the trigger fired, none before the outage.
     let failed_before_firing = events
         .iter()
@@ -96,6 +100,9 @@ fn the_detection_example_detects_decides_and_fails_over_once() {
     let decided = events.iter().find(|e| e["event"] == "decided").unwrap();
     assert_eq!(decided["decision"]["decision"], "started");
     assert_eq!(decided["decision"]["approved"], true);
-    let finished = events.iter().find(|e| e["event"] == "run_finished").unwrap();
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "run_finished")
+        .unwrap();
     assert_eq!(finished["succeeded"], true);
 }
