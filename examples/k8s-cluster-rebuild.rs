@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dr_core::executor::{Executor, RunReport};
-use dr_core::plan::Plan;
+use dr_core::plan::{Interlock, Plan};
 use dr_core::planner;
 use dr_core::simulation::Simulation;
 use dr_examples::{
@@ -77,9 +77,16 @@ pub(crate) async fn run(args: Args, console: &Console) -> (u8, Option<RunReport>
             return (EXIT_INVALID, None);
         }
     };
-    // The simulated probe cannot see a real cluster: verify nothing rather than pretend.
+    // The simulated probe cannot see a real cluster: verify nothing rather than pretend, and
+    // so no DNS target can be judged healthy either (the `healthy-target` interlock is off).
     for s in &mut plan.services {
         s.health_check = None;
+    }
+    if plan.interlocks.contains(&Interlock::HealthyTarget) {
+        plan.interlocks.retain(|i| *i != Interlock::HealthyTarget);
+        console.err(
+            "note: health checks and the healthy-target interlock are off: the simulated probe cannot see a real cluster",
+        );
     }
     for w in plan
         .clusters

@@ -324,7 +324,6 @@ async fn region_failover_calls_providers_in_dependency_order() {
         "db.describe db-west promoted=true",
         "k8s.patch_secret shop/api-secrets",
         "k8s.scale api 2",
-        "k8s.rollout_status api",
         "dns.switch_record api.example.com",
         "dns.get_change C1",
         "probe.check https://api.example.com/health",
@@ -337,6 +336,17 @@ async fn region_failover_calls_providers_in_dependency_order() {
             pair[1]
         );
     }
+    // The scale reads the replica count first (what a compensation scales back to); the
+    // wait after it polls the rollout until it is up, before DNS moves.
+    let scale = position(&calls, "k8s.scale api 2");
+    let ready = calls
+        .iter()
+        .rposition(|c| c.starts_with("k8s.rollout_status api"))
+        .unwrap();
+    assert!(
+        scale < ready && ready < position(&calls, "dns.switch_record api.example.com"),
+        "{calls:#?}"
+    );
     // The data-loss window is the replica lag read before the promotion.
     let api = report.service("api").unwrap();
     assert_eq!(api.achieved_rpo, Some(Duration::from_secs(12)));

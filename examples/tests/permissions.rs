@@ -456,6 +456,9 @@ mod rbac {
         for s in &mut plan.services {
             s.health_check = None;
         }
+        // Without health checks, no DNS target can be judged (as the example does).
+        plan.interlocks
+            .retain(|i| *i != dr_core::plan::Interlock::HealthyTarget);
         for w in plan
             .clusters
             .iter_mut()

@@ -17,10 +17,30 @@ fn digest(plan_: &Plan, scenario: &str) -> String {
     let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let observed = ObservedState::nominal(plan_, at);
     let text = match plan(plan_, scenario, &observed) {
-        Ok(g) => serde_json::to_string(&g).unwrap(),
+        // Keys sorted: a workspace build may turn on serde_json's `preserve_order`.
+        Ok(g) => canonical(serde_json::to_value(&g).unwrap()).to_string(),
         Err(e) => format!("error: {e}"),
     };
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// `v` with the keys of every object in sorted order, whatever map serde_json is built with.
+fn canonical(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
+        other => other,
+    }
 }
 
 /// The digest of every scenario of `plan_`, one line each.
@@ -156,7 +176,7 @@ fn generated_plan_graphs_are_pinned() {
     plan_.validate().unwrap_or_else(|e| panic!("{e}"));
     let got = digests(&plan_);
     println!("{got}");
-    assert_eq!(got, "failover c8aabcaf4d5bcaf0\ndb-failure 8b024b961043857a\ndb-restore 26f708fae7a6a662\npitr 689fb94ce7e24c97\nrebuild 562ce8abd1aadef2\nrollback 04067238efd699d9\nrestart 2b6c61365d6eacb9\nisolate 5d07b830f5417485\n");
+    assert_eq!(got, "failover 932bfb6d40f08950\ndb-failure ef0a9e225001dd79\ndb-restore 511e13167d9c3aae\npitr bf992d063a8b42cf\nrebuild 6263220f6050672c\nrollback fc938cff64f6b003\nrestart 78dd04c6e01cbf09\nisolate 76c016270c0764ac\n");
 }
 
 #[test]
@@ -180,5 +200,5 @@ fn bundled_plan_graphs_are_pinned() {
         got.push_str(&digests(&plan_));
     }
     println!("{got}");
-    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 82f084e747333414\nat-risk-rto.yaml:\nfailover c8708a8d8c3e9ee3\naws-region-failover.yaml:\nregion-failover d03d561a854cb147\ncache-failure.yaml:\ncache-failure 88eadac013720055\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 2af2ddf30530d213\nprovider-outage.yaml:\npayments-outage 42a4a752ea555038\nregion-failover.yaml:\nregion-failover b8a9cfe3764a785b\ndatabase-failure af60777b20bfaa44\npoint-in-time-restore 6cbd37ac6b20122c\ncluster-rebuild eb92e83a4c7f68ef\napplication-rollback 62146c507a133d71\nsecurity-isolation 3195e0084a7fecfa\nservice-restart 6eb7d9e8e0bb8fb4\nrestore-from-dump 4898b119973ec1e9\nnightly-backup b3fa09a356934c8d\n");
+    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 2c24a824217abd6c\nat-risk-rto.yaml:\nfailover 2633110d38256138\naws-region-failover.yaml:\nregion-failover ca974364333fd53d\ncache-failure.yaml:\ncache-failure 2fabba7a0cb1d420\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 954e3e516b0d67dc\nprovider-outage.yaml:\npayments-outage c17a7b8f5deeb27e\nregion-failover.yaml:\nregion-failover c8d9f808c56c60b6\ndatabase-failure 08f05663ce428b0b\npoint-in-time-restore f160ec2f77cfd31f\ncluster-rebuild 1be045d8107dc83c\napplication-rollback c4977967d23dd24d\nsecurity-isolation f696ab7de3b50289\nservice-restart 5aa976fc4260aa94\nrestore-from-dump bd21283b3ce60920\nnightly-backup af50b2149f689099\n");
 }
