@@ -740,7 +740,7 @@ impl Watcher {
                         .collect();
                     at_risk.extend(
                         executor
-                            .preflight(&graph)
+                            .preflight(graph)
                             .iter()
                             .map(|p| format!("preflight: {p}")),
                     );
