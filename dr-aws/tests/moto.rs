@@ -155,7 +155,9 @@ async fn s3_passes_the_snapshot_store_conformance_suite() {
             Ok(())
         }
     };
-    dr_core::testkit::store::run_all(&store, &unique("conformance"), &corruptor)
+    // moto checks a precondition and writes in two steps, without a lock: the races are
+    // left out here (see the crate README), the preconditions one at a time are checked.
+    dr_core::testkit::store::run_sequential(&store, &unique("conformance"), &corruptor)
         .await
         .expect("S3 passes the SnapshotStore conformance suite");
     dr_core::testkit::store::backups_round_trip(std::sync::Arc::new(store), &unique("backups"))
@@ -164,22 +166,21 @@ async fn s3_passes_the_snapshot_store_conformance_suite() {
 }
 
 #[tokio::test]
-async fn s3_conditional_writes_journal_and_lease() {
+async fn s3_conditional_writes_and_lease() {
     use dr_core::provider::{Lease, StoreLease};
     use dr_core::testkit::{lease, store as suite};
     use std::sync::Arc;
     let Some(aws) = aws().await else { return };
     let store: Arc<dyn SnapshotStore> = Arc::new(bucket(&aws, None).await);
     let prefix = unique("conditional");
+    // Each precondition, one request at a time. moto checks `If-None-Match`/`If-Match` and
+    // then writes without a lock (`moto/s3/responses.py`), so racing writers can both win
+    // on it: the races (`conditional_races`, `journal_races`, `lease::race`) run against the
+    // other stores' stand-ins, and must be run against the S3 service itself before relying
+    // on the journal or the lease there (see the crate README).
     suite::conditional_writes(store.as_ref(), &prefix)
         .await
         .expect("conditional writes");
-    suite::conditional_races(store.as_ref(), &prefix, 16, 4)
-        .await
-        .expect("conditional races");
-    suite::journal_races(store.clone(), &prefix, 4, 10)
-        .await
-        .expect("journal on S3");
     let key = format!("{prefix}/lease");
     let runners: Vec<StoreLease> = (0..3)
         .map(|_| StoreLease::new(store.clone(), &key))
@@ -188,11 +189,6 @@ async fn s3_conditional_writes_journal_and_lease() {
     lease::run_all_with_ttl(&dyns, Duration::from_secs(2))
         .await
         .expect("lease checks on S3");
-    let racers: Vec<StoreLease> = (0..12)
-        .map(|_| StoreLease::new(store.clone(), &key))
-        .collect();
-    let dyns: Vec<&dyn Lease> = racers.iter().map(|l| l as &dyn Lease).collect();
-    lease::race(&dyns, 4).await.expect("lease race on S3");
 }
 
 #[tokio::test]
