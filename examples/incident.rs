@@ -79,17 +79,8 @@ impl IncidentState {
                 ),
                 ReadError::NotUtf8(f) => format!("{file}: {}", f.message),
             })?;
-        let parsed: IncidentFile = dr_core::document::deserialize(&text, format).map_err(|f| {
-            let mut at = file.clone();
-            if let Some(line) = f.line {
-                at.push_str(&format!(":{line}"));
-                if let Some(col) = f.column {
-                    at.push_str(&format!(":{col}"));
-                }
-            }
-            let field = f.field.map_or_else(String::new, |p| format!(" at `{p}`"));
-            format!("{at}: invalid {format} incident file{field}: {}", f.message)
-        })?;
+        let parsed: IncidentFile = dr_core::document::deserialize(&text, format)
+            .map_err(|f| f.render(&file, format, "incident file"))?;
         Ok(IncidentState {
             lags: parsed.lag.into_iter().map(|(k, v)| (k, v.get())).collect(),
             writable_primaries: parsed.primary_still_writable,

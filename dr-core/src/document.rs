@@ -37,6 +37,56 @@ pub struct Fault {
     pub message: String,
 }
 
+impl Fault {
+    /// The fault as one line: `FILE:LINE:COLUMN: invalid FORMAT WHAT at `FIELD`: MESSAGE`,
+    /// each part shown only where known, and every part cleaned of secrets and control
+    /// characters (`what` names the document: `plan`, `providers file`).
+    ///
+    /// ```
+    /// use dr_core::document::{Fault, Format};
+    /// let f = Fault { line: Some(3), column: Some(1), field: Some("lag".into()), message: "bad".into() };
+    /// assert_eq!(f.render("i.yaml", Format::Yaml, "incident file"), "i.yaml:3:1: invalid YAML incident file at `lag`: bad");
+    /// ```
+    pub fn render(&self, file: &str, format: Format, what: &str) -> String {
+        render(
+            file,
+            format,
+            what,
+            self.line,
+            self.column,
+            self.field.as_deref(),
+            &self.message,
+        )
+    }
+}
+
+/// [`Fault::render`] from its parts.
+pub fn render(
+    file: &str,
+    format: Format,
+    what: &str,
+    line: Option<usize>,
+    column: Option<usize>,
+    field: Option<&str>,
+    message: &str,
+) -> String {
+    use crate::redact::clean;
+    let mut s = clean(file);
+    if let Some(line) = line {
+        s.push_str(&format!(":{line}"));
+        if let Some(column) = column {
+            s.push_str(&format!(":{column}"));
+        }
+    }
+    s.push_str(&format!(": invalid {format} {what}"));
+    if let Some(field) = field.filter(|f| !f.is_empty() && *f != ".") {
+        s.push_str(&format!(" at `{}`", clean(field)));
+    }
+    s.push_str(": ");
+    s.push_str(&clean(message));
+    s
+}
+
 /// Why a document file could not be read as text.
 #[derive(Debug)]
 pub enum ReadError {

@@ -100,20 +100,7 @@ fn render_parse(
     field: Option<&str>,
     message: &str,
 ) -> String {
-    let mut s = clean(file);
-    if let Some(line) = line {
-        s.push_str(&format!(":{line}"));
-        if let Some(column) = column {
-            s.push_str(&format!(":{column}"));
-        }
-    }
-    s.push_str(&format!(": invalid {format} providers file"));
-    if let Some(field) = field.filter(|f| !f.is_empty() && *f != ".") {
-        s.push_str(&format!(" at `{}`", clean(field)));
-    }
-    s.push_str(": ");
-    s.push_str(&clean(message));
-    s
+    dr_core::document::render(file, format, "providers file", line, column, field, message)
 }
 
 fn render_invalid(file: &str, problems: &[Problem]) -> String {
