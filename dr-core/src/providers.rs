@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::layer::{Layer, Layered};
 use crate::provider::{
-    ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, Notifier, SnapshotStore,
+    CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer,
+    NodeCapacity, Notifier, SecretManager, SnapshotStore, VolumeSnapshots,
 };
 use crate::{Error, Result};
 
@@ -42,6 +43,53 @@ pub struct Providers {
     probe: Option<Arc<dyn HealthProbe>>,
     notifier: Option<Arc<dyn Notifier>>,
     notifier_by_channel: HashMap<String, Arc<dyn Notifier>>,
+    cdn: Routed<dyn CdnOrigin>,
+    load_balancer: Routed<dyn LoadBalancer>,
+    nodes: Routed<dyn NodeCapacity>,
+    volumes: Routed<dyn VolumeSnapshots>,
+    secrets: Routed<dyn SecretManager>,
+}
+
+/// A default provider of one role and overrides by key (distribution, target group,
+/// cluster, region).
+#[derive(Debug)]
+struct Routed<P: ?Sized> {
+    default: Option<Arc<P>>,
+    by_key: HashMap<String, Arc<P>>,
+}
+
+impl<P: ?Sized> Default for Routed<P> {
+    fn default() -> Self {
+        Routed {
+            default: None,
+            by_key: HashMap::new(),
+        }
+    }
+}
+
+impl<P: ?Sized> Clone for Routed<P> {
+    fn clone(&self) -> Self {
+        Routed {
+            default: self.default.clone(),
+            by_key: self.by_key.clone(),
+        }
+    }
+}
+
+impl<P: ?Sized> Routed<P> {
+    fn get(&self, key: &str, role: &str, what: &str) -> Result<&Arc<P>> {
+        self.by_key
+            .get(key)
+            .or(self.default.as_ref())
+            .ok_or_else(|| missing(role, &format!("{what} {key}")))
+    }
+
+    fn map<Q: ?Sized>(self, f: impl Fn(Arc<P>) -> Arc<Q>) -> Routed<Q> {
+        Routed {
+            default: self.default.map(&f),
+            by_key: self.by_key.into_iter().map(|(k, p)| (k, f(p))).collect(),
+        }
+    }
 }
 
 fn missing(role: &str, what: &str) -> Error {
@@ -125,6 +173,75 @@ impl Providers {
         self
     }
 
+    /// The default CDN provider.
+    pub fn with_cdn(mut self, p: Arc<dyn CdnOrigin>) -> Self {
+        self.cdn.default = Some(p);
+        self
+    }
+
+    /// The CDN provider for one distribution (by the id the plan gives it).
+    pub fn with_cdn_for(mut self, distribution: impl Into<String>, p: Arc<dyn CdnOrigin>) -> Self {
+        self.cdn.by_key.insert(distribution.into(), p);
+        self
+    }
+
+    /// The default load balancer provider.
+    pub fn with_load_balancer(mut self, p: Arc<dyn LoadBalancer>) -> Self {
+        self.load_balancer.default = Some(p);
+        self
+    }
+
+    /// The load balancer provider for one target group (by the name or ARN the plan gives
+    /// it).
+    pub fn with_load_balancer_for(
+        mut self,
+        group: impl Into<String>,
+        p: Arc<dyn LoadBalancer>,
+    ) -> Self {
+        self.load_balancer.by_key.insert(group.into(), p);
+        self
+    }
+
+    /// The default node capacity provider.
+    pub fn with_nodes(mut self, p: Arc<dyn NodeCapacity>) -> Self {
+        self.nodes.default = Some(p);
+        self
+    }
+
+    /// The node capacity provider for one cluster (by the plan's cluster name).
+    pub fn with_nodes_for(mut self, cluster: impl Into<String>, p: Arc<dyn NodeCapacity>) -> Self {
+        self.nodes.by_key.insert(cluster.into(), p);
+        self
+    }
+
+    /// The default volume snapshot provider.
+    pub fn with_volumes(mut self, p: Arc<dyn VolumeSnapshots>) -> Self {
+        self.volumes.default = Some(p);
+        self
+    }
+
+    /// The volume snapshot provider for one region.
+    pub fn with_volumes_in(
+        mut self,
+        region: impl Into<String>,
+        p: Arc<dyn VolumeSnapshots>,
+    ) -> Self {
+        self.volumes.by_key.insert(region.into(), p);
+        self
+    }
+
+    /// The default secret manager.
+    pub fn with_secrets(mut self, p: Arc<dyn SecretManager>) -> Self {
+        self.secrets.default = Some(p);
+        self
+    }
+
+    /// The secret manager for one region.
+    pub fn with_secrets_in(mut self, region: impl Into<String>, p: Arc<dyn SecretManager>) -> Self {
+        self.secrets.by_key.insert(region.into(), p);
+        self
+    }
+
     /// Every provider of the set wrapped in `layer` (outside the layers added before). See
     /// [`crate::layer`].
     pub fn layer(self, layer: Arc<dyn Layer>) -> Self {
@@ -165,6 +282,13 @@ impl Providers {
                 .into_iter()
                 .map(|(k, p)| (k, wrap(p, l) as Arc<dyn Notifier>))
                 .collect(),
+            cdn: self.cdn.map(|p| wrap(p, l) as Arc<dyn CdnOrigin>),
+            load_balancer: self
+                .load_balancer
+                .map(|p| wrap(p, l) as Arc<dyn LoadBalancer>),
+            nodes: self.nodes.map(|p| wrap(p, l) as Arc<dyn NodeCapacity>),
+            volumes: self.volumes.map(|p| wrap(p, l) as Arc<dyn VolumeSnapshots>),
+            secrets: self.secrets.map(|p| wrap(p, l) as Arc<dyn SecretManager>),
         }
     }
 
@@ -230,5 +354,46 @@ impl Providers {
             .get(channel)
             .or(self.notifier.as_ref())
             .ok_or_else(|| missing("notifier", &format!("channel {channel}")))
+    }
+
+    /// The CDN provider for `distribution`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn cdn(&self, distribution: &str) -> Result<&Arc<dyn CdnOrigin>> {
+        self.cdn.get(distribution, "CDN", "distribution")
+    }
+
+    /// The load balancer provider for target group `group`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn load_balancer(&self, group: &str) -> Result<&Arc<dyn LoadBalancer>> {
+        self.load_balancer
+            .get(group, "load balancer", "target group")
+    }
+
+    /// The node capacity provider for `cluster`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn nodes(&self, cluster: &str) -> Result<&Arc<dyn NodeCapacity>> {
+        self.nodes.get(cluster, "node capacity", "cluster")
+    }
+
+    /// The volume snapshot provider for `region`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn volumes(&self, region: &str) -> Result<&Arc<dyn VolumeSnapshots>> {
+        self.volumes.get(region, "volume snapshot", "region")
+    }
+
+    /// The secret manager for `region`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn secrets(&self, region: &str) -> Result<&Arc<dyn SecretManager>> {
+        self.secrets.get(region, "secret manager", "region")
     }
 }

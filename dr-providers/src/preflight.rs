@@ -208,6 +208,11 @@ impl Built {
                 find("health_check", check)
             }
             Role::Notifier { channel } => find("notifications", channel),
+            Role::Cdn { distribution } => find("cdn", distribution),
+            Role::LoadBalancer { group } => find("load_balancers", group),
+            Role::Nodes { cluster } => find("node_groups", cluster),
+            Role::Volumes { region } => find("volumes", region),
+            Role::Secrets { region } => find("secrets", region),
             Role::Approval => "approval hook".into(),
             Role::Http => "direct HTTP request".into(),
             Role::Process => "local process".into(),

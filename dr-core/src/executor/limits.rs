@@ -19,7 +19,11 @@ use crate::Result;
 /// account and region), 5 per DNS zone (Route 53 accepts five requests a second per
 /// account), 50 per cluster (a kube API server admits 200 mutating requests in flight by
 /// default; clients commonly keep well under), 16 per store, 4 per notification channel, 16
-/// health probes. A plan's `limits:` section ([`PlanLimits`](crate::plan::PlanLimits))
+/// health probes, 2 per CDN distribution (CloudFront's update API allows a few calls a
+/// second per account), 10 per load balancer target group (ELBv2 register/deregister),
+/// 4 per cluster's node groups (EKS throttles its control-plane API per account), 10
+/// volume snapshot calls per region (EC2 `CreateSnapshot` is rate limited per region) and
+/// 10 secret manager calls per region. A plan's `limits:` section ([`PlanLimits`](crate::plan::PlanLimits))
 /// is applied over these for the runs of its graphs ([`with_plan`](Self::with_plan)).
 ///
 /// # Examples
@@ -50,6 +54,11 @@ impl Default for Limits {
             ("store", 16),
             ("notifier", 4),
             ("probe", 16),
+            ("cdn", 2),
+            ("load_balancer", 10),
+            ("nodes", 4),
+            ("volumes", 10),
+            ("secrets", 10),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -11,6 +11,11 @@ use tokio::time::Instant;
 use super::{CallInfo, Guard, Layer};
 use crate::provider::ByteStream;
 use crate::provider::{
+    CdnDistribution, CdnOrigin, LbTarget, LoadBalancer, NodeCapacity, NodeGroupRef,
+    NodeGroupStatus, NodeScaling, SecretManager, SecretValue, TargetHealth, VolumeSnapshot,
+    VolumeSnapshots,
+};
+use crate::provider::{
     Capabilities, ClusterDeployer, DatabaseReplica, DbRef, DbSnapshot, DbStatus, DnsChange,
     DnsFailover, DnsRecord, GetResult, HealthProbe, HealthStatus, Manifest, Notification, Notifier,
     ObjectMeta, Operation as O, Precondition, PutOptions, RestorePoint, RolloutStatus,
@@ -557,6 +562,193 @@ impl Notifier for Layered<dyn Notifier> {
             channel.to_string(),
         );
         self.through(i, self.inner.notify(channel, notification))
+            .await
+    }
+}
+
+#[async_trait]
+impl CdnOrigin for Layered<dyn CdnOrigin> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn describe_distribution(&self, id: &str) -> Result<CdnDistribution> {
+        let i = info("cdn", id, self.name(), O::DescribeDistribution, id);
+        self.through(i, self.inner.describe_distribution(id)).await
+    }
+    async fn set_origin(&self, id: &str, origin: &str) -> Result<CdnDistribution> {
+        let i = info(
+            "cdn",
+            id,
+            self.name(),
+            O::SetOrigin,
+            format!("{id} -> {origin}"),
+        );
+        self.through(i, self.inner.set_origin(id, origin)).await
+    }
+}
+
+#[async_trait]
+impl LoadBalancer for Layered<dyn LoadBalancer> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn target_health(&self, group: &str) -> Result<Vec<TargetHealth>> {
+        let i = info("load_balancer", group, self.name(), O::TargetHealth, group);
+        self.through(i, self.inner.target_health(group)).await
+    }
+    async fn register_targets(&self, group: &str, targets: &[LbTarget]) -> Result<()> {
+        let i = info(
+            "load_balancer",
+            group,
+            self.name(),
+            O::RegisterTargets,
+            group,
+        );
+        self.through(i, self.inner.register_targets(group, targets))
+            .await
+    }
+    async fn deregister_targets(&self, group: &str, targets: &[LbTarget]) -> Result<()> {
+        let i = info(
+            "load_balancer",
+            group,
+            self.name(),
+            O::DeregisterTargets,
+            group,
+        );
+        self.through(i, self.inner.deregister_targets(group, targets))
+            .await
+    }
+}
+
+#[async_trait]
+impl NodeCapacity for Layered<dyn NodeCapacity> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn describe_node_group(&self, group: &NodeGroupRef) -> Result<NodeGroupStatus> {
+        let i = info(
+            "nodes",
+            &group.cluster,
+            self.name(),
+            O::DescribeNodeGroup,
+            group.to_string(),
+        );
+        self.through(i, self.inner.describe_node_group(group)).await
+    }
+    async fn scale_node_group(&self, group: &NodeGroupRef, scaling: NodeScaling) -> Result<()> {
+        let i = info(
+            "nodes",
+            &group.cluster,
+            self.name(),
+            O::ScaleNodeGroup,
+            group.to_string(),
+        );
+        self.through(i, self.inner.scale_node_group(group, scaling))
+            .await
+    }
+}
+
+#[async_trait]
+impl VolumeSnapshots for Layered<dyn VolumeSnapshots> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn create_volume_snapshot(
+        &self,
+        region: &str,
+        volume: &str,
+        description: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<VolumeSnapshot> {
+        let i = info(
+            "volumes",
+            region,
+            self.name(),
+            O::CreateVolumeSnapshot,
+            format!("{region}/{volume}"),
+        );
+        self.through(
+            i,
+            self.inner
+                .create_volume_snapshot(region, volume, description, tags),
+        )
+        .await
+    }
+    async fn describe_volume_snapshot(&self, region: &str, id: &str) -> Result<VolumeSnapshot> {
+        let i = info(
+            "volumes",
+            region,
+            self.name(),
+            O::DescribeVolumeSnapshot,
+            format!("{region}/{id}"),
+        );
+        self.through(i, self.inner.describe_volume_snapshot(region, id))
+            .await
+    }
+    async fn find_volume_snapshots(
+        &self,
+        region: &str,
+        volume: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Vec<VolumeSnapshot>> {
+        let i = info(
+            "volumes",
+            region,
+            self.name(),
+            O::FindVolumeSnapshots,
+            format!("{region}/{volume}"),
+        );
+        self.through(i, self.inner.find_volume_snapshots(region, volume, tags))
+            .await
+    }
+}
+
+#[async_trait]
+impl SecretManager for Layered<dyn SecretManager> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn get_secret_value(&self, region: &str, name: &str) -> Result<SecretValue> {
+        let i = info(
+            "secrets",
+            region,
+            self.name(),
+            O::GetSecretValue,
+            format!("{region}/{name}"),
+        );
+        self.through(i, self.inner.get_secret_value(region, name))
+            .await
+    }
+    async fn put_secret_value(
+        &self,
+        region: &str,
+        name: &str,
+        value: &Secret,
+        version: &str,
+    ) -> Result<String> {
+        let i = info(
+            "secrets",
+            region,
+            self.name(),
+            O::PutSecretValue,
+            format!("{region}/{name}"),
+        );
+        self.through(i, self.inner.put_secret_value(region, name, value, version))
             .await
     }
 }

@@ -14,6 +14,11 @@ pub const LIMIT_ROLES: &[(&str, &str)] = &[
     ("store", "store"),
     ("notifier", "notification channel"),
     ("probe", "health probe"),
+    ("cdn", "CDN distribution"),
+    ("load_balancer", "load balancer target group"),
+    ("nodes", "cluster"),
+    ("volumes", "region"),
+    ("secrets", "region"),
 ];
 
 /// Concurrency limits on provider calls, as a plan states them: a limit per provider role
@@ -21,7 +26,8 @@ pub const LIMIT_ROLES: &[(&str, &str)] = &[
 /// server, store or notification channel). Whatever the plan leaves out keeps the
 /// executor's default ([`Limits::default`](crate::executor::Limits)): 8 calls per database
 /// region, 5 per DNS zone, 50 per cluster, 16 per store, 4 per notification channel, 16
-/// health probes.
+/// health probes, 2 per CDN distribution, 10 per load balancer target group, 4 per
+/// cluster's node groups, 10 volume snapshot and 10 secret manager calls per region.
 ///
 /// A graph planned from the plan carries the section, and the executor (so also the dry
 /// run's executor and the forecast's runs) applies it over its own limits.

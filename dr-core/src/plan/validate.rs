@@ -149,6 +149,8 @@ fn limits(plan: &Plan, p: &mut Problems) {
             "cluster" => Some(known(plan.clusters.iter().map(|c| c.name.as_str()))),
             "store" => Some(known(plan.stores.iter().map(|s| s.name.as_str()))),
             "notifier" => Some(known(plan.notifications.iter().map(|c| c.name.as_str()))),
+            "nodes" => Some(known(plan.clusters.iter().map(|c| c.name.as_str()))),
+            "volumes" | "secrets" => Some(known(plan.regions.iter().map(|r| r.name.as_str()))),
             "probe" => {
                 p.push(
                     format!("limits.targets.{role}"),

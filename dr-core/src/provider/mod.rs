@@ -4,6 +4,7 @@
 //! supports ([`Capabilities`]) and returns [`Error::NotSupported`](crate::Error::NotSupported)
 //! for the others, never a panic or a silent no-op.
 
+mod cdn;
 mod cluster;
 mod database;
 mod dns;
@@ -11,8 +12,13 @@ mod health;
 mod http_probe;
 mod lease;
 mod lease_store;
+mod load_balancer;
+mod nodes;
+mod secrets;
 mod store;
+mod volumes;
 
+pub use cdn::{CdnDistribution, CdnOrigin, DynCdnOrigin};
 pub use cluster::{
     ClusterDeployer, DynClusterDeployer, Manifest, RolloutStatus, WorkloadKind, WorkloadRef,
 };
@@ -27,6 +33,12 @@ pub use http_probe::{
 };
 pub use lease::{InMemoryLease, Lease, LeaseGuard};
 pub use lease_store::StoreLease;
+pub use load_balancer::{DynLoadBalancer, LbTarget, LoadBalancer, TargetHealth, TargetState};
+pub use nodes::{
+    DynNodeCapacity, NodeCapacity, NodeGroupRef, NodeGroupState, NodeGroupStatus, NodeScaling,
+};
+pub use secrets::{DynSecretManager, SecretManager, SecretValue};
+pub use volumes::{DynVolumeSnapshots, VolumeSnapshot, VolumeSnapshotState, VolumeSnapshots};
 pub use store::{
     copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, Precondition,
     PutOptions, SnapshotStore, SnapshotStoreExt, Version,
@@ -84,6 +96,23 @@ pub enum Operation {
     // Probes and notifications
     Probe,
     Notify,
+    // CdnOrigin
+    DescribeDistribution,
+    SetOrigin,
+    // LoadBalancer
+    TargetHealth,
+    RegisterTargets,
+    DeregisterTargets,
+    // NodeCapacity
+    DescribeNodeGroup,
+    ScaleNodeGroup,
+    // VolumeSnapshots
+    CreateVolumeSnapshot,
+    DescribeVolumeSnapshot,
+    FindVolumeSnapshots,
+    // SecretManager
+    GetSecretValue,
+    PutSecretValue,
 }
 
 impl Operation {
@@ -128,6 +157,18 @@ impl Operation {
             CheckData => "check_data",
             Probe => "probe",
             Notify => "notify",
+            DescribeDistribution => "describe_distribution",
+            SetOrigin => "set_origin",
+            TargetHealth => "target_health",
+            RegisterTargets => "register_targets",
+            DeregisterTargets => "deregister_targets",
+            DescribeNodeGroup => "describe_node_group",
+            ScaleNodeGroup => "scale_node_group",
+            CreateVolumeSnapshot => "create_volume_snapshot",
+            DescribeVolumeSnapshot => "describe_volume_snapshot",
+            FindVolumeSnapshots => "find_volume_snapshots",
+            GetSecretValue => "get_secret_value",
+            PutSecretValue => "put_secret_value",
         }
     }
 }

@@ -148,6 +148,31 @@ pub enum Role {
         /// The channel.
         channel: String,
     },
+    /// The CDN provider of a distribution.
+    Cdn {
+        /// The distribution id.
+        distribution: String,
+    },
+    /// The load balancer provider of a target group.
+    LoadBalancer {
+        /// The target group (name or ARN).
+        group: String,
+    },
+    /// The node capacity provider of a cluster.
+    Nodes {
+        /// The cluster name.
+        cluster: String,
+    },
+    /// The volume snapshot provider of a region.
+    Volumes {
+        /// The region.
+        region: String,
+    },
+    /// The secret manager of a region.
+    Secrets {
+        /// The region.
+        region: String,
+    },
     /// The embedding service's approval hook.
     Approval,
     /// An HTTP endpoint called directly by the step (a webhook).
@@ -163,7 +188,8 @@ pub enum Role {
 
 impl Role {
     /// The role's name in listings (`database`, `dns`, `cluster`, `store`, `probe`,
-    /// `notifier`, `approval`, `http`, `process`, or the external service's name).
+    /// `notifier`, `cdn`, `load_balancer`, `nodes`, `volumes`, `secrets`, `approval`, `http`,
+    /// `process`, or the external service's name).
     pub fn name(&self) -> &str {
         match self {
             Role::Database { .. } => "database",
@@ -172,6 +198,11 @@ impl Role {
             Role::Store { .. } => "store",
             Role::Probe => "probe",
             Role::Notifier { .. } => "notifier",
+            Role::Cdn { .. } => "cdn",
+            Role::LoadBalancer { .. } => "load_balancer",
+            Role::Nodes { .. } => "nodes",
+            Role::Volumes { .. } => "volumes",
+            Role::Secrets { .. } => "secrets",
             Role::Approval => "approval",
             Role::Http => "http",
             Role::Process => "process",
