@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dr_core::executor::{AutoApprove, Executor, RunReport, StepStatus};
 use dr_core::plan::{Plan, ScenarioKind};
-use dr_core::planner::{self, PlanningError};
+use dr_core::planner::{self, ObservedState, PlanningError};
 use dr_core::provider::{
     ClusterDeployer as _, DatabaseReplica as _, DbRef, DbRole, DnsFailover as _, Operation,
     WorkloadRef,
@@ -525,6 +525,47 @@ async fn a_cache_that_does_not_come_back_leaves_degraded_mode_on() {
         .filter(|c| c.operation == Operation::SetEnv)
         .count();
     assert_eq!(env_calls, 1, "degraded mode stays on");
+}
+
+#[test]
+fn a_warm_up_that_waits_for_the_end_of_the_scenario_is_a_cycle_named_at_its_after() {
+    let mut plan = bundled("cache-failure.yaml");
+    // Degraded mode goes off after the scenario's own steps; a warm-up that waits for the
+    // service's verification (which waits for degraded mode off) can never start.
+    plan.scenarios[0].steps[0].after = vec!["api/verify".into()];
+    let err = planner::plan(
+        &plan,
+        "cache-failure",
+        &ObservedState::nominal(&plan, chrono::Utc::now()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "scenarios[cache-failure].steps[warm-cache].after: waits for a step that, through the \
+         scenario's own order, waits for it: a cycle warm-cache → api/degraded-off:api → \
+         api/wait:api → api/verify → warm-cache"
+    );
+    // Two plan steps waiting for each other are named the same way.
+    let mut plan = bundled("cache-failure.yaml");
+    let mut second = plan.scenarios[0].steps[0].clone();
+    second.id = "warm-search".into();
+    second.after = vec!["warm-cache".into()];
+    plan.scenarios[0].steps[0].after = vec!["warm-search".into()];
+    plan.scenarios[0].steps.push(second);
+    let err = planner::plan(
+        &plan,
+        "cache-failure",
+        &ObservedState::nominal(&plan, chrono::Utc::now()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("a cycle warm-"), "{err}");
+    assert!(
+        err.contains("warm-cache → warm-search → warm-cache")
+            || err.contains("warm-search → warm-cache → warm-search"),
+        "{err}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

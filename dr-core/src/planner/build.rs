@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::duration::human;
 use crate::graph::{Action, FastMap, RecoveryGraph, Risk, ServiceForecast, Step};
 use crate::plan::{Plan, Scenario, Service};
+use crate::planner::PlanningError;
 
 use super::ObservedState;
 
@@ -286,7 +287,12 @@ impl<'a> GraphBuilder<'a> {
 
     /// Sorts steps topologically (stable: a step keeps its place unless a dependency comes
     /// later), computes the critical path and the forecasts, and returns the graph.
-    pub(super) fn finish(mut self) -> RecoveryGraph {
+    ///
+    /// # Errors
+    /// Steps that wait on each other in a cycle (a plan step's `after:` naming a step that
+    /// itself waits for the plan step): [`PlanningError::InvalidStep`] at that plan step's
+    /// `after`, or [`PlanningError::Cycle`] when no plan step is on it, the cycle named.
+    pub(super) fn finish(mut self) -> std::result::Result<RecoveryGraph, PlanningError> {
         // Every dependency by position, once: the order check and the timing share it.
         let n = self.steps.len();
         let mut deps = Vec::with_capacity(n * 3);
@@ -308,7 +314,11 @@ impl<'a> GraphBuilder<'a> {
             let lists: Vec<Vec<usize>> = (0..n)
                 .map(|i| deps[starts[i]..starts[i + 1]].to_vec())
                 .collect();
-            self.steps = reorder(std::mem::take(&mut self.steps), kahn(&lists));
+            let order = kahn(&lists);
+            if let Some(cycle) = cycle_among(&lists, &order) {
+                return Err(self.cycle_error(&cycle));
+            }
+            self.steps = reorder(std::mem::take(&mut self.steps), order.order);
             Timing::of(&self.steps)
         };
         let mut graph = RecoveryGraph {
@@ -378,7 +388,62 @@ impl<'a> GraphBuilder<'a> {
         graph.forecast = total;
         graph.services = services;
         graph.risks = self.risks;
-        graph
+        Ok(graph)
+    }
+
+    /// The error for steps (by position) that wait on each other in a cycle, each waiting
+    /// for the one after it, named from a plan step on it when there is one.
+    fn cycle_error(&self, cycle: &[usize]) -> PlanningError {
+        let own: BTreeSet<&str> = self.scenario.steps.iter().map(|s| s.id.as_str()).collect();
+        // Each runs before the next: reverse the "waits for" order, and start at a plan step.
+        let mut ids: Vec<&str> = cycle
+            .iter()
+            .rev()
+            .map(|&i| self.steps[i].id.as_str())
+            .collect();
+        let start = ids.iter().position(|id| own.contains(id));
+        if let Some(k) = start {
+            ids.rotate_left(k);
+        }
+        let mut shown = ids.clone();
+        shown.push(ids[0]);
+        let path = shown.join(" → ");
+        match start {
+            Some(_) => PlanningError::InvalidStep {
+                at: format!("scenarios[{}].steps[{}].after", self.scenario.name, ids[0]),
+                message: format!(
+                    "waits for a step that, through the scenario's own order, waits for it: \
+                     a cycle {path}"
+                ),
+            },
+            None => PlanningError::Cycle {
+                scenario: self.scenario.name.clone(),
+                cycle: path,
+            },
+        }
+    }
+}
+
+/// A cycle among the steps [`kahn`] could not place: positions each waiting for the next
+/// (the last waits for the first), or `None` when every step was placed.
+fn cycle_among(deps: &[Vec<usize>], order: &Kahn) -> Option<Vec<usize>> {
+    let first = *order.order.get(order.placed..)?.first()?;
+    let mut placed = vec![false; deps.len()];
+    for &i in &order.order[..order.placed] {
+        placed[i] = true;
+    }
+    // Every step left waits for at least one other step left, so walking such waits from
+    // any of them comes back to a step already seen: the walk from there is the cycle.
+    let mut seen_at: FastMap<usize, usize> = FastMap::default();
+    let mut walk = Vec::new();
+    let mut current = first;
+    loop {
+        if let Some(&k) = seen_at.get(&current) {
+            return Some(walk.split_off(k));
+        }
+        seen_at.insert(current, walk.len());
+        walk.push(current);
+        current = *deps[current].iter().find(|&&j| !placed[j])?;
     }
 }
 
@@ -448,9 +513,17 @@ fn reorder(steps: Vec<Step>, order: Vec<usize>) -> Vec<Step> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
+/// A topological order by position, as [`kahn`] finds it.
+struct Kahn {
+    /// Every position once: the placed ones in order, then those left on or behind a cycle.
+    order: Vec<usize>,
+    /// How many of `order` were placed (all of them unless there is a cycle).
+    placed: usize,
+}
+
 /// Kahn's algorithm on dependency lists by position, smallest ready position first; any
 /// step left on a cycle keeps its place at the end rather than being dropped.
-fn kahn(deps: &[Vec<usize>]) -> Vec<usize> {
+fn kahn(deps: &[Vec<usize>]) -> Kahn {
     let n = deps.len();
     let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
     let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -470,14 +543,18 @@ fn kahn(deps: &[Vec<usize>]) -> Vec<usize> {
             }
         }
     }
-    if order.len() < n {
+    let count = order.len();
+    if count < n {
         let mut placed = vec![false; n];
         for &i in &order {
             placed[i] = true;
         }
         order.extend((0..n).filter(|&i| !placed[i]));
     }
-    order
+    Kahn {
+        order,
+        placed: count,
+    }
 }
 
 /// The critical path of a finished graph (see [`Timing::critical_path`]).

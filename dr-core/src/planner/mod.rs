@@ -68,6 +68,14 @@ pub enum PlanningError {
         /// What is wrong.
         message: String,
     },
+    /// The scenario's steps wait on each other in a cycle that no plan step is on.
+    #[error("scenario `{scenario}`: its steps wait on each other in a cycle: {cycle}")]
+    Cycle {
+        /// The scenario.
+        scenario: String,
+        /// The steps, each running before the next (`a → b → a`).
+        cycle: String,
+    },
     /// The scenario cannot recover something with what the plan and the observed state offer.
     #[error("cannot recover {what}: {why}")]
     Unrecoverable {
@@ -115,7 +123,7 @@ pub fn plan_with(
     let mut g = build::GraphBuilder::new(plan, sc, observed);
     scenarios::build(&mut g)?;
     steps::add(&mut g, registry)?;
-    Ok(g.finish())
+    g.finish()
 }
 
 /// The longest chain of estimates ending in a critical step, and its length: what [`plan`]
