@@ -1,5 +1,5 @@
-//! The cache failure and the third-party provider outage on real Kubernetes, through a
-//! providers file (what `run-plan PLAN --scenario NAME --providers FILE` runs): the bundled
+//! The cache failure, the third-party provider outage, the application rollback and the
+//! service restart on real Kubernetes, through a providers file (what `run-plan PLAN --scenario NAME --providers FILE` runs): the bundled
 //! plans' cluster is the control plane `scripts/test.sh` starts (`DR_K8S_CONTEXT`, in
 //! namespaces of this run's own), their health checks are HTTP requests to a server on
 //! 127.0.0.1 whose answers each test sets, and the rest (DNS, notifications) stays simulated
@@ -114,7 +114,7 @@ fn plan_for(file: &str, ns: &str, server: &HealthServer, dir: &Path) -> (Plan, P
 
 /// Every health check over HTTP, the plan's cluster on the stand-in, the rest simulated.
 fn providers_file(plan: &Plan, context: &str, dir: &Path) -> PathBuf {
-    let mut text = format!("default: simulated\nclusters:\n");
+    let mut text = String::from("default: simulated\nclusters:\n");
     for c in &plan.clusters {
         text.push_str(&format!(
             "  {}: {{ kind: kubernetes, context: \"{context}\" }}\n",
@@ -140,7 +140,15 @@ fn providers_file(plan: &Plan, context: &str, dir: &Path) -> PathBuf {
 /// The plan's workloads created on the stand-in (a Deployment or StatefulSet each, with
 /// the plan's replicas and image), as a cluster would hold them before the incident.
 async fn deploy(k8s: &KubeDeployer, plan: &Plan) {
+    deploy_clusters(k8s, plan, &[]).await;
+}
+
+/// [`deploy`] for the clusters named in `only` (every cluster when it is empty).
+async fn deploy_clusters(k8s: &KubeDeployer, plan: &Plan, only: &[&str]) {
     for c in &plan.clusters {
+        if !only.is_empty() && !only.contains(&c.name.as_str()) {
+            continue;
+        }
         for w in &c.workloads {
             let (kind, extra) = match w.kind {
                 WorkloadKind::Deployment => ("Deployment", String::new()),
@@ -200,6 +208,38 @@ async fn run(plan_path: &Path, scenario: &str, providers: &Path) -> (u8, RunRepo
 
 fn status(report: &RunReport, step: &str) -> Option<StepStatus> {
     report.step(step).map(|s| s.status)
+}
+
+fn workload(plan: &Plan, cluster: &str, name: &str) -> WorkloadRef {
+    let c = plan.clusters.iter().find(|c| c.name == cluster).unwrap();
+    let w = c.workloads.iter().find(|w| w.name == name).unwrap();
+    WorkloadRef {
+        cluster: c.name.clone(),
+        namespace: w.namespace.clone(),
+        kind: w.kind,
+        name: w.name.clone(),
+    }
+}
+
+/// The image of the first container of a Deployment, read through kube.
+async fn image_of(context: &str, w: &WorkloadRef) -> String {
+    use dr_k8s::kube::api::{Api, DynamicObject};
+    use dr_k8s::kube::core::{ApiResource, GroupVersionKind};
+    let options = dr_k8s::kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = dr_k8s::kube::Config::from_kubeconfig(&options)
+        .await
+        .unwrap();
+    let client = dr_k8s::kube::Client::try_from(config).unwrap();
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
+    let api: Api<DynamicObject> = Api::namespaced_with(client, &w.namespace, &ar);
+    let obj = api.get(&w.name).await.unwrap();
+    obj.data["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 async fn env_of(k8s: &KubeDeployer, plan: &Plan, name: &str) -> HashMap<String, String> {
@@ -362,4 +402,76 @@ async fn a_provider_outage_on_kubernetes_falls_back_and_switches_back_when_healt
         Some("main-psp"),
         "{env:?}\n{report}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_rollback_on_kubernetes_restores_the_previous_image() {
+    let Some(context) = dr_core::testkit::standin("DR_K8S_CONTEXT", "Kubernetes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = HealthServer::start();
+    for h in ["/api-health", "/voice-health", "/www-health"] {
+        server.set(h, Answer::Healthy);
+    }
+    let ns = dr_core::testkit::unique("rollback");
+    let (plan, plan_path) = plan_for("region-failover.yaml", &ns, &server, dir.path());
+    let providers = providers_file(&plan, &context, dir.path());
+    let k8s = client(&plan, &context).await;
+    deploy_clusters(&k8s, &plan, &["prod-east"]).await;
+    // The bad release: a new image rolled out on top of the good one.
+    let api = workload(&plan, "prod-east", "api");
+    k8s.set_image(&api, "api", "shop/api:2.15.0-bad")
+        .await
+        .unwrap();
+    let bad = k8s
+        .wait_ready(&api, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(image_of(&context, &api).await, "shop/api:2.15.0-bad");
+
+    let (exit, report, out) = run(&plan_path, "application-rollback", &providers).await;
+    assert_eq!(exit, EXIT_OK, "{report}\n{out}");
+    assert!(report.succeeded() && report.targets_met(), "{report}");
+    // Read back: the good image again, as a new revision, rolled out.
+    assert_eq!(
+        image_of(&context, &api).await,
+        "shop/api:2.14.0",
+        "{report}"
+    );
+    let after = k8s.rollout_status(&api).await.unwrap();
+    assert!(after.is_complete(), "{after:?}");
+    assert!(after.revision > bad.revision, "{after:?} after {bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_restart_on_kubernetes_rolls_new_pods_and_verifies() {
+    let Some(context) = dr_core::testkit::standin("DR_K8S_CONTEXT", "Kubernetes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = HealthServer::start();
+    for h in ["/api-health", "/voice-health", "/www-health"] {
+        server.set(h, Answer::Healthy);
+    }
+    let ns = dr_core::testkit::unique("restart");
+    let (plan, plan_path) = plan_for("region-failover.yaml", &ns, &server, dir.path());
+    let providers = providers_file(&plan, &context, dir.path());
+    let k8s = client(&plan, &context).await;
+    deploy_clusters(&k8s, &plan, &["prod-east"]).await;
+    let api = workload(&plan, "prod-east", "api");
+    let before = k8s.rollout_status(&api).await.unwrap();
+
+    let (exit, report, out) = run(&plan_path, "service-restart", &providers).await;
+    assert_eq!(exit, EXIT_OK, "{report}\n{out}");
+    assert!(report.succeeded(), "{report}");
+    assert!(server.requests("/api-health") >= 1, "verified: {report}");
+    let after = k8s.rollout_status(&api).await.unwrap();
+    assert!(after.is_complete(), "{after:?}");
+    assert_eq!(
+        after.revision,
+        before.revision + 1,
+        "one new rollout: {after:?}"
+    );
+    assert_eq!(image_of(&context, &api).await, "shop/api:2.14.0");
 }
