@@ -210,7 +210,7 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
 
 /// Distributions serving from the primary region's origin; target groups with the primary
 /// region's targets registered, every target bound to its region's workloads.
-fn provision_edge(cloud: &SimCloud, plan: &Plan, primary: Option<&str>) {
+pub(crate) fn provision_edge(cloud: &SimCloud, plan: &Plan, primary: Option<&str>) {
     for c in &plan.cdn {
         let origin = primary
             .and_then(|r| c.origins.get(r))
@@ -248,7 +248,7 @@ fn provision_edge(cloud: &SimCloud, plan: &Plan, primary: Option<&str>) {
                 })
                 .collect();
             for t in &targets {
-                cloud.bind_target(&t.id, region, workloads.clone());
+                cloud.bind_target(&l.target_group, &t.id, region, workloads.clone());
             }
             if Some(region.as_str()) == primary {
                 cloud.add_registered_targets(&l.target_group, &targets);

@@ -134,7 +134,7 @@ async fn dr_targets_that_never_become_healthy_keep_the_old_ones_and_fail_naming_
                 kind: WorkloadKind::Deployment,
                 name: "not-deployed".into(),
             };
-            cloud.bind_target(&t.id, "us-west-2", vec![nothing]);
+            cloud.bind_target(GROUP, &t.id, "us-west-2", vec![nothing]);
         }
     })
     .await;
@@ -393,7 +393,7 @@ async fn targets_pass_health_checks_only_while_their_region_and_workloads_serve(
     cloud.add_workload(&api, 0);
     cloud.add_target_group("tg");
     let t = LbTarget::parse("10.2.0.10:8080").unwrap();
-    cloud.bind_target(&t.id, "us-west-2", vec![api.clone()]);
+    cloud.bind_target("tg", &t.id, "us-west-2", vec![api.clone()]);
     let lb = cloud.load_balancer();
     lb.register_targets("tg", std::slice::from_ref(&t))
         .await

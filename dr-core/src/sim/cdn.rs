@@ -77,6 +77,11 @@ impl SimCloud {
         });
     }
 
+    /// Removes distribution `id`; `true` if it existed.
+    pub fn remove_distribution(&self, id: &str) -> bool {
+        self.with_state(|st, _| st.cdn.distributions.remove(id).is_some())
+    }
+
     /// Distribution `id` as it is now, without a call (for tests and inspection).
     pub fn distribution(&self, id: &str) -> Option<CdnDistribution> {
         self.with_state(|st, env| st.cdn.distributions.get(id).map(|d| d.view(id, env.now)))

@@ -33,15 +33,16 @@ struct Backend {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Balancers {
     groups: BTreeMap<String, BTreeMap<LbTarget, Registration>>,
-    /// By target id (an instance id or an address).
-    backends: BTreeMap<String, Backend>,
+    /// By target group, then target id (an instance id or an address): each group checks
+    /// its targets' health its own way.
+    backends: BTreeMap<String, BTreeMap<String, Backend>>,
 }
 
 impl State {
     /// Whether what stands behind target `id` answers health checks now: its region is up
     /// and, when workloads are bound, one of them has an available pod and is not isolated.
-    fn target_serves(&self, id: &str, env: &Env<'_>) -> bool {
-        let Some(b) = self.lb.backends.get(id) else {
+    fn target_serves(&self, group: &str, id: &str, env: &Env<'_>) -> bool {
+        let Some(b) = self.lb.backends.get(group).and_then(|g| g.get(id)) else {
             return false;
         };
         if self.down.contains(&b.region) {
@@ -63,7 +64,7 @@ impl State {
                     Some(until) if env.now >= until => return None,
                     Some(_) => TargetState::Draining,
                     None if env.now < r.checked_from => TargetState::Initial,
-                    None if self.target_serves(&t.id, env) => TargetState::Healthy,
+                    None if self.target_serves(group, &t.id, env) => TargetState::Healthy,
                     None => TargetState::Unhealthy,
                 };
                 Some(TargetHealth {
@@ -87,12 +88,13 @@ impl SimCloud {
         });
     }
 
-    /// Says what stands behind target `id` (an instance id or an address): it answers health
-    /// checks while `region` is up and, when `workloads` is not empty, one of them has an
-    /// available pod and is not isolated. A target with nothing bound fails its checks.
-    pub fn bind_target(&self, id: &str, region: &str, workloads: Vec<WorkloadRef>) {
+    /// Says what stands behind target `id` (an instance id or an address) of `group`: it
+    /// answers the group's health checks while `region` is up and, when `workloads` is not
+    /// empty, one of them has an available pod and is not isolated. A target with nothing
+    /// bound fails its checks.
+    pub fn bind_target(&self, group: &str, id: &str, region: &str, workloads: Vec<WorkloadRef>) {
         self.with_state(|st, _| {
-            st.lb.backends.insert(
+            st.lb.backends.entry(group.to_string()).or_default().insert(
                 id.to_string(),
                 Backend {
                     region: region.to_string(),
@@ -100,6 +102,15 @@ impl SimCloud {
                 },
             );
         });
+    }
+
+    /// Removes target group `group` and what its targets were bound to; `true` if it
+    /// existed.
+    pub fn remove_target_group(&self, group: &str) -> bool {
+        self.with_state(|st, _| {
+            st.lb.backends.remove(group);
+            st.lb.groups.remove(group).is_some()
+        })
     }
 
     /// Registers `targets` in `group` (created if needed) as if long ago: their health is
