@@ -665,3 +665,67 @@ async fn a_plan_built_with_an_edge_fails_over_on_the_simulated_cloud() {
         .iter()
         .any(|h| h.target == west && h.state == TargetState::Healthy));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_drill_moves_the_copy_s_edge_and_leaves_production_s_alone() {
+    let plan = bundled("region-failover.yaml");
+    let sim = Simulation::new(&plan, 9, SimConfig::default());
+    let report = dr_core::drill::ScenarioDrill::new(&plan, "region-failover")
+        .tag("d1")
+        .run_in(&sim)
+        .await
+        .unwrap();
+    assert!(
+        report.production_changed.is_empty(),
+        "{:?}",
+        report.production_changed
+    );
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(report.not_cleaned.is_empty(), "{:?}", report.not_cleaned);
+    assert!(report.run.succeeded(), "{}", report.run);
+    let cloud = sim.cloud();
+    // The copy's distribution and group were switched, then cleaned up.
+    assert!(report
+        .calls
+        .iter()
+        .any(|c| c.contains("set_origin") && c.contains("E2QWRUHAPOMQZL-d1")));
+    assert!(report
+        .cleaned_up
+        .iter()
+        .any(|c| c == "target group shop-api-d1"));
+    assert!(cloud.distribution("E2QWRUHAPOMQZL-d1").is_none());
+    assert!(cloud.targets("shop-api-d1").is_none());
+    // Production serves as before.
+    assert_eq!(
+        cloud.distribution(DISTRIBUTION).unwrap().origin,
+        EAST_ORIGIN
+    );
+    assert_eq!(
+        states(cloud, &targets("10.1.0")),
+        vec![Some(TargetState::Healthy); 3]
+    );
+}
+
+#[cfg(feature = "testkit")]
+#[tokio::test(start_paused = true)]
+async fn the_simulated_edge_passes_the_conformance_checks() {
+    use dr_core::testkit::edge::{self, CdnFixture, LbFixture};
+    let cloud = SimCloud::new(4);
+    cloud.add_distribution("E1", "east.example.com");
+    cloud.add_target_group("tg");
+    let cdn = CdnFixture {
+        distribution: "E1".into(),
+        origins: ["east.example.com".into(), "west.example.com".into()],
+        missing: "E404".into(),
+        deadline: Duration::from_secs(3600),
+    };
+    edge::cdn_run_all(cloud.cdn().as_ref(), &cdn).await.unwrap();
+    let lb = LbFixture {
+        group: "tg".into(),
+        targets: targets("10.9.0"),
+        missing: "tg-404".into(),
+    };
+    edge::lb_run_all(cloud.load_balancer().as_ref(), &lb)
+        .await
+        .unwrap();
+}
