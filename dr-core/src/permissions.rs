@@ -160,6 +160,16 @@ pub enum Resource {
         /// The channel.
         channel: String,
     },
+    /// A CDN distribution (its configuration, read and updated).
+    Distribution {
+        /// The distribution id.
+        id: String,
+    },
+    /// A load balancer target group (its targets, read, registered and deregistered).
+    TargetGroup {
+        /// The target group ARN or name.
+        group: String,
+    },
     /// What a custom step names only in words: anything of its role.
     Any {
         /// The call's target, as the dry run shows it.
@@ -770,6 +780,21 @@ fn resources_of(action: &dyn StepAction, call: &Call) -> Vec<Resource> {
         return vec![Resource::Check {
             check: s.check.clone(),
             target: s.target.clone(),
+        }];
+    }
+    if let Some(s) = any.downcast_ref::<step::edge::SwitchOrigin>() {
+        return vec![Resource::Distribution {
+            id: s.distribution.clone(),
+        }];
+    }
+    if let Some(s) = any.downcast_ref::<step::edge::WaitDistribution>() {
+        return vec![Resource::Distribution {
+            id: s.distribution.clone(),
+        }];
+    }
+    if let Some(s) = any.downcast_ref::<step::edge::MoveTargets>() {
+        return vec![Resource::TargetGroup {
+            group: s.group.clone(),
         }];
     }
     if let Some(s) = any.downcast_ref::<step::notify::Notify>() {

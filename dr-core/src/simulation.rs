@@ -60,8 +60,11 @@ pub struct Simulation {
 
 impl Simulation {
     /// Provisions every region, database (with replicas, snapshots and copies), cluster and
-    /// workload, DNS record, health check and store of `plan` on a new simulated cloud: the
-    /// primary region serving, the secondary standing by (workloads at their standby replicas).
+    /// workload, DNS record, health check, store, CDN distribution and load balancer target
+    /// group of `plan` on a new simulated cloud: the primary region serving, the secondary
+    /// standing by (workloads at their standby replicas, no traffic from the edge). Each
+    /// target answers its health checks while its region is up and a workload of a service
+    /// using its target group has an available pod on that region's cluster.
     pub fn new(plan: &Plan, seed: u64, config: SimConfig) -> Self {
         let cloud = SimCloud::with_config(seed, config);
         provision(&cloud, plan);
@@ -92,7 +95,9 @@ impl Simulation {
             .with_dns(self.cloud.dns())
             .with_cluster(self.cloud.cluster())
             .with_probe(self.cloud.probe())
-            .with_notifier(self.cloud.notifier());
+            .with_notifier(self.cloud.notifier())
+            .with_cdn(self.cloud.cdn())
+            .with_load_balancer(self.cloud.load_balancer());
         for s in &self.plan.stores {
             p = p.with_store(&s.name, self.cloud.store(&s.name));
         }
@@ -199,6 +204,56 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
     for s in &plan.stores {
         // Creates the store.
         let _ = cloud.store(&s.name);
+    }
+    provision_edge(cloud, plan, primary_region.as_deref());
+}
+
+/// Distributions serving from the primary region's origin; target groups with the primary
+/// region's targets registered, every target bound to its region's workloads.
+pub(crate) fn provision_edge(cloud: &SimCloud, plan: &Plan, primary: Option<&str>) {
+    for c in &plan.cdn {
+        let origin = primary
+            .and_then(|r| c.origins.get(r))
+            .or_else(|| c.origins.values().next());
+        if let Some(origin) = origin {
+            cloud.add_distribution(&c.distribution, origin);
+        }
+    }
+    for l in &plan.load_balancers {
+        cloud.add_target_group(&l.target_group);
+        let users: Vec<&crate::plan::Service> = plan
+            .services
+            .iter()
+            .filter(|s| s.load_balancers.contains(&l.name))
+            .collect();
+        for region in l.targets.keys() {
+            // Invalid targets are refused by validation; a plan built unchecked skips them.
+            let Ok(targets) = l.targets_in(region) else {
+                continue;
+            };
+            let workloads: Vec<WorkloadRef> = plan
+                .clusters
+                .iter()
+                .filter(|c| &c.region == region)
+                .flat_map(|c| {
+                    c.workloads
+                        .iter()
+                        .filter(|w| users.iter().any(|s| s.workloads.contains(&w.name)))
+                        .map(|w| WorkloadRef {
+                            cluster: c.name.clone(),
+                            namespace: w.namespace.clone(),
+                            kind: w.kind,
+                            name: w.name.clone(),
+                        })
+                })
+                .collect();
+            for t in &targets {
+                cloud.bind_target(&l.target_group, &t.id, region, workloads.clone());
+            }
+            if Some(region.as_str()) == primary {
+                cloud.add_registered_targets(&l.target_group, &targets);
+            }
+        }
     }
 }
 

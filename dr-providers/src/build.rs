@@ -414,6 +414,10 @@ pub async fn build_with(
     // Notifications.
     if simulated_default {
         providers = providers.with_notifier(cloud.notifier());
+        // CDN distributions and target groups the file does not map: the simulated cloud's.
+        providers = providers
+            .with_cdn(cloud.cdn())
+            .with_load_balancer(cloud.load_balancer());
     }
     for c in &plan.notifications {
         let (n, name, mapped): (Arc<dyn Notifier>, &str, bool) =

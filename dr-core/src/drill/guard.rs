@@ -10,7 +10,8 @@ use crate::provider::Operation;
 use crate::{Error, Result};
 
 /// The resources of a plan that are production: every database instance and replica, every
-/// namespace its workloads run in, every DNS record, every notification channel.
+/// namespace its workloads run in, every DNS record, every notification channel, every CDN
+/// distribution and load balancer target group.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Production {
     /// `region/instance`.
@@ -21,6 +22,12 @@ pub struct Production {
     pub records: BTreeSet<String>,
     /// Channel names.
     pub channels: BTreeSet<String>,
+    /// CDN distribution ids.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub distributions: BTreeSet<String>,
+    /// Target group ARNs or names.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub target_groups: BTreeSet<String>,
 }
 
 impl Production {
@@ -45,6 +52,10 @@ impl Production {
         for n in &plan.notifications {
             p.channels.insert(n.name.clone());
         }
+        p.distributions
+            .extend(plan.cdn.iter().map(|c| c.distribution.clone()));
+        p.target_groups
+            .extend(plan.load_balancers.iter().map(|l| l.target_group.clone()));
         p
     }
 
@@ -78,6 +89,19 @@ impl Production {
                 namespace_of(&call.target).filter(|ns| self.namespaces.contains(ns))
             }
             Notify => Some(call.target.clone()).filter(|c| self.channels.contains(c)),
+            // `ID -> ORIGIN`, `GROUP [TARGETS]`.
+            SetOrigin => call
+                .target
+                .split_whitespace()
+                .next()
+                .filter(|d| self.distributions.contains(*d))
+                .map(|d| format!("distribution {d}")),
+            RegisterTargets | DeregisterTargets => call
+                .target
+                .split_whitespace()
+                .next()
+                .filter(|g| self.target_groups.contains(*g))
+                .map(|g| format!("target group {g}")),
             _ => None,
         }
     }

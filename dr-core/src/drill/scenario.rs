@@ -55,6 +55,8 @@ enum Created {
     Namespace { cluster: String, namespace: String },
     Record { zone: String, name: String },
     Endpoint(String),
+    Distribution(String),
+    TargetGroup(String),
 }
 
 impl std::fmt::Display for Created {
@@ -66,6 +68,8 @@ impl std::fmt::Display for Created {
             }
             Created::Record { zone, name } => write!(f, "DNS record {zone}/{name}"),
             Created::Endpoint(t) => write!(f, "health endpoint {t}"),
+            Created::Distribution(id) => write!(f, "CDN distribution {id}"),
+            Created::TargetGroup(g) => write!(f, "target group {g}"),
         }
     }
 }
@@ -195,7 +199,8 @@ impl DrillReport {
 /// The copy: every database instance and replica gets the suffix `-{tag}` (the primary is
 /// restored from production's newest snapshot, the replicas created from it), every
 /// workload runs in the namespace `{namespace}-{tag}`, every DNS record is
-/// `{tag}.{name}` (health-check targets follow), and the scenario's notifications go
+/// `{tag}.{name}` (health-check targets follow), every CDN distribution `{id}-{tag}` and
+/// every load balancer target group `{group}-{tag}`, and the scenario's notifications go
 /// nowhere (a drill pages no one). The scenario's incident is injected into the copy only
 /// (its primary databases fail for a region failover or a database failure, a bad release
 /// of its workloads is rolled out for an application rollback): production keeps serving.
@@ -297,6 +302,12 @@ impl ScenarioDrill {
                 }
             }
         }
+        for c in &mut p.cdn {
+            c.distribution = format!("{}-{tag}", c.distribution);
+        }
+        for l in &mut p.load_balancers {
+            l.target_group = format!("{}-{tag}", l.target_group);
+        }
         for sc in &mut p.scenarios {
             sc.notify.clear();
         }
@@ -354,7 +365,9 @@ impl ScenarioDrill {
             .with_dns(cloud.dns())
             .with_cluster(cloud.cluster())
             .with_probe(cloud.probe())
-            .with_notifier(cloud.notifier());
+            .with_notifier(cloud.notifier())
+            .with_cdn(cloud.cdn())
+            .with_load_balancer(cloud.load_balancer());
         for s in &copy.stores {
             providers = providers.with_store(&s.name, cloud.store(&s.name));
         }
@@ -588,6 +601,14 @@ impl ScenarioDrill {
             cloud.bind_endpoint(&target, binding);
             created.push(Created::Endpoint(target));
         }
+        // The copy's distributions and target groups, serving from the primary region.
+        crate::simulation::provision_edge(cloud, copy, primary_region.as_deref());
+        for c in &copy.cdn {
+            created.push(Created::Distribution(c.distribution.clone()));
+        }
+        for l in &copy.load_balancers {
+            created.push(Created::TargetGroup(l.target_group.clone()));
+        }
         Ok(())
     }
 }
@@ -637,6 +658,8 @@ fn cleanup(sim: &Simulation, created: &[Created]) -> (Vec<String>, Vec<NotCleane
             Created::Namespace { cluster, namespace } => cloud.remove_namespace(cluster, namespace),
             Created::Record { zone, name } => cloud.remove_record(zone, name),
             Created::Endpoint(t) => cloud.unbind_endpoint(t),
+            Created::Distribution(id) => cloud.remove_distribution(id),
+            Created::TargetGroup(g) => cloud.remove_target_group(g),
         };
         if removed {
             done.push(c.to_string());

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use super::{
-    ApplicationRollback, Backups, ChannelDef, Cluster, ClusterRebuild, Database, DatabaseFailure,
-    DbStrategy, DnsRecordDef, Failback, HealthCheckDef, Plan, PlanError, PointInTimeRestore,
-    Region, RegionFailover, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding,
-    SecurityIsolation, Service, ServiceRestart, StoreDef, Tier, Workload,
+    ApplicationRollback, Backups, CdnDef, ChannelDef, Cluster, ClusterRebuild, Database,
+    DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef, LoadBalancerDef, Plan,
+    PlanError, PointInTimeRestore, Region, RegionFailover, RegionRole, Replica, Scenario,
+    ScenarioKind, SecretBinding, SecurityIsolation, Service, ServiceRestart, StoreDef, Tier,
+    Workload,
 };
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
@@ -61,6 +62,8 @@ impl PlanBuilder {
                 databases: Vec::new(),
                 clusters: Vec::new(),
                 dns: Vec::new(),
+                cdn: Vec::new(),
+                load_balancers: Vec::new(),
                 stores: Vec::new(),
                 health_checks: Vec::new(),
                 notifications: Vec::new(),
@@ -175,6 +178,64 @@ impl PlanBuilder {
             record_type: "CNAME".into(),
             set_id: None,
             targets: Default::default(),
+        });
+        self
+    }
+
+    /// Adds a CDN distribution `name` (distribution id `distribution`) with its origin per
+    /// region, `(region, origin domain)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dr_core::plan::{PlanBuilder, RegionRole, Service};
+    ///
+    /// let hour = Duration::from_secs(3600);
+    /// let plan = PlanBuilder::new("shop")
+    ///     .region("east", RegionRole::Primary)
+    ///     .region("west", RegionRole::Secondary)
+    ///     .cdn("site", "E2QWRUHAPOMQZL", [("east", "static.east.example.com"), ("west", "static.west.example.com")])
+    ///     .load_balancer("api", "tg-api", [("east", vec!["10.1.0.10:8080"]), ("west", vec!["10.2.0.10:8080"])])
+    ///     .service(Service::new("web", hour, hour).cdn(["site"]).load_balancers(["api"]))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.cdn_distribution("site").unwrap().origins["west"], "static.west.example.com");
+    /// assert_eq!(plan.services[0].load_balancers, ["api"]);
+    /// ```
+    pub fn cdn<R: Into<String>, O: Into<String>>(
+        mut self,
+        name: impl Into<String>,
+        distribution: impl Into<String>,
+        origins: impl IntoIterator<Item = (R, O)>,
+    ) -> Self {
+        self.plan.cdn.push(CdnDef {
+            name: name.into(),
+            distribution: distribution.into(),
+            origins: origins
+                .into_iter()
+                .map(|(r, o)| (r.into(), o.into()))
+                .collect(),
+        });
+        self
+    }
+
+    /// Adds a load balancer target group `name` (ARN or name `target_group`) with its
+    /// targets per region, `(region, ["id" or "id:port", …])` (see [`cdn`](Self::cdn) for an
+    /// example).
+    pub fn load_balancer<R: Into<String>, T: Into<String>>(
+        mut self,
+        name: impl Into<String>,
+        target_group: impl Into<String>,
+        targets: impl IntoIterator<Item = (R, Vec<T>)>,
+    ) -> Self {
+        self.plan.load_balancers.push(LoadBalancerDef {
+            name: name.into(),
+            target_group: target_group.into(),
+            targets: targets
+                .into_iter()
+                .map(|(r, ts)| (r.into(), ts.into_iter().map(Into::into).collect()))
+                .collect(),
         });
         self
     }
@@ -310,6 +371,8 @@ impl Service {
             dns: Vec::new(),
             health_check: None,
             secret: None,
+            cdn: Vec::new(),
+            load_balancers: Vec::new(),
         }
     }
 
@@ -346,6 +409,18 @@ impl Service {
     /// Sets the health check.
     pub fn health_check(mut self, name: impl Into<String>) -> Self {
         self.health_check = Some(name.into());
+        self
+    }
+
+    /// Sets the CDN distributions (plan names) whose origin follows the service.
+    pub fn cdn<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.cdn = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the load balancer target groups (plan names) whose targets follow the service.
+    pub fn load_balancers<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.load_balancers = names.into_iter().map(Into::into).collect();
         self
     }
 

@@ -45,9 +45,9 @@ pub use latency::{ForecastConfig, LatencyDist};
 pub use limits::{PlanLimits, LIMIT_ROLES};
 pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
-    Backups, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef, Interlock,
-    Pitr, Plan, PlanStep, Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding,
-    Service, StepRetry, StoreDef, Tier, Workload,
+    Backups, CdnDef, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef,
+    Interlock, LoadBalancerDef, Pitr, Plan, PlanStep, Region, RegionRole, Replica, Scenario,
+    ScenarioKind, SecretBinding, Service, StepRetry, StoreDef, Tier, Workload,
 };
 pub use trigger::{Trigger, TriggerStart, TriggerWhen};
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
@@ -202,6 +202,16 @@ impl Plan {
     /// The DNS record named `name`.
     pub fn dns_record(&self, name: &str) -> Option<&DnsRecordDef> {
         self.lookup.find(Section::Dns, &self.dns, |x| &x.name, name)
+    }
+
+    /// The CDN distribution named `name` (its plan name, not its id).
+    pub fn cdn_distribution(&self, name: &str) -> Option<&CdnDef> {
+        self.cdn.iter().find(|c| c.name == name)
+    }
+
+    /// The load balancer target group named `name` (its plan name, not its ARN).
+    pub fn load_balancer(&self, name: &str) -> Option<&LoadBalancerDef> {
+        self.load_balancers.iter().find(|l| l.name == name)
     }
 
     /// The health check named `name`.

@@ -33,6 +33,12 @@ pub struct Plan {
     /// DNS records that move between regions.
     #[serde(default)]
     pub dns: Vec<DnsRecordDef>,
+    /// CDN distributions whose origin moves between regions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cdn: Vec<CdnDef>,
+    /// Load balancer target groups whose targets move between regions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerDef>,
     /// Snapshot stores (backups, evidence).
     #[serde(default)]
     pub stores: Vec<StoreDef>,
@@ -289,6 +295,80 @@ fn default_record_type() -> String {
     "CNAME".into()
 }
 
+/// A CDN distribution and the origin its default behaviour takes for each region.
+///
+/// ```yaml
+/// cdn:
+///   - name: static-site
+///     distribution: E2QWRUHAPOMQZL
+///     origins: { us-east-1: static.us-east-1.shop.example.com, us-west-2: static.us-west-2.shop.example.com }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdnDef {
+    /// Name in the plan (what services list in `cdn:`).
+    pub name: String,
+    /// Distribution id at the provider (also the key of its provider in
+    /// [`Providers`](crate::Providers)).
+    pub distribution: String,
+    /// Origin domain name per region.
+    pub origins: BTreeMap<String, String>,
+}
+
+/// A load balancer target group and its targets in each region.
+///
+/// ```yaml
+/// load_balancers:
+///   - name: api-targets
+///     target_group: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-api/6d0ecf831eec9f09
+///     targets: { us-east-1: ["10.1.0.10:8080", "10.1.0.11:8080"], us-west-2: ["10.2.0.10:8080"] }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerDef {
+    /// Name in the plan (what services list in `load_balancers:`).
+    pub name: String,
+    /// Target group ARN or name at the provider (also the key of its provider in
+    /// [`Providers`](crate::Providers)).
+    pub target_group: String,
+    /// Targets per region, each `id` or `id:port` (an instance id or an IP address).
+    pub targets: BTreeMap<String, Vec<String>>,
+}
+
+impl LoadBalancerDef {
+    /// The targets of `region`, parsed (empty when the plan lists none there).
+    ///
+    /// ```
+    /// # let plan = dr_core::plan::Plan::from_yaml_str(r#"
+    /// # name: shop
+    /// # regions: [{ name: east, role: primary }]
+    /// # load_balancers: [{ name: api, target_group: tg-api, targets: { east: ["10.1.0.10:8080", "i-0abc"] } }]
+    /// # services: []
+    /// # scenarios: []
+    /// # "#).unwrap();
+    /// let lb = plan.load_balancer("api").unwrap();
+    /// let east = lb.targets_in("east").unwrap();
+    /// assert_eq!(east[0].port, Some(8080));
+    /// assert_eq!(east[1].id, "i-0abc");
+    /// assert!(lb.targets_in("west").unwrap().is_empty());
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidRequest` for a target that is not `id` or `id:port` ([`LbTarget::parse`]).
+    ///
+    /// [`LbTarget::parse`]: crate::provider::LbTarget::parse
+    pub fn targets_in(&self, region: &str) -> crate::Result<Vec<crate::provider::LbTarget>> {
+        self.targets
+            .get(region)
+            .map(|ts| {
+                ts.iter()
+                    .map(|t| crate::provider::LbTarget::parse(t))
+                    .collect()
+            })
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+}
+
 /// A snapshot store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -395,6 +475,13 @@ pub struct Service {
     /// Secret the application reads its database endpoint from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretBinding>,
+    /// CDN distributions (by name) whose origin follows the service to the serving region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cdn: Vec<String>,
+    /// Load balancer target groups (by name) whose targets follow the service to the
+    /// serving region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<String>,
 }
 
 /// How a database failure is handled.

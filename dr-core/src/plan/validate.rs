@@ -151,6 +151,10 @@ fn limits(plan: &Plan, p: &mut Problems) {
             "notifier" => Some(known(plan.notifications.iter().map(|c| c.name.as_str()))),
             "nodes" => Some(known(plan.clusters.iter().map(|c| c.name.as_str()))),
             "volumes" | "secrets" => Some(known(plan.regions.iter().map(|r| r.name.as_str()))),
+            "cdn" => Some(known(plan.cdn.iter().map(|c| c.distribution.as_str()))),
+            "load_balancer" => Some(known(
+                plan.load_balancers.iter().map(|l| l.target_group.as_str()),
+            )),
             "probe" => {
                 p.push(
                     format!("limits.targets.{role}"),
@@ -344,6 +348,12 @@ fn names(plan: &Plan, p: &mut Problems) {
     );
     duplicates(p, "clusters", plan.clusters.iter().map(|c| c.name.as_str()));
     duplicates(p, "dns", plan.dns.iter().map(|d| d.name.as_str()));
+    duplicates(p, "cdn", plan.cdn.iter().map(|c| c.name.as_str()));
+    duplicates(
+        p,
+        "load_balancers",
+        plan.load_balancers.iter().map(|l| l.name.as_str()),
+    );
     duplicates(p, "stores", plan.stores.iter().map(|s| s.name.as_str()));
     duplicates(
         p,
@@ -529,6 +539,9 @@ fn references(plan: &Plan, p: &mut Problems) {
     let checks = known(plan.health_checks.iter().map(|h| h.name.as_str()));
     let channels = known(plan.notifications.iter().map(|n| n.name.as_str()));
     let services = known(plan.services.iter().map(|s| s.name.as_str()));
+    let cdn = known(plan.cdn.iter().map(|c| c.name.as_str()));
+    let lbs = known(plan.load_balancers.iter().map(|l| l.name.as_str()));
+    edge(plan, &regions, p);
 
     for d in &plan.databases {
         let at = d.name.as_str();
@@ -632,6 +645,24 @@ fn references(plan: &Plan, p: &mut Problems) {
         for d in &s.dns {
             unknown(p, || format!("services[{at}].dns"), "DNS record", d, &dns);
         }
+        for c in &s.cdn {
+            unknown(
+                p,
+                || format!("services[{at}].cdn"),
+                "CDN distribution",
+                c,
+                &cdn,
+            );
+        }
+        for l in &s.load_balancers {
+            unknown(
+                p,
+                || format!("services[{at}].load_balancers"),
+                "load balancer",
+                l,
+                &lbs,
+            );
+        }
         if let Some(h) = &s.health_check {
             unknown(
                 p,
@@ -678,6 +709,97 @@ fn references(plan: &Plan, p: &mut Problems) {
                 c,
                 &channels,
             );
+        }
+    }
+}
+
+/// CDN distributions and load balancers: an id, known regions, an origin domain or targets
+/// in each region listed, every target `id` or `id:port`.
+fn edge(plan: &Plan, regions: &Known<'_>, p: &mut Problems) {
+    for c in &plan.cdn {
+        let at = format!("cdn[{}]", Safe(&c.name));
+        if c.distribution.trim().is_empty() {
+            p.push(format!("{at}.distribution"), "the distribution id is empty");
+        }
+        if c.origins.is_empty() {
+            p.push(
+                format!("{at}.origins"),
+                "a distribution needs an origin for each region it can be served from",
+            );
+        }
+        for (region, origin) in &c.origins {
+            unknown(p, || format!("{at}.origins"), "region", region, regions);
+            if origin.trim().is_empty() || origin.chars().any(char::is_whitespace) {
+                p.push(
+                    format!("{at}.origins.{}", Safe(region)),
+                    format!("origin `{}` is not a domain name", Safe(origin)),
+                );
+            }
+        }
+    }
+    for l in &plan.load_balancers {
+        let at = format!("load_balancers[{}]", Safe(&l.name));
+        if l.target_group.trim().is_empty() {
+            p.push(format!("{at}.target_group"), "the target group is empty");
+        }
+        if l.targets.is_empty() {
+            p.push(
+                format!("{at}.targets"),
+                "a target group needs targets for each region it can be served from",
+            );
+        }
+        for (region, targets) in &l.targets {
+            unknown(p, || format!("{at}.targets"), "region", region, regions);
+            let path = || format!("{at}.targets.{}", Safe(region));
+            if targets.is_empty() {
+                p.push(
+                    path(),
+                    format!("no targets listed for region `{}`", Safe(region)),
+                );
+            }
+            for t in targets {
+                if let Err(crate::Error::InvalidRequest { message, .. }) =
+                    crate::provider::LbTarget::parse(t)
+                {
+                    p.push(path(), format!("{message} (write `id` or `id:port`)"));
+                }
+            }
+        }
+    }
+}
+
+impl ScenarioChecks<'_> {
+    /// Every CDN distribution and load balancer of the plan's services has an origin and
+    /// targets in `region`, which the scenario moves them to (`field` names it).
+    pub(crate) fn edge_in(&mut self, field: &str, region: &str) {
+        let plan = self.plan;
+        for svc in &plan.services {
+            for c in svc.cdn.iter().filter_map(|c| plan.cdn_distribution(c)) {
+                if !c.origins.contains_key(region) {
+                    self.problem(
+                        field,
+                        format!(
+                            "CDN distribution `{}` of service `{}` has no origin for region `{}`",
+                            c.name, svc.name, region
+                        ),
+                    );
+                }
+            }
+            for l in svc
+                .load_balancers
+                .iter()
+                .filter_map(|l| plan.load_balancer(l))
+            {
+                if l.targets.get(region).is_none_or(|t| t.is_empty()) {
+                    self.problem(
+                        field,
+                        format!(
+                            "load balancer `{}` of service `{}` has no targets in region `{}`",
+                            l.name, svc.name, region
+                        ),
+                    );
+                }
+            }
         }
     }
 }

@@ -53,6 +53,12 @@ pub struct SimConfig {
     pub rollout: HumanDuration,
     /// How long a call matching a `hang` fault rule sleeps before failing.
     pub hang: HumanDuration,
+    /// A CDN distribution's change reaching every edge location (`Deployed`).
+    pub cdn_deploy: HumanDuration,
+    /// A registered load balancer target passing its first health checks.
+    pub lb_health_check: HumanDuration,
+    /// A deregistered load balancer target draining its connections.
+    pub lb_drain: HumanDuration,
     /// Injected faults.
     pub faults: FaultConfig,
 }
@@ -76,6 +82,9 @@ impl Default for SimConfig {
             dns_propagation: HumanDuration::from_secs(60),
             rollout: HumanDuration::from_secs(30),
             hang: m(60),
+            cdn_deploy: m(3),
+            lb_health_check: HumanDuration::from_secs(30),
+            lb_drain: m(5),
             faults: FaultConfig::default(),
         }
     }

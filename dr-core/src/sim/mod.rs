@@ -2,7 +2,9 @@
 //!
 //! [`SimCloud`] models databases with replicas, snapshots and point-in-time restore, DNS
 //! with propagation delays, Kubernetes-like clusters with rollouts, health probes,
-//! notifications and snapshot stores. Everything runs on tokio time: under a paused clock
+//! notifications, snapshot stores, CDN distributions whose changes take time to deploy, and
+//! load balancer target groups whose targets pass health checks only while what stands
+//! behind them serves. Everything runs on tokio time: under a paused clock
 //! (`#[tokio::test(start_paused = true)]`) a 40-minute failover takes milliseconds, and
 //! for a given seed, driven from a single-threaded runtime, every run is identical —
 //! including the injected faults ([`FaultConfig`]).
@@ -33,12 +35,14 @@
 //! # Ok(()) }
 //! ```
 
+mod cdn;
 mod cluster;
 mod config;
 mod database;
 mod dns;
 pub(crate) mod fault;
 mod health;
+mod load_balancer;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,16 +51,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, TimeZone, Utc};
 use std::time::Duration;
 
+pub use cdn::SimCdn;
 pub use cluster::SimCluster;
 pub use config::{FaultConfig, FaultRule, SimConfig};
 pub use database::SimDatabase;
 pub use dns::SimDns;
 pub use health::{EndpointBinding, SimNotifier, SimProbe};
+pub use load_balancer::SimLoadBalancer;
 pub use store::SimStore;
 
 use crate::provider::{
-    ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, Notification, Notifier, Operation,
-    SnapshotStore,
+    CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer,
+    Notification, Notifier, Operation, SnapshotStore,
 };
 use crate::store::InMemoryStore;
 use crate::{Clock, Error, Result, Retry};
@@ -145,6 +151,10 @@ struct State {
     dns: dns::Dns,
     clusters: cluster::Clusters,
     health: health::Health,
+    #[serde(default)]
+    cdn: cdn::Cdn,
+    #[serde(default)]
+    lb: load_balancer::Balancers,
     #[serde(skip)]
     stores: BTreeMap<String, InMemoryStore>,
 }
@@ -220,6 +230,8 @@ impl SimCloud {
                     dns: dns::Dns::default(),
                     clusters: cluster::Clusters::default(),
                     health: health::Health::default(),
+                    cdn: cdn::Cdn::default(),
+                    lb: load_balancer::Balancers::default(),
                     stores: BTreeMap::new(),
                 }),
             }),
@@ -273,6 +285,16 @@ impl SimCloud {
     /// The health probe.
     pub fn probe(&self) -> Arc<dyn HealthProbe> {
         Arc::new(SimProbe::new(self.clone()))
+    }
+
+    /// The CDN service (every distribution of the cloud).
+    pub fn cdn(&self) -> Arc<dyn CdnOrigin> {
+        Arc::new(SimCdn::new(self.clone()))
+    }
+
+    /// The load balancer service (every target group of the cloud).
+    pub fn load_balancer(&self) -> Arc<dyn LoadBalancer> {
+        Arc::new(SimLoadBalancer::new(self.clone()))
     }
 
     /// The notifier (accepts every channel).

@@ -5,7 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`config`], [`breaker`],
+//! [`config`], [`breaker`], [`edge`],
 //! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
@@ -55,6 +55,7 @@ pub mod data;
 pub mod database;
 pub mod dns;
 pub mod dump;
+pub mod edge;
 pub mod health;
 pub mod notify;
 mod registry;
@@ -73,7 +74,8 @@ use serde::Serialize;
 
 use crate::executor::{ApprovalHook, RunEvent};
 use crate::provider::{
-    ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, Notifier, Operation, SnapshotStore,
+    CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer, Notifier,
+    Operation, SnapshotStore,
 };
 use crate::{Clock, Error, Providers, Result};
 
@@ -96,6 +98,9 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "verify_dump",
     "restore_dump",
     "switch_dns",
+    "switch_origin",
+    "wait_distribution",
+    "move_targets",
     "apply_manifests",
     "scale",
     "rollout_restart",
@@ -371,6 +376,22 @@ impl<'a> StepContext<'a> {
     /// `NotFound` when none is configured.
     pub fn cluster(&self, cluster: &str) -> Result<&'a Arc<dyn ClusterDeployer>> {
         self.providers.cluster(cluster)
+    }
+
+    /// The CDN provider of `distribution`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn cdn(&self, distribution: &str) -> Result<&'a Arc<dyn CdnOrigin>> {
+        self.providers.cdn(distribution)
+    }
+
+    /// The load balancer provider of target group `group`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn load_balancer(&self, group: &str) -> Result<&'a Arc<dyn LoadBalancer>> {
+        self.providers.load_balancer(group)
     }
 
     /// The snapshot store `name`.

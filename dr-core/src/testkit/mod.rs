@@ -8,9 +8,13 @@
 //!
 //! [`lease`] holds the [`Lease`](crate::provider::Lease) checks, run on several handles on
 //! one lease.
+//!
+//! [`edge`] holds the [`CdnOrigin`](crate::provider::CdnOrigin) and
+//! [`LoadBalancer`](crate::provider::LoadBalancer) checks.
 
 pub mod bench;
 pub mod database;
+pub mod edge;
 pub mod journal;
 pub mod lease;
 pub mod rss;

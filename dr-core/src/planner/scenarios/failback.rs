@@ -247,7 +247,14 @@ impl Kind for Failback {
                 ready = bring_up(g, svc, cluster, db.as_ref().map(|(r, _)| r), &deps)?;
             }
             let before_dns = or_else(ready, &deps);
-            let switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
+            let mut switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
+            switched.extend(super::region_failover::edge_steps(
+                g,
+                svc,
+                from,
+                to,
+                &before_dns,
+            )?);
             let before_verify = or_else(switched.clone(), &before_dns);
             verify_step(g, svc, before_verify.clone());
             let sinks = g.service_sinks(&svc.name);
@@ -310,6 +317,7 @@ impl Kind for Failback {
                 format!("no cluster in region `{}` to run the workloads on", self.to),
             );
         }
+        c.edge_in("to", &self.to);
         let homed: Vec<&Database> = c
             .plan
             .databases
@@ -358,6 +366,20 @@ impl Kind for Failback {
             if let Some(value) = plan.dns_target(record, &self.from) {
                 cloud.add_record(&record.zone, &record.name, &value);
             }
+        }
+        // The edge serves from `from`: each distribution's origin there, each target group
+        // with the targets of `from` only.
+        for c in &plan.cdn {
+            if let Some(origin) = c.origins.get(&self.from) {
+                cloud.add_distribution(&c.distribution, origin);
+            }
+        }
+        for l in &plan.load_balancers {
+            let Ok(serving) = l.targets_in(&self.from) else {
+                continue;
+            };
+            cloud.add_target_group(&l.target_group);
+            cloud.add_registered_targets(&l.target_group, &serving);
         }
     }
 

@@ -15,8 +15,10 @@ use crate::provider::{DbRef, Severity};
 use crate::simulation::Simulation;
 
 /// A whole region is lost: promote the replica (or restore the newest snapshot) of each
-/// database of `from` in `to`, bring the workloads up on the cluster of `to`, switch DNS,
-/// verify health; then, outside the RTO, create a new replica of each promoted database so
+/// database of `from` in `to`, bring the workloads up on the cluster of `to`; alongside the
+/// DNS switch, move each service's load balancer targets to `to` (the old ones leave only
+/// once the new ones are healthy), then point its CDN distributions at their origin in `to`
+/// and wait until they are deployed; verify health; then, outside the RTO, create a new replica of each promoted database so
 /// it is not left without redundancy.
 ///
 /// ```yaml
@@ -77,7 +79,8 @@ impl Kind for RegionFailover {
                 ready = bring_up(g, svc, cluster, db.map(|(r, _)| r), &deps)?;
             }
             let before_dns = or_else(ready, &deps);
-            let switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
+            let mut switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
+            switched.extend(edge_steps(g, svc, from, to, &before_dns)?);
             let before_verify = or_else(switched, &before_dns);
             verify_step(g, svc, before_verify);
             let sinks = g.service_sinks(&svc.name);
@@ -118,6 +121,9 @@ impl Kind for RegionFailover {
                 format!("no cluster in region `{}` to run the workloads on", self.to),
             );
         }
+        if self.from != self.to {
+            c.edge_in("to", &self.to);
+        }
     }
 
     async fn inject(&self, sim: &Simulation) {
@@ -131,4 +137,80 @@ impl Kind for RegionFailover {
     fn severity(&self) -> Severity {
         Severity::Critical
     }
+}
+
+/// The edge of `svc` moved from `from` to `to` once `deps` are done: each load balancer's
+/// targets moved (`SVC/targets:NAME`), then each CDN distribution's origin switched
+/// (`SVC/origin:NAME`) and waited until deployed (`SVC/deployed:NAME`). Returns the steps
+/// after which the edge serves from `to`.
+pub(super) fn edge_steps(
+    g: &mut GraphBuilder<'_>,
+    svc: &crate::plan::Service,
+    from: &str,
+    to: &str,
+    deps: &[String],
+) -> Result<Vec<String>> {
+    let unrecoverable = |what: String, why: String| PlanningError::Unrecoverable { what, why };
+    let mut moved = Vec::new();
+    for name in &svc.load_balancers {
+        let lb = g
+            .plan
+            .load_balancer(name)
+            .ok_or_else(|| super::common::unknown("load balancer", name))?;
+        let parse = |region: &str| {
+            lb.targets_in(region)
+                .map_err(|e| unrecoverable(format!("load balancer `{name}`"), e.to_string()))
+        };
+        let register = parse(to)?;
+        if register.is_empty() {
+            return Err(unrecoverable(
+                format!("load balancer `{name}`"),
+                format!("no targets in region `{to}` to move the traffic to"),
+            ));
+        }
+        let deregister = parse(from)?;
+        moved.push(g.add(
+            format!("{}/targets:{}", svc.name, lb.name),
+            Action::new(crate::step::edge::MoveTargets {
+                group: lb.target_group.clone(),
+                register,
+                deregister,
+            }),
+            Some(&svc.name),
+            deps.to_vec(),
+        ));
+    }
+    let before_origin = or_else(moved.clone(), deps);
+    let mut out = moved;
+    for name in &svc.cdn {
+        let cdn = g
+            .plan
+            .cdn_distribution(name)
+            .ok_or_else(|| super::common::unknown("CDN distribution", name))?;
+        let origin = cdn.origins.get(to).cloned().ok_or_else(|| {
+            unrecoverable(
+                format!("CDN distribution `{name}`"),
+                format!("no origin for region `{to}`"),
+            )
+        })?;
+        let switch = g.add(
+            format!("{}/origin:{}", svc.name, cdn.name),
+            Action::new(crate::step::edge::SwitchOrigin {
+                distribution: cdn.distribution.clone(),
+                origin: origin.clone(),
+            }),
+            Some(&svc.name),
+            before_origin.clone(),
+        );
+        out.push(g.add(
+            format!("{}/deployed:{}", svc.name, cdn.name),
+            Action::new(crate::step::edge::WaitDistribution {
+                distribution: cdn.distribution.clone(),
+                origin,
+            }),
+            Some(&svc.name),
+            vec![switch],
+        ));
+    }
+    Ok(out)
 }
