@@ -39,6 +39,7 @@ mod database;
 mod dns;
 pub(crate) mod fault;
 mod health;
+mod nodes;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +53,7 @@ pub use config::{FaultConfig, FaultRule, SimConfig};
 pub use database::SimDatabase;
 pub use dns::SimDns;
 pub use health::{EndpointBinding, SimNotifier, SimProbe};
+pub use nodes::SimNodes;
 pub use store::SimStore;
 
 use crate::provider::{
@@ -145,6 +147,8 @@ struct State {
     dns: dns::Dns,
     clusters: cluster::Clusters,
     health: health::Health,
+    #[serde(default)]
+    nodes: nodes::NodeGroups,
     #[serde(skip)]
     stores: BTreeMap<String, InMemoryStore>,
 }
@@ -220,6 +224,7 @@ impl SimCloud {
                     dns: dns::Dns::default(),
                     clusters: cluster::Clusters::default(),
                     health: health::Health::default(),
+                    nodes: nodes::NodeGroups::default(),
                     stores: BTreeMap::new(),
                 }),
             }),

@@ -5,7 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`config`], [`breaker`],
+//! [`config`], [`breaker`], [`nodes`],
 //! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
@@ -56,6 +56,7 @@ pub mod database;
 pub mod dns;
 pub mod dump;
 pub mod health;
+pub mod nodes;
 pub mod notify;
 mod registry;
 pub mod replication;
@@ -73,7 +74,8 @@ use serde::Serialize;
 
 use crate::executor::{ApprovalHook, RunEvent};
 use crate::provider::{
-    ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, Notifier, Operation, SnapshotStore,
+    ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, NodeCapacity, Notifier, Operation,
+    SnapshotStore,
 };
 use crate::{Clock, Error, Providers, Result};
 
@@ -104,6 +106,9 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "set_secret",
     "wait_workload",
     "isolate_workload",
+    "scale_node_group",
+    "wait_node_group",
+    "drain_nodes",
     "export_resources",
     "wait_db_snapshot",
     "copy_db_snapshot",
@@ -371,6 +376,14 @@ impl<'a> StepContext<'a> {
     /// `NotFound` when none is configured.
     pub fn cluster(&self, cluster: &str) -> Result<&'a Arc<dyn ClusterDeployer>> {
         self.providers.cluster(cluster)
+    }
+
+    /// The node capacity provider of `cluster`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn nodes(&self, cluster: &str) -> Result<&'a Arc<dyn NodeCapacity>> {
+        self.providers.nodes(cluster)
     }
 
     /// The snapshot store `name`.
