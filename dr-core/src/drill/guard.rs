@@ -10,7 +10,8 @@ use crate::provider::Operation;
 use crate::{Error, Result};
 
 /// The resources of a plan that are production: every database instance and replica, every
-/// namespace its workloads run in, every DNS record, every notification channel.
+/// namespace its workloads run in, every DNS record, every notification channel, every
+/// cluster's nodes and node groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Production {
     /// `region/instance`.
@@ -21,6 +22,8 @@ pub struct Production {
     pub records: BTreeSet<String>,
     /// Channel names.
     pub channels: BTreeSet<String>,
+    /// Clusters whose nodes and node groups are production (every cluster of the plan).
+    pub clusters: BTreeSet<String>,
 }
 
 impl Production {
@@ -35,6 +38,7 @@ impl Production {
             }
         }
         for c in &plan.clusters {
+            p.clusters.insert(c.name.clone());
             for w in &c.workloads {
                 p.namespaces.insert(format!("{}/{}", c.name, w.namespace));
             }
@@ -78,6 +82,9 @@ impl Production {
                 namespace_of(&call.target).filter(|ns| self.namespaces.contains(ns))
             }
             Notify => Some(call.target.clone()).filter(|c| self.channels.contains(c)),
+            ScaleNodeGroup | CordonNode | DrainNode => {
+                Some(call.target.clone()).filter(|_| self.clusters.contains(&call.key))
+            }
             _ => None,
         }
     }

@@ -438,6 +438,17 @@ impl SimCloud {
         });
     }
 
+    /// Removes node group `group` (its nodes and the pods stranded on them); `true` if it
+    /// existed.
+    pub fn remove_node_group(&self, group: &NodeGroupRef) -> bool {
+        self.with_state(|st, _| {
+            st.nodes
+                .groups
+                .get_mut(&group.cluster)
+                .is_some_and(|c| c.remove(&group.name).is_some())
+        })
+    }
+
     /// Fails node group `group` as a whole: every node NotReady (its pods stranded on it
     /// until drained), nodes it starts later too; the group reports `Degraded`. `false` if
     /// there is no such group.

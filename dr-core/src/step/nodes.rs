@@ -259,17 +259,15 @@ impl StepAction for DrainNodes {
         let nodes = ctx
             .read(|| cluster.list_nodes(&self.cluster, &self.label, &self.node_group))
             .await?;
+        let (down, up): (Vec<_>, Vec<_>) = nodes.iter().partition(|n| !n.ready);
+        let serving: Vec<String> = up.iter().map(|n| n.name.clone()).collect();
+        // Every failed node cordoned before any is drained: no evicted pod lands on one.
+        for node in down.iter().filter(|n| !n.unschedulable) {
+            cluster.cordon_node(&self.cluster, &node.name).await?;
+        }
         let mut drained = Vec::new();
         let mut evicted = Vec::new();
-        let mut serving = Vec::new();
-        for node in &nodes {
-            if node.ready {
-                serving.push(node.name.clone());
-                continue;
-            }
-            if !node.unschedulable {
-                cluster.cordon_node(&self.cluster, &node.name).await?;
-            }
+        for node in &down {
             evicted.extend(cluster.drain_node(&self.cluster, &node.name).await?);
             drained.push(node.name.clone());
         }

@@ -465,8 +465,11 @@ pub(super) fn bring_up_on(
         if w.standby_replicas == 0 {
             scale_deps.extend(secret.clone());
         }
-        // Pods beyond the nodes' capacity would stay pending.
-        scale_deps.extend(capacity.iter().cloned());
+        // New pods beyond the nodes' capacity would stay pending; a workload whose pods all
+        // run already (a warm standby at full size) needs no new node.
+        if w.replicas > w.standby_replicas {
+            scale_deps.extend(capacity.iter().cloned());
+        }
         let scale = g.add(
             format!("{}/scale:{}", svc.name, w.name),
             Action::new(crate::step::cluster::Scale {
