@@ -88,6 +88,13 @@ pub(crate) async fn run(args: Args, console: &Console) -> (u8, Option<RunReport>
             "note: health checks and the healthy-target interlock are off: the simulated probe cannot see a real cluster",
         );
     }
+    // Node groups are EKS's, not the cluster API's: the clusters keep the nodes they have.
+    if plan.clusters.iter().any(|c| !c.node_groups.is_empty()) {
+        for c in &mut plan.clusters {
+            c.node_groups.clear();
+        }
+        console.err("note: node groups are left as they are: no node capacity provider here");
+    }
     for w in plan
         .clusters
         .iter_mut()

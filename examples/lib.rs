@@ -210,6 +210,7 @@ impl ApprovalHook for SimulatedOnCall {
 pub fn real_time_sim() -> SimConfig {
     let mut config = SimConfig::default().with_latency(Duration::from_millis(50));
     config.rollout = dr_core::HumanDuration::from_secs(3);
+    config.node_scaling = dr_core::HumanDuration::from_secs(5);
     config
 }
 

@@ -126,6 +126,7 @@ fn build(spec: &Spec) -> Plan {
                     image: None,
                 })
                 .collect(),
+            node_groups: Vec::new(),
         });
     }
     for r in 0..spec.records {

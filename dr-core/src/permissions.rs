@@ -170,6 +170,23 @@ pub enum Resource {
         /// The target group ARN or name.
         group: String,
     },
+    /// A node group of a cluster (its scaling bounds).
+    NodeGroup {
+        /// Cluster.
+        cluster: String,
+        /// The group's name.
+        name: String,
+    },
+    /// The nodes of a node group (listed, cordoned, drained), with the pods bound to them
+    /// (evicted).
+    Nodes {
+        /// Cluster.
+        cluster: String,
+        /// The node label that names the group.
+        label: String,
+        /// The group's name.
+        node_group: String,
+    },
     /// What a custom step names only in words: anything of its role.
     Any {
         /// The call's target, as the dry run shows it.
@@ -570,6 +587,13 @@ fn workload(w: &WorkloadRef) -> Resource {
     }
 }
 
+fn node_group(g: &crate::provider::NodeGroupRef) -> Resource {
+    Resource::NodeGroup {
+        cluster: g.cluster.clone(),
+        name: g.name.clone(),
+    }
+}
+
 fn objects(store: &str, prefix: &str) -> Resource {
     Resource::Objects {
         store: store.to_string(),
@@ -795,6 +819,19 @@ fn resources_of(action: &dyn StepAction, call: &Call) -> Vec<Resource> {
     if let Some(s) = any.downcast_ref::<step::edge::MoveTargets>() {
         return vec![Resource::TargetGroup {
             group: s.group.clone(),
+        }];
+    }
+    if let Some(s) = any.downcast_ref::<step::nodes::ScaleNodeGroup>() {
+        return vec![node_group(&s.group)];
+    }
+    if let Some(s) = any.downcast_ref::<step::nodes::WaitNodeGroup>() {
+        return vec![node_group(&s.group)];
+    }
+    if let Some(s) = any.downcast_ref::<step::nodes::DrainNodes>() {
+        return vec![Resource::Nodes {
+            cluster: s.cluster.clone(),
+            label: s.label.clone(),
+            node_group: s.node_group.clone(),
         }];
     }
     if let Some(s) = any.downcast_ref::<step::notify::Notify>() {

@@ -59,12 +59,14 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// Provisions every region, database (with replicas, snapshots and copies), cluster and
-    /// workload, DNS record, health check, store, CDN distribution and load balancer target
-    /// group of `plan` on a new simulated cloud: the primary region serving, the secondary
-    /// standing by (workloads at their standby replicas, no traffic from the edge). Each
-    /// target answers its health checks while its region is up and a workload of a service
-    /// using its target group has an available pod on that region's cluster.
+    /// Provisions every region, database (with replicas, snapshots and copies), cluster,
+    /// node group and workload, DNS record, health check, store, CDN distribution and load
+    /// balancer target group of `plan` on a new simulated cloud: the primary region serving,
+    /// the secondary standing by (workloads at their standby replicas, node groups at their
+    /// standby bounds, as are the replacement groups of node-group failures, no traffic from
+    /// the edge). Each target answers its health checks while its region is up and a
+    /// workload of a service using its target group has an available pod on that region's
+    /// cluster.
     pub fn new(plan: &Plan, seed: u64, config: SimConfig) -> Self {
         let cloud = SimCloud::with_config(seed, config);
         provision(&cloud, plan);
@@ -97,7 +99,8 @@ impl Simulation {
             .with_probe(self.cloud.probe())
             .with_notifier(self.cloud.notifier())
             .with_cdn(self.cloud.cdn())
-            .with_load_balancer(self.cloud.load_balancer());
+            .with_load_balancer(self.cloud.load_balancer())
+            .with_nodes(self.cloud.nodes());
         for s in &self.plan.stores {
             p = p.with_store(&s.name, self.cloud.store(&s.name));
         }
@@ -173,6 +176,20 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
         let serving = plan
             .region(&c.region)
             .is_some_and(|r| r.role == RegionRole::Primary);
+        for g in &c.node_groups {
+            // Standing by: outside the primary region, and a replacement group.
+            let spare = crate::planner::scenarios::is_spare(plan, &c.name, &g.name);
+            let scaling = if serving && !spare {
+                g.serving()
+            } else {
+                g.standing_by()
+            };
+            cloud.add_node_group(
+                &crate::provider::NodeGroupRef::new(&c.name, &g.name),
+                scaling,
+                g.pods_per_node,
+            );
+        }
         for w in &c.workloads {
             let wref = WorkloadRef {
                 cluster: c.name.clone(),

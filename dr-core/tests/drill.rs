@@ -356,9 +356,13 @@ async fn every_bundled_scenario_drills_without_touching_production() {
             .await;
         let report = match result {
             Ok(r) => r,
-            // Kinds whose incident writes the shared stores are refused up front, named.
+            // Kinds whose incident writes the shared stores, or that scale and drain the
+            // shared node groups, are refused up front, named.
             Err(e @ dr_core::drill::DrillError::Unsupported { .. })
-                if matches!(sc.kind.name(), "dump-restore" | "backup") =>
+                if matches!(
+                    sc.kind.name(),
+                    "dump-restore" | "backup" | "node-group-failure"
+                ) =>
             {
                 assert!(e.to_string().contains(sc.kind.name()), "{e}");
                 continue;

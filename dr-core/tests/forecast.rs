@@ -54,16 +54,21 @@ async fn percentiles_probabilities_and_criticality() {
     // recovery: p95 is well above p50.
     let api = f.service("api").unwrap();
     assert!(api.recovery.p95.unwrap() > api.recovery.p50.unwrap() + Duration::from_secs(60));
-    // The approval gate comes first on every path; the database's promotion lies on the
-    // critical path of every run that succeeded; the static assets' steps, which do not
-    // wait for it, on none.
+    // The approval gate comes first on every path; the database's promotion, or the DR
+    // cluster's node scaling that runs beside it, lies on the critical path of every run
+    // that succeeded; the static assets' steps, which wait for neither, on none.
     let ok = f.p_succeeded;
     assert_eq!(f.criticality("approval"), Some(1.0), "{f}");
+    let nodes = f.criticality("nodes:dr-west/general/wait").unwrap();
     assert!(
-        f.criticality("orders-db/promote").unwrap() >= ok - 1e-9,
+        f.criticality("orders-db/promote").unwrap() + nodes >= ok - 1e-9,
         "{f}"
     );
-    assert!(f.criticality("orders-db/wait").unwrap() >= ok - 1e-9, "{f}");
+    assert!(
+        f.criticality("orders-db/wait").unwrap() + nodes >= ok - 1e-9,
+        "{f}"
+    );
+    assert!(f.criticality("orders-db/promote").unwrap() > nodes, "{f}");
     assert_eq!(f.criticality("static-assets/verify"), Some(0.0), "{f}");
     // In a run that succeeded, either voice or api finishes last.
     let tail = f.criticality("api/verify").unwrap() + f.criticality("voice/verify").unwrap();

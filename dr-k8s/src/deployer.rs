@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use dr_core::provider::{
-    Capabilities, ClusterDeployer, Manifest, Operation, RolloutStatus, WorkloadRef,
+    Capabilities, ClusterDeployer, Manifest, NodeInfo, Operation, RolloutStatus, WorkloadRef,
 };
 use dr_core::{Error, Result, Secret};
 use k8s_openapi::api::core::v1::{Pod, Secret as KubeSecret};
@@ -22,7 +22,9 @@ use crate::lease::KubeLease;
 ///
 /// Every write is idempotent: manifests are server-side applied (field manager
 /// `dr-orchestrator`, forced), scaling and env changes are patches, isolation applies one
-/// deny-all NetworkPolicy named `dr-isolate-{workload}`.
+/// deny-all NetworkPolicy named `dr-isolate-{workload}`. Nodes are listed by a label (a
+/// node group's `eks.amazonaws.com/nodegroup`), cordoned by patching `spec.unschedulable`
+/// and drained through the Eviction API, DaemonSet and mirror pods left in place.
 ///
 /// # Examples
 ///
@@ -114,6 +116,9 @@ impl ClusterDeployer for KubeDeployer {
             IsolateWorkload,
             DeletePod,
             Export,
+            ListNodes,
+            CordonNode,
+            DrainNode,
         ])
     }
 
@@ -267,5 +272,22 @@ impl ClusterDeployer for KubeDeployer {
         kinds: &[String],
     ) -> Result<Vec<Manifest>> {
         crate::export::export(self.cluster(cluster)?, namespace, kinds).await
+    }
+
+    async fn list_nodes(
+        &self,
+        cluster: &str,
+        label: &str,
+        node_group: &str,
+    ) -> Result<Vec<NodeInfo>> {
+        crate::nodes::list(self.cluster(cluster)?, label, node_group).await
+    }
+
+    async fn cordon_node(&self, cluster: &str, node: &str) -> Result<()> {
+        crate::nodes::cordon(self.cluster(cluster)?, node).await
+    }
+
+    async fn drain_node(&self, cluster: &str, node: &str) -> Result<Vec<String>> {
+        crate::nodes::drain(self.cluster(cluster)?, node).await
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod export;
 mod kinds;
 mod lease;
+mod nodes;
 mod rollout;
 
 pub use config::{KubeDeployerBuilder, DEFAULT_FIELD_MANAGER};

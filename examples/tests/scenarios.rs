@@ -140,3 +140,39 @@ async fn the_provider_outage_runs_to_completion() {
     let report: Value = serde_json::from_str(&console.stdout()).unwrap();
     assert_eq!(report["outcome"], "succeeded");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_node_group_failure_runs_to_completion_draining_only_failed_nodes() {
+    let console = Console::captured();
+    let opts = RunOptions {
+        json: true,
+        ..RunOptions::default()
+    };
+    let code = run_scenario(
+        &plans_dir().join("region-failover.yaml"),
+        "node-group-failure",
+        &opts,
+        &console,
+    )
+    .await;
+    assert_eq!(code, EXIT_OK, "{}", console.stderr());
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+    let step = |id: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    assert_eq!(
+        step("nodes:prod-east/general-b/wait")["status"],
+        "succeeded"
+    );
+    let drain = step("nodes:prod-east/general/drain");
+    assert_eq!(drain["status"], "succeeded");
+    assert_eq!(drain["output"]["drained"].as_array().unwrap().len(), 3);
+    assert_eq!(step("api/verify")["status"], "succeeded");
+}

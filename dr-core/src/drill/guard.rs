@@ -11,7 +11,7 @@ use crate::{Error, Result};
 
 /// The resources of a plan that are production: every database instance and replica, every
 /// namespace its workloads run in, every DNS record, every notification channel, every CDN
-/// distribution and load balancer target group.
+/// distribution and load balancer target group, every cluster's nodes and node groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Production {
     /// `region/instance`.
@@ -28,6 +28,8 @@ pub struct Production {
     /// Target group ARNs or names.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub target_groups: BTreeSet<String>,
+    /// Clusters whose nodes and node groups are production (every cluster of the plan).
+    pub clusters: BTreeSet<String>,
 }
 
 impl Production {
@@ -42,6 +44,7 @@ impl Production {
             }
         }
         for c in &plan.clusters {
+            p.clusters.insert(c.name.clone());
             for w in &c.workloads {
                 p.namespaces.insert(format!("{}/{}", c.name, w.namespace));
             }
@@ -102,6 +105,9 @@ impl Production {
                 .next()
                 .filter(|g| self.target_groups.contains(*g))
                 .map(|g| format!("target group {g}")),
+            ScaleNodeGroup | CordonNode | DrainNode => {
+                Some(call.target.clone()).filter(|_| self.clusters.contains(&call.key))
+            }
             _ => None,
         }
     }

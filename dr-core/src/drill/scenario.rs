@@ -57,6 +57,7 @@ enum Created {
     Endpoint(String),
     Distribution(String),
     TargetGroup(String),
+    NodeGroup(crate::provider::NodeGroupRef),
 }
 
 impl std::fmt::Display for Created {
@@ -70,6 +71,7 @@ impl std::fmt::Display for Created {
             Created::Endpoint(t) => write!(f, "health endpoint {t}"),
             Created::Distribution(id) => write!(f, "CDN distribution {id}"),
             Created::TargetGroup(g) => write!(f, "target group {g}"),
+            Created::NodeGroup(g) => write!(f, "node group {g}"),
         }
     }
 }
@@ -278,6 +280,9 @@ impl ScenarioDrill {
             for w in &mut c.workloads {
                 w.namespace = format!("{}-{tag}", w.namespace);
             }
+            // Node groups are production's capacity, shared by every namespace: the copy
+            // leaves them as they are (the guard refuses to scale or drain them).
+            c.node_groups.clear();
         }
         let renamed: Vec<(String, String)> = p
             .dns
@@ -335,6 +340,13 @@ impl ScenarioDrill {
             .scenario(&self.scenario)
             .cloned()
             .ok_or_else(|| DrillError::UnknownScenario(self.scenario.clone()))?;
+        if matches!(sc.kind, ScenarioKind::NodeGroupFailure(_)) {
+            return Err(DrillError::Unsupported {
+                kind: sc.kind.name().into(),
+                why: "it scales and drains the cluster's node groups, which a copy shares with production"
+                    .into(),
+            });
+        }
         if !matches!(
             sc.kind,
             ScenarioKind::RegionFailover(_)
@@ -556,6 +568,16 @@ impl ScenarioDrill {
         }
         // Test namespaces, records and endpoints exist only on the simulated cloud's own
         // API (no provider trait creates a namespace or a record).
+        // The copy's pods need nodes of their own: production's node groups hold
+        // production's pods. One test group per production group, at its serving size.
+        for c in &self.plan.clusters {
+            for g in &c.node_groups {
+                let group =
+                    crate::provider::NodeGroupRef::new(&c.name, format!("{}-{}", g.name, self.tag));
+                cloud.add_node_group(&group, g.serving(), g.pods_per_node);
+                created.push(Created::NodeGroup(group));
+            }
+        }
         let primary_region = copy.primary_region().map(|r| r.name.clone());
         let mut namespaces = BTreeSet::new();
         for c in &copy.clusters {
@@ -660,6 +682,7 @@ fn cleanup(sim: &Simulation, created: &[Created]) -> (Vec<String>, Vec<NotCleane
             Created::Endpoint(t) => cloud.unbind_endpoint(t),
             Created::Distribution(id) => cloud.remove_distribution(id),
             Created::TargetGroup(g) => cloud.remove_target_group(g),
+            Created::NodeGroup(g) => cloud.remove_node_group(g),
         };
         if removed {
             done.push(c.to_string());

@@ -12,8 +12,8 @@ use super::{CallInfo, Guard, Layer};
 use crate::provider::ByteStream;
 use crate::provider::{
     Capabilities, ClusterDeployer, DatabaseReplica, DbRef, DbSnapshot, DbStatus, DnsChange,
-    DnsFailover, DnsRecord, GetResult, HealthProbe, HealthStatus, Manifest, Notification, Notifier,
-    ObjectMeta, Operation as O, Precondition, PutOptions, RestorePoint, RolloutStatus,
+    DnsFailover, DnsRecord, GetResult, HealthProbe, HealthStatus, Manifest, NodeInfo, Notification,
+    Notifier, ObjectMeta, Operation as O, Precondition, PutOptions, RestorePoint, RolloutStatus,
     SnapshotStore, Version, WorkloadRef,
 };
 use crate::provider::{
@@ -450,6 +450,42 @@ impl ClusterDeployer for Layered<dyn ClusterDeployer> {
         );
         self.through(i, self.inner.export(cluster, namespace, kinds))
             .await
+    }
+    async fn list_nodes(
+        &self,
+        cluster: &str,
+        label: &str,
+        node_group: &str,
+    ) -> Result<Vec<NodeInfo>> {
+        let i = info(
+            "cluster",
+            cluster,
+            self.name(),
+            O::ListNodes,
+            format!("{cluster}/nodes {label}={node_group}"),
+        );
+        self.through(i, self.inner.list_nodes(cluster, label, node_group))
+            .await
+    }
+    async fn cordon_node(&self, cluster: &str, node: &str) -> Result<()> {
+        let i = info(
+            "cluster",
+            cluster,
+            self.name(),
+            O::CordonNode,
+            format!("{cluster}/node/{node}"),
+        );
+        self.through(i, self.inner.cordon_node(cluster, node)).await
+    }
+    async fn drain_node(&self, cluster: &str, node: &str) -> Result<Vec<String>> {
+        let i = info(
+            "cluster",
+            cluster,
+            self.name(),
+            O::DrainNode,
+            format!("{cluster}/node/{node}"),
+        );
+        self.through(i, self.inner.drain_node(cluster, node)).await
     }
 }
 

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use super::{
     ApplicationRollback, Backups, CdnDef, ChannelDef, Cluster, ClusterRebuild, Database,
-    DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef, LoadBalancerDef, Plan,
-    PlanError, PointInTimeRestore, Region, RegionFailover, RegionRole, Replica, Scenario,
-    ScenarioKind, SecretBinding, SecurityIsolation, Service, ServiceRestart, StoreDef, Tier,
-    Workload,
+    DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef, LoadBalancerDef,
+    NodeGroup, Plan, PlanError, PointInTimeRestore, Region, RegionFailover, RegionRole, Replica,
+    Scenario, ScenarioKind, SecretBinding, SecurityIsolation, Service, ServiceRestart, StoreDef,
+    Tier, Workload,
 };
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
@@ -144,7 +144,31 @@ impl PlanBuilder {
             region: region.into(),
             ingress: ingress.into(),
             workloads: Vec::new(),
+            node_groups: Vec::new(),
         });
+        self
+    }
+
+    /// Adds node group `group` to the cluster named `cluster` (ignored if there is none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dr_core::plan::{NodeGroup, PlanBuilder, StandbyScaling};
+    ///
+    /// let mut general = NodeGroup::new("general", 3);
+    /// general.standby = Some(StandbyScaling { min: 1, desired: 1 });
+    /// let plan = PlanBuilder::new("shop")
+    ///     .region("east", dr_core::plan::RegionRole::Primary)
+    ///     .cluster("east-k8s", "east", "lb.east.example.com")
+    ///     .node_group("east-k8s", general)
+    ///     .build_unchecked();
+    /// assert_eq!(plan.clusters[0].node_groups[0].standing_by().desired, 1);
+    /// ```
+    pub fn node_group(mut self, cluster: &str, group: NodeGroup) -> Self {
+        if let Some(c) = self.plan.clusters.iter_mut().find(|c| c.name == cluster) {
+            c.node_groups.push(group);
+        }
         self
     }
 

@@ -46,8 +46,9 @@ pub use limits::{PlanLimits, LIMIT_ROLES};
 pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
     Backups, CdnDef, ChannelDef, Cluster, Database, DbStrategy, DnsRecordDef, HealthCheckDef,
-    Interlock, LoadBalancerDef, Pitr, Plan, PlanStep, Region, RegionRole, Replica, Scenario,
-    ScenarioKind, SecretBinding, Service, StepRetry, StoreDef, Tier, Workload,
+    Interlock, LoadBalancerDef, NodeGroup, Pitr, Plan, PlanStep, Region, RegionRole, Replica,
+    Scenario, ScenarioKind, SecretBinding, Service, StandbyScaling, StepRetry, StoreDef, Tier,
+    Workload,
 };
 pub use trigger::{Trigger, TriggerStart, TriggerWhen};
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
@@ -55,8 +56,8 @@ pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
 /// The parameters of each scenario kind (one type per kind, a variant of [`ScenarioKind`]).
 pub use crate::planner::scenarios::{
     ApplicationRollback, Backup, CacheFailure, ClusterRebuild, DatabaseFailure, DumpRestore,
-    Failback, PointInTimeRestore, ProviderOutage, RegionFailover, SecurityIsolation,
-    ServiceRestart,
+    Failback, NodeGroupFailure, PointInTimeRestore, ProviderOutage, RegionFailover,
+    SecurityIsolation, ServiceRestart,
 };
 
 use lookup::Section;

@@ -244,6 +244,99 @@ pub struct Cluster {
     /// Workloads deployed on it.
     #[serde(default)]
     pub workloads: Vec<Workload>,
+    /// Node groups (EKS managed node groups) whose nodes run the workloads: a region
+    /// failover scales those of the recovery cluster from standby before its workloads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_groups: Vec<NodeGroup>,
+}
+
+/// A node group of a cluster: its scaling bounds when serving, and while standing by.
+///
+/// ```yaml
+/// node_groups:
+///   - { name: general, min: 2, desired: 3, max: 6, standby: { min: 1, desired: 1 }, pods_per_node: 10 }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    /// Name (the EKS node group name).
+    pub name: String,
+    /// Fewest nodes when serving.
+    pub min: u32,
+    /// Nodes when serving.
+    pub desired: u32,
+    /// Most nodes.
+    pub max: u32,
+    /// Bounds while standing by: on a cluster outside the primary region, and for a group
+    /// that a `node-group-failure` scenario names as its `replacement`. Defaults to the
+    /// serving bounds (the group is never scaled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<StandbyScaling>,
+    /// How many pods one node holds (what the simulated cloud places on it).
+    #[serde(default = "default_pods_per_node")]
+    pub pods_per_node: u32,
+    /// The node label whose value is the group's name (default
+    /// `eks.amazonaws.com/nodegroup`), by which its nodes are listed to drain them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_label: Option<String>,
+}
+
+/// A node group's bounds while standing by (its `max` stays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandbyScaling {
+    /// Fewest nodes.
+    pub min: u32,
+    /// Nodes wanted.
+    pub desired: u32,
+}
+
+fn default_pods_per_node() -> u32 {
+    110
+}
+
+impl NodeGroup {
+    /// A group of `desired` nodes (`min` = `max` = `desired`), 110 pods per node, no
+    /// standby bounds.
+    pub fn new(name: impl Into<String>, desired: u32) -> Self {
+        NodeGroup {
+            name: name.into(),
+            min: desired,
+            desired,
+            max: desired,
+            standby: None,
+            pods_per_node: default_pods_per_node(),
+            node_label: None,
+        }
+    }
+
+    /// The bounds when serving.
+    pub fn serving(&self) -> crate::provider::NodeScaling {
+        crate::provider::NodeScaling {
+            min: self.min,
+            desired: self.desired,
+            max: self.max,
+        }
+    }
+
+    /// The bounds while standing by (the serving ones when the plan gives none).
+    pub fn standing_by(&self) -> crate::provider::NodeScaling {
+        match self.standby {
+            Some(s) => crate::provider::NodeScaling {
+                min: s.min,
+                desired: s.desired,
+                max: self.max,
+            },
+            None => self.serving(),
+        }
+    }
+
+    /// The label its nodes are listed by.
+    pub fn label(&self) -> &str {
+        self.node_label
+            .as_deref()
+            .unwrap_or(crate::provider::NODE_GROUP_LABEL)
+    }
 }
 
 /// A workload on a cluster.

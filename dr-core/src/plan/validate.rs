@@ -377,6 +377,7 @@ fn names(plan: &Plan, p: &mut Problems) {
             &format!("clusters[{}].workloads", c.name),
             c.workloads.iter().map(|w| w.name.as_str()),
         );
+        node_groups(c, p);
     }
     // Instance identifiers must be unique across databases and replicas per region.
     let mut ids = HashMap::new();
@@ -409,6 +410,68 @@ fn names(plan: &Plan, p: &mut Problems) {
     }
     if plan.primary_region().is_none() && !plan.regions.is_empty() {
         p.push("regions", "no region has role `primary`");
+    }
+}
+
+/// A cluster's node groups: unique names, `min <= desired <= max`, standby bounds within
+/// them, room for at least one pod per node.
+fn node_groups(c: &super::Cluster, p: &mut Problems) {
+    duplicates(
+        p,
+        &format!("clusters[{}].node_groups", c.name),
+        c.node_groups.iter().map(|g| g.name.as_str()),
+    );
+    for g in &c.node_groups {
+        let at = format!("clusters[{}].node_groups[{}]", c.name, g.name);
+        if g.min > g.desired {
+            p.push(
+                format!("{at}.min"),
+                format!("min {} is above desired {}", g.min, g.desired),
+            );
+        }
+        if g.desired > g.max {
+            p.push(
+                format!("{at}.desired"),
+                format!("desired {} is above max {}", g.desired, g.max),
+            );
+        }
+        if g.max == 0 {
+            p.push(format!("{at}.max"), "a node group needs room for one node");
+        }
+        if g.pods_per_node == 0 {
+            p.push(
+                format!("{at}.pods_per_node"),
+                "a node holds at least one pod",
+            );
+        }
+        if let Some(s) = g.standby {
+            if s.min > s.desired {
+                p.push(
+                    format!("{at}.standby.min"),
+                    format!(
+                        "standby min {} is above standby desired {}",
+                        s.min, s.desired
+                    ),
+                );
+            }
+            if s.desired > g.desired {
+                p.push(
+                    format!("{at}.standby.desired"),
+                    format!(
+                        "standby desired {} is above desired {}: standing by takes fewer nodes",
+                        s.desired, g.desired
+                    ),
+                );
+            }
+        }
+        if let Some(label) = &g.node_label {
+            if label.trim().is_empty() || label.chars().any(crate::redact::is_unsafe_char) {
+                p.push(
+                    format!("{at}.node_label"),
+                    "a node label is a non-empty Kubernetes label key",
+                );
+            }
+        }
     }
 }
 

@@ -112,6 +112,23 @@ impl RolloutStatus {
     }
 }
 
+/// The node label that names a node's EKS managed node group: what
+/// [`ClusterDeployer::list_nodes`] selects nodes by unless the plan names another label.
+pub const NODE_GROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
+
+/// A node of a cluster, as [`ClusterDeployer::list_nodes`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeInfo {
+    /// The node's name.
+    pub name: String,
+    /// Whether its `Ready` condition is `True` (the node serves its pods).
+    pub ready: bool,
+    /// Whether it is cordoned (`spec.unschedulable`).
+    pub unschedulable: bool,
+    /// The pods bound to it, as `namespace/name`, sorted.
+    pub pods: Vec<String>,
+}
+
 /// A container platform (Kubernetes through kube-rs, the simulated cloud).
 ///
 /// # Examples
@@ -231,6 +248,44 @@ pub trait ClusterDeployer: std::fmt::Debug + Send + Sync + 'static {
         kinds: &[String],
     ) -> Result<Vec<Manifest>>;
 
+    /// The nodes of `cluster` whose label `label` (usually [`NODE_GROUP_LABEL`]) is
+    /// `node_group`, sorted by name, with the pods bound to each.
+    ///
+    /// # Errors
+    /// `NotFound` (cluster); `NotSupported` by default.
+    async fn list_nodes(
+        &self,
+        cluster: &str,
+        label: &str,
+        node_group: &str,
+    ) -> Result<Vec<NodeInfo>> {
+        let _ = (cluster, label, node_group);
+        Err(Error::not_supported(self.name(), "list_nodes"))
+    }
+
+    /// Cordons a node (`spec.unschedulable: true`): nothing new is scheduled on it.
+    /// Idempotent.
+    ///
+    /// # Errors
+    /// `NotFound` (cluster or node); `NotSupported` by default.
+    async fn cordon_node(&self, cluster: &str, node: &str) -> Result<()> {
+        let _ = (cluster, node);
+        Err(Error::not_supported(self.name(), "cordon_node"))
+    }
+
+    /// Drains a node: evicts every pod bound to it (through the Eviction API on
+    /// Kubernetes, so disruption budgets hold) except those of DaemonSets; returns the
+    /// evicted pods as `namespace/name`. A node already drained evicts nothing. Evictions
+    /// are requested, not waited for: the pods' controllers replace them elsewhere.
+    ///
+    /// # Errors
+    /// `NotFound` (cluster or node); `Throttled` (retryable) when a disruption budget
+    /// refuses an eviction now; `NotSupported` by default.
+    async fn drain_node(&self, cluster: &str, node: &str) -> Result<Vec<String>> {
+        let _ = (cluster, node);
+        Err(Error::not_supported(self.name(), "drain_node"))
+    }
+
     /// Polls [`rollout_status`](Self::rollout_status) until the rollout is complete. Temporary
     /// errors of a poll do not end the wait; the deadline does.
     ///
@@ -339,5 +394,19 @@ impl<T: ClusterDeployer + ?Sized> ClusterDeployer for Arc<T> {
         deadline: Duration,
     ) -> Result<RolloutStatus> {
         (**self).wait_ready(workload, deadline).await
+    }
+    async fn list_nodes(
+        &self,
+        cluster: &str,
+        label: &str,
+        node_group: &str,
+    ) -> Result<Vec<NodeInfo>> {
+        (**self).list_nodes(cluster, label, node_group).await
+    }
+    async fn cordon_node(&self, cluster: &str, node: &str) -> Result<()> {
+        (**self).cordon_node(cluster, node).await
+    }
+    async fn drain_node(&self, cluster: &str, node: &str) -> Result<Vec<String>> {
+        (**self).drain_node(cluster, node).await
     }
 }

@@ -20,7 +20,8 @@ mod volumes;
 
 pub use cdn::{CdnDistribution, CdnOrigin, DynCdnOrigin};
 pub use cluster::{
-    ClusterDeployer, DynClusterDeployer, Manifest, RolloutStatus, WorkloadKind, WorkloadRef,
+    ClusterDeployer, DynClusterDeployer, Manifest, NodeInfo, RolloutStatus, WorkloadKind,
+    WorkloadRef, NODE_GROUP_LABEL,
 };
 pub use database::{
     DatabaseReplica, DbRef, DbRole, DbSnapshot, DbState, DbStatus, DynDatabaseReplica, RestorePoint,
@@ -81,6 +82,9 @@ pub enum Operation {
     IsolateWorkload,
     DeletePod,
     Export,
+    ListNodes,
+    CordonNode,
+    DrainNode,
     // DatabaseReplica
     Describe,
     CreateSnapshot,
@@ -144,6 +148,9 @@ impl Operation {
             IsolateWorkload => "isolate_workload",
             DeletePod => "delete_pod",
             Export => "export",
+            ListNodes => "list_nodes",
+            CordonNode => "cordon_node",
+            DrainNode => "drain_node",
             Describe => "describe",
             CreateSnapshot => "create_snapshot",
             DescribeSnapshot => "describe_snapshot",

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 
 use super::{Env, SimCloud, State, PROVIDER};
 use crate::provider::{
-    Capabilities, ClusterDeployer, Manifest, Operation, RolloutStatus, WorkloadKind, WorkloadRef,
+    Capabilities, ClusterDeployer, Manifest, NodeInfo, Operation, RolloutStatus, WorkloadKind,
+    WorkloadRef,
 };
 use crate::{Error, Result, Secret};
 
@@ -178,6 +179,42 @@ fn region_down(st: &State, cluster: &str) -> bool {
         .is_some_and(|r| st.down.contains(r))
 }
 
+/// A workload's replica counts at one instant, before node capacity is applied.
+#[derive(Debug, Clone)]
+pub(super) struct PodCounts {
+    pub(super) namespace: String,
+    pub(super) kind: WorkloadKind,
+    pub(super) name: String,
+    pub(super) replicas: u32,
+    pub(super) updated: u32,
+    pub(super) available: u32,
+}
+
+impl Clusters {
+    /// The replica counts of every workload of `cluster`, by namespace, kind and name.
+    pub(super) fn pods(&self, cluster: &str, down: bool, env: &Env<'_>) -> Vec<PodCounts> {
+        let Some(c) = self.clusters.get(cluster) else {
+            return Vec::new();
+        };
+        c.namespaces
+            .iter()
+            .flat_map(|(ns, n)| {
+                n.workloads.iter().map(move |((kind, name), wl)| {
+                    let (updated, available) = wl.counts(env.now, down);
+                    PodCounts {
+                        namespace: ns.clone(),
+                        kind: *kind,
+                        name: name.clone(),
+                        replicas: wl.replicas,
+                        updated,
+                        available,
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
 /// The rollout status of a workload at `env.now`.
 pub(super) fn rollout_status(st: &State, w: &WorkloadRef, env: &Env<'_>) -> Result<RolloutStatus> {
     let wl = st
@@ -188,6 +225,17 @@ pub(super) fn rollout_status(st: &State, w: &WorkloadRef, env: &Env<'_>) -> Resu
         .and_then(|ns| ns.workloads.get(&(w.kind, w.name.clone())))
         .ok_or_else(|| Error::not_found(PROVIDER, w.to_string()))?;
     let (updated, available) = wl.counts(env.now, region_down(st, &w.cluster));
+    // Pods beyond what the cluster's nodes hold are pending.
+    let mut counts = PodCounts {
+        namespace: w.namespace.clone(),
+        kind: w.kind,
+        name: w.name.clone(),
+        replicas: wl.replicas,
+        updated,
+        available,
+    };
+    super::nodes::cap(st, &w.cluster, env, &mut counts);
+    let (updated, available) = (counts.updated, counts.available);
     let (revision, template) = wl.current();
     Ok(RolloutStatus {
         workload: w.clone(),
@@ -413,7 +461,41 @@ impl ClusterDeployer for SimCluster {
             IsolateWorkload,
             DeletePod,
             Export,
+            ListNodes,
+            CordonNode,
+            DrainNode,
         ])
+    }
+
+    async fn list_nodes(
+        &self,
+        cluster: &str,
+        label: &str,
+        node_group: &str,
+    ) -> Result<Vec<NodeInfo>> {
+        // Simulated nodes carry their group under every label a plan may name.
+        let target = format!("{cluster}/nodes {label}={node_group}");
+        self.call(Operation::ListNodes, cluster, &target, false, |st, env| {
+            st.clusters.cluster(cluster)?;
+            super::nodes::list(st, cluster, node_group, env)
+        })
+        .await
+    }
+
+    async fn cordon_node(&self, cluster: &str, node: &str) -> Result<()> {
+        let target = format!("{cluster}/node/{node}");
+        self.call(Operation::CordonNode, cluster, &target, true, |st, env| {
+            super::nodes::cordon(st, cluster, node, env)
+        })
+        .await
+    }
+
+    async fn drain_node(&self, cluster: &str, node: &str) -> Result<Vec<String>> {
+        let target = format!("{cluster}/node/{node}");
+        self.call(Operation::DrainNode, cluster, &target, true, |st, env| {
+            super::nodes::drain(st, cluster, node, env)
+        })
+        .await
     }
 
     async fn apply(&self, cluster: &str, namespace: &str, manifests: &[Manifest]) -> Result<()> {

@@ -51,6 +51,8 @@ pub struct SimConfig {
     pub dns_propagation: HumanDuration,
     /// Pods becoming ready after a rollout, scale-up or pod deletion.
     pub rollout: HumanDuration,
+    /// A node group's scaling update, until its new nodes are Ready.
+    pub node_scaling: HumanDuration,
     /// How long a call matching a `hang` fault rule sleeps before failing.
     pub hang: HumanDuration,
     /// A CDN distribution's change reaching every edge location (`Deployed`).
@@ -81,6 +83,7 @@ impl Default for SimConfig {
             replication_lag: HumanDuration::from_secs(30),
             dns_propagation: HumanDuration::from_secs(60),
             rollout: HumanDuration::from_secs(30),
+            node_scaling: m(4),
             hang: m(60),
             cdn_deploy: m(3),
             lb_health_check: HumanDuration::from_secs(30),

@@ -43,6 +43,7 @@ mod dns;
 pub(crate) mod fault;
 mod health;
 mod load_balancer;
+mod nodes;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,6 +59,7 @@ pub use database::SimDatabase;
 pub use dns::SimDns;
 pub use health::{EndpointBinding, SimNotifier, SimProbe};
 pub use load_balancer::SimLoadBalancer;
+pub use nodes::SimNodes;
 pub use store::SimStore;
 
 use crate::provider::{
@@ -155,6 +157,8 @@ struct State {
     cdn: cdn::Cdn,
     #[serde(default)]
     lb: load_balancer::Balancers,
+    #[serde(default)]
+    nodes: nodes::NodeGroups,
     #[serde(skip)]
     stores: BTreeMap<String, InMemoryStore>,
 }
@@ -232,6 +236,7 @@ impl SimCloud {
                     health: health::Health::default(),
                     cdn: cdn::Cdn::default(),
                     lb: load_balancer::Balancers::default(),
+                    nodes: nodes::NodeGroups::default(),
                     stores: BTreeMap::new(),
                 }),
             }),

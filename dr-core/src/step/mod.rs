@@ -5,7 +5,7 @@
 //! (optionally) compensate it, and its estimate and timeout defaults.
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
-//! [`config`], [`breaker`], [`edge`],
+//! [`config`], [`breaker`], [`edge`], [`nodes`],
 //! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
@@ -57,6 +57,7 @@ pub mod dns;
 pub mod dump;
 pub mod edge;
 pub mod health;
+pub mod nodes;
 pub mod notify;
 mod registry;
 pub mod replication;
@@ -74,8 +75,8 @@ use serde::Serialize;
 
 use crate::executor::{ApprovalHook, RunEvent};
 use crate::provider::{
-    CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer, Notifier,
-    Operation, SnapshotStore,
+    CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer,
+    NodeCapacity, Notifier, Operation, SnapshotStore,
 };
 use crate::{Clock, Error, Providers, Result};
 
@@ -109,6 +110,9 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "set_secret",
     "wait_workload",
     "isolate_workload",
+    "scale_node_group",
+    "wait_node_group",
+    "drain_nodes",
     "export_resources",
     "wait_db_snapshot",
     "copy_db_snapshot",
@@ -392,6 +396,14 @@ impl<'a> StepContext<'a> {
     /// `NotFound` when none is configured.
     pub fn load_balancer(&self, group: &str) -> Result<&'a Arc<dyn LoadBalancer>> {
         self.providers.load_balancer(group)
+    }
+
+    /// The node capacity provider of `cluster`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn nodes(&self, cluster: &str) -> Result<&'a Arc<dyn NodeCapacity>> {
+        self.providers.nodes(cluster)
     }
 
     /// The snapshot store `name`.

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    dns_steps, manifest, or_else, ordered, preamble, secret_step, unknown, verify_step,
-    workload_ref,
+    dns_steps, manifest, or_else, ordered, preamble, scale_nodes, secret_step, unknown,
+    verify_step, workload_ref,
 };
 use super::{Kind, Result};
 use crate::graph::Action;
@@ -16,8 +16,9 @@ use crate::planner::build::GraphBuilder;
 use crate::provider::DbRef;
 use crate::simulation::Simulation;
 
-/// A cluster is lost: apply its workloads on another cluster (secrets first), wait until they
-/// are ready, switch DNS to the new cluster, verify.
+/// A cluster is lost: scale the other cluster's node groups from standby to serving, apply
+/// the workloads there (secrets first), wait until they are ready, switch DNS to the new
+/// cluster, verify.
 ///
 /// ```yaml
 /// - { name: cluster-rebuild, kind: cluster-rebuild, cluster: prod-east, to_cluster: dr-west }
@@ -40,6 +41,8 @@ impl Kind for ClusterRebuild {
             .ok_or_else(|| unknown("cluster", from))?;
         let target = g.plan.cluster(to).ok_or_else(|| unknown("cluster", to))?;
         let gate = preamble(g);
+        // The new cluster's node groups from standby to serving, before its workloads.
+        let capacity = scale_nodes(g, target, &gate);
         let mut done: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for svc in ordered(g) {
             let on_failed: Vec<&Workload> = failed
@@ -67,6 +70,7 @@ impl Kind for ClusterRebuild {
                 }
                 let mut apply_deps = deps.clone();
                 apply_deps.extend(secret.clone());
+                apply_deps.extend(capacity.iter().cloned());
                 let apply = g.add(
                     format!("{}/apply:{}", svc.name, w.name),
                     Action::new(crate::step::cluster::ApplyManifests {

@@ -394,6 +394,52 @@ pub(super) fn bring_up(
     db: Option<&DbRef>,
     deps: &[String],
 ) -> Result<Vec<String>> {
+    bring_up_on(g, svc, cluster, db, deps, &[])
+}
+
+/// Scales each node group of `cluster` that has standby bounds (a replacement group aside)
+/// to its serving bounds and waits until it is ready; returns the waits (none for a cluster
+/// without such groups).
+pub(super) fn scale_nodes(
+    g: &mut GraphBuilder<'_>,
+    cluster: &Cluster,
+    deps: &[String],
+) -> Vec<String> {
+    let mut ready = Vec::new();
+    let plan = g.plan;
+    // A replacement group stays a spare: its own scenario scales it.
+    let standing_by = cluster
+        .node_groups
+        .iter()
+        .filter(|n| n.standby.is_some() && !super::is_spare(plan, &cluster.name, &n.name));
+    for group in standing_by {
+        let gref = crate::provider::NodeGroupRef::new(&cluster.name, &group.name);
+        let scale = Action::new(crate::step::nodes::ScaleNodeGroup {
+            group: gref.clone(),
+            scaling: group.serving(),
+        });
+        let id = format!("nodes:{}/{}", cluster.name, group.name);
+        let call = g.add_call(format!("{id}/scale"), scale.clone(), None, deps.to_vec());
+        ready.push(g.add_wait(
+            format!("{id}/wait"),
+            Action::new(crate::step::nodes::WaitNodeGroup { group: gref }),
+            &scale,
+            None,
+            vec![call],
+        ));
+    }
+    ready
+}
+
+/// [`bring_up`], each workload scaled only once `capacity` (the node groups' waits) is done.
+pub(super) fn bring_up_on(
+    g: &mut GraphBuilder<'_>,
+    svc: &Service,
+    cluster: &Cluster,
+    db: Option<&DbRef>,
+    deps: &[String],
+    capacity: &[String],
+) -> Result<Vec<String>> {
     let mut ready = Vec::new();
     let mut secret: Option<String> = None;
     for name in &svc.workloads {
@@ -418,6 +464,11 @@ pub(super) fn bring_up(
         // running in a warm standby must be restarted to read it.
         if w.standby_replicas == 0 {
             scale_deps.extend(secret.clone());
+        }
+        // New pods beyond the nodes' capacity would stay pending; a workload whose pods all
+        // run already (a warm standby at full size) needs no new node.
+        if w.replicas > w.standby_replicas {
+            scale_deps.extend(capacity.iter().cloned());
         }
         let scale = g.add(
             format!("{}/scale:{}", svc.name, w.name),

@@ -361,6 +361,15 @@ impl Kind for Failback {
                 };
                 cloud.add_workload(&wref(c, w), replicas);
             }
+            for n in &c.node_groups {
+                let scaling = if serving {
+                    n.serving()
+                } else {
+                    n.standing_by()
+                };
+                let group = crate::provider::NodeGroupRef::new(&c.name, &n.name);
+                cloud.add_node_group(&group, scaling, n.pods_per_node);
+            }
         }
         for record in &plan.dns {
             if let Some(value) = plan.dns_target(record, &self.from) {

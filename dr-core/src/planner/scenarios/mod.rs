@@ -16,6 +16,7 @@ mod cluster_rebuild;
 mod database_failure;
 mod dump_restore;
 mod failback;
+mod node_group_failure;
 mod point_in_time_restore;
 mod provider_outage;
 mod region_failover;
@@ -29,6 +30,8 @@ pub use cluster_rebuild::ClusterRebuild;
 pub use database_failure::DatabaseFailure;
 pub use dump_restore::DumpRestore;
 pub use failback::Failback;
+pub(crate) use node_group_failure::is_spare;
+pub use node_group_failure::NodeGroupFailure;
 pub use point_in_time_restore::PointInTimeRestore;
 pub use provider_outage::ProviderOutage;
 pub use region_failover::RegionFailover;
@@ -195,6 +198,9 @@ kinds! {
     /// A third-party provider is down: a circuit breaker trips, the service falls back,
     /// users are told, and it switches back once the provider is healthy again.
     ProviderOutage(ProviderOutage) = "provider-outage",
+    /// A node group stops serving: a replacement group is scaled up and ready, then only
+    /// the NotReady nodes of the failed group are cordoned and drained.
+    NodeGroupFailure(NodeGroupFailure) = "node-group-failure",
 }
 
 /// Adds the scenario's steps and its end notifications.

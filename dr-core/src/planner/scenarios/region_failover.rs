@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{bring_up, dns_steps, or_else, ordered, preamble, recover_db_in, verify_step};
+use super::common::{
+    bring_up_on, dns_steps, or_else, ordered, preamble, recover_db_in, scale_nodes, verify_step,
+};
 use super::{Kind, Result};
 use crate::graph::{Action, FastMap};
 use crate::plan::validate::ScenarioChecks;
@@ -15,10 +17,12 @@ use crate::provider::{DbRef, Severity};
 use crate::simulation::Simulation;
 
 /// A whole region is lost: promote the replica (or restore the newest snapshot) of each
-/// database of `from` in `to`, bring the workloads up on the cluster of `to`; alongside the
+/// database of `from` in `to`, scale the node groups of the cluster of `to` from standby
+/// to serving and wait until they are ready, bring the workloads up there; alongside the
 /// DNS switch, move each service's load balancer targets to `to` (the old ones leave only
 /// once the new ones are healthy), then point its CDN distributions at their origin in `to`
-/// and wait until they are deployed; verify health; then, outside the RTO, create a new replica of each promoted database so
+/// and wait until they are deployed; verify health; then, outside the RTO, create a new
+/// replica of each promoted database so
 /// it is not left without redundancy.
 ///
 /// ```yaml
@@ -57,6 +61,8 @@ impl Kind for RegionFailover {
         }
 
         let target = g.plan.cluster_in(to);
+        // Node capacity first: the recovery cluster's node groups from standby to serving.
+        let capacity = target.map(|c| scale_nodes(g, c, &gate)).unwrap_or_default();
         let mut done: FastMap<&str, Vec<String>> =
             FastMap::with_capacity_and_hasher(g.plan.services.len(), Default::default());
         for svc in ordered(g) {
@@ -76,7 +82,7 @@ impl Kind for RegionFailover {
                     what: format!("service `{}`", svc.name),
                     why: format!("no cluster in region `{to}`"),
                 })?;
-                ready = bring_up(g, svc, cluster, db.map(|(r, _)| r), &deps)?;
+                ready = bring_up_on(g, svc, cluster, db.map(|(r, _)| r), &deps, &capacity)?;
             }
             let before_dns = or_else(ready, &deps);
             let mut switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
