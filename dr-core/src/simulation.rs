@@ -60,7 +60,8 @@ pub struct Simulation {
 
 impl Simulation {
     /// Provisions every region, database (with replicas, snapshots and copies), cluster and
-    /// workload, DNS record, health check and store of `plan` on a new simulated cloud: the
+    /// workload, DNS record, health check, store, service volume and service credential (in
+    /// the secret manager) of `plan` on a new simulated cloud: the
     /// primary region serving, the secondary standing by (workloads at their standby replicas).
     pub fn new(plan: &Plan, seed: u64, config: SimConfig) -> Self {
         let cloud = SimCloud::with_config(seed, config);
@@ -92,7 +93,9 @@ impl Simulation {
             .with_dns(self.cloud.dns())
             .with_cluster(self.cloud.cluster())
             .with_probe(self.cloud.probe())
-            .with_notifier(self.cloud.notifier());
+            .with_notifier(self.cloud.notifier())
+            .with_volumes(self.cloud.volumes())
+            .with_secrets(self.cloud.secrets());
         for s in &self.plan.stores {
             p = p.with_store(&s.name, self.cloud.store(&s.name));
         }
@@ -199,6 +202,28 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
     for s in &plan.stores {
         // Creates the store.
         let _ = cloud.store(&s.name);
+    }
+    for svc in &plan.services {
+        // A volume without a region is in the region of the service's serving cluster.
+        let home = svc.workloads.iter().find_map(|w| {
+            plan.clusters
+                .iter()
+                .filter(|c| c.workloads.iter().any(|x| &x.name == w))
+                .min_by_key(|c| Some(c.region.as_str()) != primary_region.as_deref())
+                .map(|c| c.region.clone())
+        });
+        for v in &svc.volumes {
+            if let Some(region) = v.region.clone().or_else(|| home.clone()) {
+                cloud.add_volume(&region, &v.id);
+            }
+        }
+        if let Some(c) = &svc.credential {
+            cloud.add_secret(
+                &c.region,
+                &c.secret,
+                &crate::Secret::new(format!("sim-credential-of-{}", svc.name)),
+            );
+        }
     }
 }
 

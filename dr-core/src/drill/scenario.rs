@@ -258,7 +258,10 @@ impl ScenarioDrill {
         self
     }
 
-    /// The isolated copy of the plan the drill recovers.
+    /// The isolated copy of the plan the drill recovers. Its services keep no block volumes
+    /// and no cloud credential: the copy would share production's own volumes and secret
+    /// manager entries, so a drill neither snapshots those volumes nor rotates that
+    /// credential.
     pub fn isolated_plan(&self) -> Plan {
         let tag = &self.tag;
         let mut p = self.plan.clone();
@@ -291,6 +294,8 @@ impl ScenarioDrill {
             }
         }
         for s in &mut p.services {
+            s.volumes.clear();
+            s.credential = None;
             for d in &mut s.dns {
                 if let Some((_, new)) = renamed.iter().find(|(old, _)| old == d) {
                     *d = new.clone();

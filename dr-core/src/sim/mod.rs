@@ -39,7 +39,9 @@ mod database;
 mod dns;
 pub(crate) mod fault;
 mod health;
+mod secrets;
 mod store;
+mod volumes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,7 +54,9 @@ pub use config::{FaultConfig, FaultRule, SimConfig};
 pub use database::SimDatabase;
 pub use dns::SimDns;
 pub use health::{EndpointBinding, SimNotifier, SimProbe};
+pub use secrets::{SimSecrets, INITIAL_VERSION};
 pub use store::SimStore;
+pub use volumes::SimVolumes;
 
 use crate::provider::{
     ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, Notification, Notifier, Operation,
@@ -145,6 +149,10 @@ struct State {
     dns: dns::Dns,
     clusters: cluster::Clusters,
     health: health::Health,
+    #[serde(default)]
+    volumes: volumes::Volumes,
+    #[serde(default)]
+    secrets: secrets::Secrets,
     #[serde(skip)]
     stores: BTreeMap<String, InMemoryStore>,
 }
@@ -220,6 +228,8 @@ impl SimCloud {
                     dns: dns::Dns::default(),
                     clusters: cluster::Clusters::default(),
                     health: health::Health::default(),
+                    volumes: volumes::Volumes::default(),
+                    secrets: secrets::Secrets::default(),
                     stores: BTreeMap::new(),
                 }),
             }),

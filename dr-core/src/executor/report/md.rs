@@ -248,6 +248,39 @@ impl RunReport {
             out.push('\n');
         }
 
+        if !self.evidence.is_empty() {
+            let _ = writeln!(out, "{} Evidence (kept, never deleted by the run)\n", h(1));
+            let _ = writeln!(out, "| evidence | size | SHA-256 | step |");
+            let _ = writeln!(out, "|---|---|---|---|");
+            for e in &self.evidence {
+                use crate::step::security::Evidence;
+                let (what, size, sha) = match &e.evidence {
+                    Evidence::Object {
+                        store,
+                        key,
+                        size,
+                        sha256,
+                    } => (
+                        format!("object `{}/{}`", cell(store), cell(key)),
+                        format!("{size} bytes"),
+                        format!("`{}`", cell(sha256)),
+                    ),
+                    Evidence::VolumeSnapshot { region, volume, id } => (
+                        format!(
+                            "volume snapshot `{}` of `{}/{}`",
+                            cell(id),
+                            cell(region),
+                            cell(volume)
+                        ),
+                        "-".to_string(),
+                        "-".to_string(),
+                    ),
+                };
+                let _ = writeln!(out, "| {what} | {size} | {sha} | `{}` |", cell(&e.step));
+            }
+            out.push('\n');
+        }
+
         if let Some(e) = &self.error {
             let _ = writeln!(out, "{} Run error\n\n{}\n", h(1), cell(e));
         }
@@ -520,6 +553,15 @@ mod tests {
                 action: "switch_dns".into(),
                 compensated: true,
                 reason: None,
+            }],
+            evidence: vec![crate::executor::EvidenceReport {
+                step: "api/export".into(),
+                evidence: crate::step::security::Evidence::Object {
+                    store: "evidence".into(),
+                    key: "evidence/shop/x.yaml".into(),
+                    size: 42,
+                    sha256: "ab12".into(),
+                },
             }],
             error: None,
         }
