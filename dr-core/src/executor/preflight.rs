@@ -46,16 +46,12 @@ pub(crate) fn provider_for(p: &Providers, role: &Role) -> Option<Result<(String,
         Role::Cdn { distribution } => {
             of(p.cdn(distribution), |d| (d.name().into(), d.capabilities()))
         }
-        Role::LoadBalancer { group } => {
-            of(p.load_balancer(group), |d| (d.name().into(), d.capabilities()))
-        }
+        Role::LoadBalancer { group } => of(p.load_balancer(group), |d| {
+            (d.name().into(), d.capabilities())
+        }),
         Role::Nodes { cluster } => of(p.nodes(cluster), |d| (d.name().into(), d.capabilities())),
-        Role::Volumes { region } => {
-            of(p.volumes(region), |d| (d.name().into(), d.capabilities()))
-        }
-        Role::Secrets { region } => {
-            of(p.secrets(region), |d| (d.name().into(), d.capabilities()))
-        }
+        Role::Volumes { region } => of(p.volumes(region), |d| (d.name().into(), d.capabilities())),
+        Role::Secrets { region } => of(p.secrets(region), |d| (d.name().into(), d.capabilities())),
         Role::Approval | Role::Http | Role::Process | Role::External { .. } => None,
     }
 }

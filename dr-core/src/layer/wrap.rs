@@ -11,15 +11,15 @@ use tokio::time::Instant;
 use super::{CallInfo, Guard, Layer};
 use crate::provider::ByteStream;
 use crate::provider::{
-    CdnDistribution, CdnOrigin, LbTarget, LoadBalancer, NodeCapacity, NodeGroupRef,
-    NodeGroupStatus, NodeScaling, SecretManager, SecretValue, TargetHealth, VolumeSnapshot,
-    VolumeSnapshots,
-};
-use crate::provider::{
     Capabilities, ClusterDeployer, DatabaseReplica, DbRef, DbSnapshot, DbStatus, DnsChange,
     DnsFailover, DnsRecord, GetResult, HealthProbe, HealthStatus, Manifest, Notification, Notifier,
     ObjectMeta, Operation as O, Precondition, PutOptions, RestorePoint, RolloutStatus,
     SnapshotStore, Version, WorkloadRef,
+};
+use crate::provider::{
+    CdnDistribution, CdnOrigin, LbTarget, LoadBalancer, NodeCapacity, NodeGroupRef,
+    NodeGroupStatus, NodeScaling, SecretManager, SecretValue, TargetHealth, VolumeSnapshot,
+    VolumeSnapshots,
 };
 use crate::{Result, Secret};
 

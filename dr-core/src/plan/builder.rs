@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use super::{
-    ApplicationRollback, Backups, ChannelDef, Cluster, ClusterRebuild, CredentialDef, Database, DatabaseFailure,
-    DbStrategy, DnsRecordDef, Failback, HealthCheckDef, Plan, PlanError, PointInTimeRestore,
-    Region, RegionFailover, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding,
-    SecurityIsolation, Service, ServiceRestart, StoreDef, Tier, VolumeDef, Workload,
+    ApplicationRollback, Backups, ChannelDef, Cluster, ClusterRebuild, CredentialDef, Database,
+    DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef, Plan, PlanError,
+    PointInTimeRestore, Region, RegionFailover, RegionRole, Replica, Scenario, ScenarioKind,
+    SecretBinding, SecurityIsolation, Service, ServiceRestart, StoreDef, Tier, VolumeDef, Workload,
 };
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;

@@ -38,11 +38,11 @@ pub use nodes::{
     DynNodeCapacity, NodeCapacity, NodeGroupRef, NodeGroupState, NodeGroupStatus, NodeScaling,
 };
 pub use secrets::{DynSecretManager, SecretManager, SecretValue};
-pub use volumes::{DynVolumeSnapshots, VolumeSnapshot, VolumeSnapshotState, VolumeSnapshots};
 pub use store::{
     copy_between, sha256_stream, ByteStream, DynSnapshotStore, GetResult, ObjectMeta, Precondition,
     PutOptions, SnapshotStore, SnapshotStoreExt, Version,
 };
+pub use volumes::{DynVolumeSnapshots, VolumeSnapshot, VolumeSnapshotState, VolumeSnapshots};
 
 use std::collections::BTreeSet;
 

@@ -168,34 +168,29 @@ impl SecretManager for SimSecrets {
             });
         }
         let target = format!("{region}/{name}");
-        self.call(
-            Operation::PutSecretValue,
-            &target,
-            &[region],
-            |st, _| {
-                let entry = st
-                    .secrets
-                    .secrets
-                    .get_mut(&(region.to_string(), name.to_string()))
-                    .ok_or_else(|| missing(region, name))?;
-                match entry.versions.iter().find(|v| v.id == version) {
-                    Some(v) if v.value == *value => {}
-                    Some(_) => {
-                        return Err(Error::AlreadyExists {
-                            provider: PROVIDER.into(),
-                            resource: format!(
-                                "version {version} of secret {region}/{name} (with another value)"
-                            ),
-                        })
-                    }
-                    None => entry.versions.push(Version {
-                        id: version.to_string(),
-                        value: value.clone(),
-                    }),
+        self.call(Operation::PutSecretValue, &target, &[region], |st, _| {
+            let entry = st
+                .secrets
+                .secrets
+                .get_mut(&(region.to_string(), name.to_string()))
+                .ok_or_else(|| missing(region, name))?;
+            match entry.versions.iter().find(|v| v.id == version) {
+                Some(v) if v.value == *value => {}
+                Some(_) => {
+                    return Err(Error::AlreadyExists {
+                        provider: PROVIDER.into(),
+                        resource: format!(
+                            "version {version} of secret {region}/{name} (with another value)"
+                        ),
+                    })
                 }
-                Ok(version.to_string())
-            },
-        )
+                None => entry.versions.push(Version {
+                    id: version.to_string(),
+                    value: value.clone(),
+                }),
+            }
+            Ok(version.to_string())
+        })
         .await
     }
 }
@@ -244,7 +239,11 @@ mod tests {
         let cloud = SimCloud::with_config(1, cfg);
         cloud.add_secret("east", "app/db", &Secret::new("old"));
         let m = cloud.secrets();
-        assert!(m.get_secret_value("east", "nope").await.unwrap_err().is_not_found());
+        assert!(m
+            .get_secret_value("east", "nope")
+            .await
+            .unwrap_err()
+            .is_not_found());
         assert!(m
             .put_secret_value("east", "nope", &Secret::new("x"), "r1")
             .await

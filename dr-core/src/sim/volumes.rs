@@ -191,23 +191,18 @@ impl VolumeSnapshots for SimVolumes {
         tags: &BTreeMap<String, String>,
     ) -> Result<Vec<VolumeSnapshot>> {
         let target = format!("{region}/{volume}");
-        self.call(
-            Operation::FindVolumeSnapshots,
-            &target,
-            &[],
-            |st, env| {
-                let v = &st.volumes;
-                Ok(v.snapshots
-                    .iter()
-                    .filter(|((r, _), s)| {
-                        r == region
-                            && s.volume == volume
-                            && tags.iter().all(|(k, val)| s.tags.get(k) == Some(val))
-                    })
-                    .filter_map(|((r, id), _)| v.view(r, id, env.now).ok())
-                    .collect())
-            },
-        )
+        self.call(Operation::FindVolumeSnapshots, &target, &[], |st, env| {
+            let v = &st.volumes;
+            Ok(v.snapshots
+                .iter()
+                .filter(|((r, _), s)| {
+                    r == region
+                        && s.volume == volume
+                        && tags.iter().all(|(k, val)| s.tags.get(k) == Some(val))
+                })
+                .filter_map(|((r, id), _)| v.view(r, id, env.now).ok())
+                .collect())
+        })
         .await
     }
 }
@@ -280,11 +275,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn unknown_volumes_failed_regions_and_faults_are_errors() {
-        let cfg = SimConfig::default().with_faults(
-            FaultConfig::default().with_permanent(
-                FaultRule::new(Some(Operation::CreateVolumeSnapshot), "east/vol-bad").times(1),
-            ),
-        );
+        let cfg = SimConfig::default().with_faults(FaultConfig::default().with_permanent(
+            FaultRule::new(Some(Operation::CreateVolumeSnapshot), "east/vol-bad").times(1),
+        ));
         let cloud = SimCloud::with_config(1, cfg);
         cloud.add_volume("east", "vol-1");
         cloud.add_volume("east", "vol-bad");

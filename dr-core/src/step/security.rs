@@ -597,7 +597,10 @@ mod tests {
             size: 3,
             sha256: "ab".into(),
         }];
-        assert_eq!(Evidence::from_output(&Evidence::output(items.clone())), items);
+        assert_eq!(
+            Evidence::from_output(&Evidence::output(items.clone())),
+            items
+        );
         assert!(Evidence::from_output(&serde_json::json!({"exit": 0})).is_empty());
     }
 }
