@@ -821,16 +821,6 @@ fn security_resources(any: &dyn std::any::Any, op: Operation) -> Option<Vec<Reso
             objects: manifest_objects(&[s.manifest()]),
         }]);
     }
-    if let Some(s) = any.downcast_ref::<ExportEvidence>() {
-        return Some(match op {
-            O::Export => vec![Resource::Exported {
-                cluster: s.cluster.clone(),
-                namespace: s.namespace.clone(),
-                kinds: s.kinds.clone(),
-            }],
-            _ => vec![objects(&s.store, &s.key)],
-        });
-    }
     if let Some(s) = any.downcast_ref::<SnapshotVolume>() {
         let snapshots = Resource::VolumeSnapshots {
             region: s.region.clone(),

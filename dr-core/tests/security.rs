@@ -71,7 +71,7 @@ fn step_of<'g>(graph: &'g RecoveryGraph, kind: &str) -> &'g dr_core::graph::Step
 
 /// The evidence object's key, as planned.
 fn evidence_key(graph: &RecoveryGraph) -> String {
-    let p = step_of(graph, "export_evidence").action.params();
+    let p = step_of(graph, "export_resources").action.params();
     p["key"].as_str().unwrap().to_string()
 }
 
@@ -249,7 +249,7 @@ async fn a_failed_evidence_write_rotates_and_redeploys_nothing_and_names_the_obj
     let export = report
         .steps
         .iter()
-        .find(|s| s.action == "export_evidence")
+        .find(|s| s.action == "export_resources")
         .unwrap();
     assert_eq!(export.status, StepStatus::Failed);
     assert!(
@@ -290,7 +290,7 @@ async fn an_existing_evidence_object_is_never_overwritten() {
     let export = report
         .steps
         .iter()
-        .find(|s| s.action == "export_evidence")
+        .find(|s| s.action == "export_resources")
         .unwrap();
     let error = export.error.as_deref().unwrap();
     assert!(

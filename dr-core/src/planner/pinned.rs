@@ -176,7 +176,7 @@ fn generated_plan_graphs_are_pinned() {
     plan_.validate().unwrap_or_else(|e| panic!("{e}"));
     let got = digests(&plan_);
     println!("{got}");
-    assert_eq!(got, "failover 932bfb6d40f08950\ndb-failure ef0a9e225001dd79\ndb-restore 511e13167d9c3aae\npitr bf992d063a8b42cf\nrebuild 6263220f6050672c\nrollback fc938cff64f6b003\nrestart 78dd04c6e01cbf09\nisolate 3eeebd60dda9d277\n");
+    assert_eq!(got, "failover 932bfb6d40f08950\ndb-failure ef0a9e225001dd79\ndb-restore 511e13167d9c3aae\npitr bf992d063a8b42cf\nrebuild 6263220f6050672c\nrollback fc938cff64f6b003\nrestart 78dd04c6e01cbf09\nisolate 5b271e1ccbb5382e\n");
 }
 
 #[test]
@@ -200,5 +200,5 @@ fn bundled_plan_graphs_are_pinned() {
         got.push_str(&digests(&plan_));
     }
     println!("{got}");
-    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 2c24a824217abd6c\nat-risk-rto.yaml:\nfailover 2633110d38256138\naws-region-failover.yaml:\nregion-failover ca974364333fd53d\ncache-failure.yaml:\ncache-failure 2fabba7a0cb1d420\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 954e3e516b0d67dc\nprovider-outage.yaml:\npayments-outage c17a7b8f5deeb27e\nregion-failover.yaml:\nregion-failover c8d9f808c56c60b6\ndatabase-failure 08f05663ce428b0b\npoint-in-time-restore f160ec2f77cfd31f\ncluster-rebuild 1be045d8107dc83c\napplication-rollback c4977967d23dd24d\nsecurity-isolation 6a8861327059902c\nservice-restart 5aa976fc4260aa94\nrestore-from-dump bd21283b3ce60920\nnightly-backup af50b2149f689099\n");
+    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 2c24a824217abd6c\nat-risk-rto.yaml:\nfailover 2633110d38256138\naws-region-failover.yaml:\nregion-failover ca974364333fd53d\ncache-failure.yaml:\ncache-failure 2fabba7a0cb1d420\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 954e3e516b0d67dc\nprovider-outage.yaml:\npayments-outage c17a7b8f5deeb27e\nregion-failover.yaml:\nregion-failover c8d9f808c56c60b6\ndatabase-failure 08f05663ce428b0b\npoint-in-time-restore f160ec2f77cfd31f\ncluster-rebuild 1be045d8107dc83c\napplication-rollback c4977967d23dd24d\nsecurity-isolation 60796ecbb475786b\nservice-restart 5aa976fc4260aa94\nrestore-from-dump bd21283b3ce60920\nnightly-backup af50b2149f689099\n");
 }

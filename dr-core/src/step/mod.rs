@@ -108,7 +108,6 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "isolate_workload",
     "export_resources",
     "deny_all_traffic",
-    "export_evidence",
     "snapshot_volume",
     "rotate_credential",
     "copy_credential",

@@ -1,6 +1,7 @@
 //! Security-incident steps: cut a workload's pods off with a deny-all `NetworkPolicy`,
-//! write evidence once, snapshot volumes tagged with the incident, rotate a credential in
-//! the cloud secret manager and copy it into the cluster.
+//! snapshot volumes tagged with the incident, rotate a credential in the cloud secret
+//! manager and copy it into the cluster. The namespace's objects are written once to the
+//! evidence store by [`ExportResources`](super::store::ExportResources).
 //!
 //! Every evidence step reports what it kept in its output (`{"evidence": [...]}`, see
 //! [`Evidence`]); the run's report lists them all
@@ -10,14 +11,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{to_json, Call, Role, StepAction, StepContext};
-use crate::provider::{
-    Manifest, Operation as O, Precondition, VolumeSnapshot, VolumeSnapshotState,
-};
+use crate::provider::{Manifest, Operation as O, VolumeSnapshot, VolumeSnapshotState};
 use crate::{Error, Result, Retry, Secret};
 
 /// What an evidence step kept, as its output and the report list it.
@@ -68,7 +66,7 @@ impl Evidence {
             .unwrap_or_default()
     }
 
-    fn output(items: Vec<Evidence>) -> serde_json::Value {
+    pub(crate) fn output(items: Vec<Evidence>) -> serde_json::Value {
         serde_json::json!({ "evidence": items })
     }
 }
@@ -152,112 +150,6 @@ impl StepAction for DenyAllTraffic {
         ctx.cluster(&self.cluster)?
             .apply(&self.cluster, &self.namespace, &[self.manifest()])
             .await
-    }
-}
-
-/// Export a namespace's objects to the evidence store, written once: the object is created
-/// only where none exists (a create-only conditional write), never overwritten and never
-/// deleted. A resumed run that finds the same content already there goes on; other content
-/// under the key fails the step, naming the object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ExportEvidence {
-    /// Cluster name.
-    pub cluster: String,
-    /// Namespace.
-    pub namespace: String,
-    /// Kinds to export (all when empty).
-    pub kinds: Vec<String>,
-    /// Evidence store name.
-    pub store: String,
-    /// Object key.
-    pub key: String,
-}
-
-#[async_trait]
-impl StepAction for ExportEvidence {
-    fn kind(&self) -> &str {
-        "export_evidence"
-    }
-    fn params(&self) -> serde_json::Value {
-        to_json(self)
-    }
-    fn calls(&self) -> Vec<Call> {
-        let kinds = if self.kinds.is_empty() {
-            "all kinds".to_string()
-        } else {
-            self.kinds.join(",")
-        };
-        let store = Role::Store {
-            store: self.store.clone(),
-        };
-        vec![
-            Call::provider(
-                cluster_role(&self.cluster),
-                O::Export,
-                format!("{}/{} ({kinds})", self.cluster, self.namespace),
-            ),
-            // When the key is taken, the object there is read (`get_versioned`) and
-            // compared: not a call of the path where every call succeeds.
-            Call::provider(
-                store,
-                O::PutIf,
-                format!("{}/{} (create only)", self.store, self.key),
-            ),
-        ]
-    }
-    fn idempotent(&self) -> bool {
-        true
-    }
-    fn default_estimate(&self) -> Duration {
-        Duration::from_secs(30)
-    }
-    async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
-        let cp = ctx.cluster(&self.cluster)?;
-        let manifests = ctx
-            .read(|| cp.export(&self.cluster, &self.namespace, &self.kinds))
-            .await?;
-        let mut yaml = String::new();
-        for m in &manifests {
-            yaml.push_str("---\n");
-            yaml.push_str(m.body.trim_end());
-            yaml.push('\n');
-        }
-        let data = Bytes::from(yaml);
-        let sha256 = hex::encode(Sha256::digest(&data));
-        let store = ctx.store(&self.store)?;
-        let object = format!("evidence object {}/{}", self.store, self.key);
-        match store
-            .put_if(&self.key, data.clone(), Precondition::Absent)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.is_precondition_failed() => {
-                // Taken: this run's own write before a crash, or something else. Never
-                // overwritten either way.
-                let existing = ctx.read(|| store.get_versioned(&self.key)).await?;
-                match existing {
-                    Some((bytes, _)) if bytes == data => {}
-                    _ => {
-                        return Err(Error::PreconditionFailed {
-                            provider: store.name().to_string(),
-                            resource: object,
-                            expected: "no object (evidence is written once: another object is already under this key, and it is kept)".into(),
-                        })
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(object = %object, error = %e, "writing evidence failed");
-                return Err(e);
-            }
-        }
-        ctx.output = Some(Evidence::output(vec![Evidence::Object {
-            store: self.store.clone(),
-            key: self.key.clone(),
-            size: data.len() as u64,
-            sha256,
-        }]));
-        Ok(())
     }
 }
 

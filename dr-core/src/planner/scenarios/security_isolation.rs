@@ -12,9 +12,7 @@ use crate::plan::Plan;
 use crate::planner::build::{databases_of, service_index, GraphBuilder};
 use crate::provider::{DbRef, Severity};
 use crate::simulation::Simulation;
-use crate::step::security::{
-    CopyCredential, DenyAllTraffic, ExportEvidence, RotateCredential, SnapshotVolume,
-};
+use crate::step::security::{CopyCredential, DenyAllTraffic, RotateCredential, SnapshotVolume};
 
 /// A service is compromised: cut its workloads off (the Service selector pointed away and a
 /// deny-all `NetworkPolicy` on its pods), scale them to zero, keep evidence (the namespace's
@@ -91,7 +89,7 @@ impl Kind for SecurityIsolation {
                 None => {
                     let id = g.add(
                         format!("{}/export:{}/{}", svc.name, cluster.name, w.namespace),
-                        Action::new(ExportEvidence {
+                        Action::new(crate::step::store::ExportResources {
                             cluster: cluster.name.clone(),
                             namespace: w.namespace.clone(),
                             kinds: Vec::new(),
