@@ -95,7 +95,7 @@ impl StepAction for ExportResources {
                 // Taken: this step's own write before a lost answer or a crash, or
                 // something else. Never overwritten either way.
                 let existing = ctx.read(|| store.get_versioned(&self.key)).await?;
-                if !existing.is_some_and(|(bytes, _)| bytes == data) {
+                if existing.is_none_or(|(bytes, _)| bytes != data) {
                     return Err(Error::PreconditionFailed {
                         provider: store.name().to_string(),
                         resource: object,
