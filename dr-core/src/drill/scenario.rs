@@ -441,8 +441,20 @@ impl ScenarioDrill {
             .run(&graph)
             .await;
 
-        // What the run itself created (restores into new instances, new replicas).
+        // What the run itself created (restores into new instances, new replicas, the
+        // namespace a clean redeploy goes into).
         for c in log.calls() {
+            if c.took_effect && c.operation == Operation::Apply {
+                if let Some((cluster, namespace)) = c.target.split_once('/') {
+                    let ns = Created::Namespace {
+                        cluster: cluster.to_string(),
+                        namespace: namespace.to_string(),
+                    };
+                    if !created.contains(&ns) {
+                        created.push(ns);
+                    }
+                }
+            }
             if c.took_effect
                 && matches!(
                     c.operation,
