@@ -568,6 +568,34 @@ mod tests {
     }
 
     #[test]
+    fn evidence_is_listed_with_its_size_and_checksum() {
+        let r = report(
+            Outcome::Succeeded,
+            vec![step("db/promote", 0, StepStatus::Succeeded, 3)],
+            true,
+        );
+        let md = r.to_markdown();
+        assert!(
+            md.contains("## Evidence (kept, never deleted by the run)"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| object `evidence/evidence/shop/x.yaml` | 42 bytes | `ab12` | `api/export` |"
+            ),
+            "{md}"
+        );
+        let text = r.to_string();
+        assert!(
+            text.contains("object evidence/evidence/shop/x.yaml (42 bytes, sha256 ab12)"),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap_or_default();
+        assert_eq!(json["evidence"][0]["sha256"], "ab12");
+        assert_eq!(json["evidence"][0]["step"], "api/export");
+    }
+
+    #[test]
     fn sections_in_the_runbook_order() {
         let r = report(
             Outcome::Succeeded,
