@@ -1,6 +1,14 @@
 //! Scenario `security-isolation` of the bundled web shop plan (`plans/region-failover.yaml`) on the
 //! embedded simulated cloud: forecast, live progress, report.
 //!
+//! The voice service is compromised: its pods are cut off (Service selector and a deny-all
+//! NetworkPolicy) and scaled to zero; the namespace's objects are written once to the
+//! evidence store, the database and the recordings volume are snapshotted (the volume
+//! snapshot tagged with the incident); the speech API key is rotated in the secret manager;
+//! after the approval clean workloads go into `shop-recovery`, the new key is copied into
+//! their secret and they restart to read it. The report ends with the evidence it kept:
+//! each object with its size and SHA-256, each volume snapshot id.
+//!
 //! ```text
 //! cargo run --example security-isolation
 //! ```

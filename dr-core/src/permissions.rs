@@ -187,6 +187,27 @@ pub enum Resource {
         /// The group's name.
         node_group: String,
     },
+    /// A block volume (snapshotted as evidence).
+    Volume {
+        /// Its region.
+        region: String,
+        /// Its id.
+        id: String,
+    },
+    /// The volume snapshots of a region (created tagged, found by tag, described).
+    VolumeSnapshots {
+        /// The region.
+        region: String,
+        /// The tags the snapshots carry.
+        tags: std::collections::BTreeMap<String, String>,
+    },
+    /// A secret of a cloud secret manager.
+    CloudSecret {
+        /// Its region.
+        region: String,
+        /// Its name.
+        name: String,
+    },
     /// What a custom step names only in words: anything of its role.
     Any {
         /// The call's target, as the dry run shows it.
@@ -772,6 +793,9 @@ fn resources_of(action: &dyn StepAction, call: &Call) -> Vec<Resource> {
             _ => vec![objects(&s.store, &s.key)],
         };
     }
+    if let Some(r) = security_resources(any, op) {
+        return r;
+    }
     if let Some(s) = any.downcast_ref::<BackupResources>() {
         return match op {
             O::Export => vec![Resource::Exported {
@@ -842,6 +866,53 @@ fn resources_of(action: &dyn StepAction, call: &Call) -> Vec<Resource> {
     vec![Resource::Any {
         target: call.target.clone(),
     }]
+}
+
+/// The resources of the security-incident steps' calls.
+fn security_resources(any: &dyn std::any::Any, op: Operation) -> Option<Vec<Resource>> {
+    use step::security::*;
+    use Operation as O;
+    let cloud_secret = |region: &str, name: &str| Resource::CloudSecret {
+        region: region.to_string(),
+        name: name.to_string(),
+    };
+    if let Some(s) = any.downcast_ref::<DenyAllTraffic>() {
+        return Some(vec![Resource::Applied {
+            cluster: s.cluster.clone(),
+            namespace: s.namespace.clone(),
+            objects: manifest_objects(&[s.manifest()]),
+        }]);
+    }
+    if let Some(s) = any.downcast_ref::<SnapshotVolume>() {
+        let snapshots = Resource::VolumeSnapshots {
+            region: s.region.clone(),
+            tags: s.tags.clone(),
+        };
+        return Some(match op {
+            O::CreateVolumeSnapshot => vec![
+                Resource::Volume {
+                    region: s.region.clone(),
+                    id: s.volume.clone(),
+                },
+                snapshots,
+            ],
+            _ => vec![snapshots],
+        });
+    }
+    if let Some(s) = any.downcast_ref::<RotateCredential>() {
+        return Some(vec![cloud_secret(&s.region, &s.secret)]);
+    }
+    if let Some(s) = any.downcast_ref::<CopyCredential>() {
+        return Some(match op {
+            O::GetSecretValue => vec![cloud_secret(&s.region, &s.secret)],
+            _ => vec![Resource::Secret {
+                cluster: s.cluster.clone(),
+                namespace: s.namespace.clone(),
+                name: s.cluster_secret.clone(),
+            }],
+        });
+    }
+    None
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ impl Simulation {
     /// standby bounds, as are the replacement groups of node-group failures, no traffic from
     /// the edge). Each target answers its health checks while its region is up and a
     /// workload of a service using its target group has an available pod on that region's
-    /// cluster.
+    /// cluster. Each service's volumes and credential (in the secret manager) exist too.
     pub fn new(plan: &Plan, seed: u64, config: SimConfig) -> Self {
         let cloud = SimCloud::with_config(seed, config);
         provision(&cloud, plan);
@@ -100,7 +100,9 @@ impl Simulation {
             .with_notifier(self.cloud.notifier())
             .with_cdn(self.cloud.cdn())
             .with_load_balancer(self.cloud.load_balancer())
-            .with_nodes(self.cloud.nodes());
+            .with_nodes(self.cloud.nodes())
+            .with_volumes(self.cloud.volumes())
+            .with_secrets(self.cloud.secrets());
         for s in &self.plan.stores {
             p = p.with_store(&s.name, self.cloud.store(&s.name));
         }
@@ -221,6 +223,28 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
     for s in &plan.stores {
         // Creates the store.
         let _ = cloud.store(&s.name);
+    }
+    for svc in &plan.services {
+        // A volume without a region is in the region of the service's serving cluster.
+        let home = svc.workloads.iter().find_map(|w| {
+            plan.clusters
+                .iter()
+                .filter(|c| c.workloads.iter().any(|x| &x.name == w))
+                .min_by_key(|c| Some(c.region.as_str()) != primary_region.as_deref())
+                .map(|c| c.region.clone())
+        });
+        for v in &svc.volumes {
+            if let Some(region) = v.region.clone().or_else(|| home.clone()) {
+                cloud.add_volume(&region, &v.id);
+            }
+        }
+        if let Some(c) = &svc.credential {
+            cloud.add_secret(
+                &c.region,
+                &c.secret,
+                &crate::Secret::new(format!("sim-credential-of-{}", svc.name)),
+            );
+        }
     }
     provision_edge(cloud, plan, primary_region.as_deref());
 }

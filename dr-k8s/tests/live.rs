@@ -382,6 +382,59 @@ async fn live_isolate_with_the_service_selector() {
     teardown(&k8s, &[&ns]).await;
 }
 
+/// The security incident's deny-all `NetworkPolicy` (`dr_core::step::security::DenyAllTraffic`),
+/// applied through `ClusterDeployer::apply` twice: one policy, selecting the workload's pods
+/// and allowing no traffic in or out.
+#[tokio::test]
+async fn live_deny_all_network_policy_through_apply() {
+    let Some((k8s, ns)) = setup("deny-all").await else {
+        return;
+    };
+    k8s.apply(
+        CLUSTER,
+        &ns,
+        &[manifest("bundle", deployment("api", 2, "shop/api:1"))],
+    )
+    .await
+    .expect("apply");
+    let api = WorkloadRef::deployment(CLUSTER, &ns, "api");
+    k8s.wait_ready(&api, WAIT).await.expect("ready");
+    let step = dr_core::step::security::DenyAllTraffic {
+        cluster: CLUSTER.into(),
+        namespace: ns.clone(),
+        workload: "api".into(),
+        selector: BTreeMap::from([("app".to_string(), "api".to_string())]),
+    };
+    k8s.apply(CLUSTER, &ns, &[step.manifest()])
+        .await
+        .expect("apply the policy");
+    k8s.apply(CLUSTER, &ns, &[step.manifest()])
+        .await
+        .expect("apply the policy again");
+
+    let np: Api<NetworkPolicy> = Api::namespaced(client(&k8s), &ns);
+    let policies = np.list(&ListParams::default()).await.expect("policies");
+    assert_eq!(policies.items.len(), 1, "one policy after two applies");
+    let policy = np.get("api-deny-all").await.expect("the policy");
+    let spec = policy.spec.expect("a spec");
+    assert_eq!(
+        spec.policy_types,
+        Some(vec!["Ingress".into(), "Egress".into()])
+    );
+    assert!(spec.ingress.unwrap_or_default().is_empty(), "deny all in");
+    assert!(spec.egress.unwrap_or_default().is_empty(), "deny all out");
+    let selector: Vec<String> = spec
+        .pod_selector
+        .and_then(|s| s.match_labels)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert_eq!(selector, ["app=api"]);
+    assert_eq!(pods(&k8s, &ns, "app=api").await.len(), 2);
+    teardown(&k8s, &[&ns]).await;
+}
+
 /// A deleted pod is gone (terminating, then removed by the hollow kubelet) and the real
 /// ReplicaSet controller replaces it.
 #[tokio::test]

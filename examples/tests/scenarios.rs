@@ -143,6 +143,7 @@ async fn the_provider_outage_runs_to_completion() {
 
 #[tokio::test(start_paused = true)]
 async fn the_node_group_failure_runs_to_completion_draining_only_failed_nodes() {
+async fn security_isolation_runs_to_completion_and_lists_its_evidence() {
     let console = Console::captured();
     let opts = RunOptions {
         json: true,
@@ -151,6 +152,7 @@ async fn the_node_group_failure_runs_to_completion_draining_only_failed_nodes() 
     let code = run_scenario(
         &plans_dir().join("region-failover.yaml"),
         "node-group-failure",
+        "security-isolation",
         &opts,
         &console,
     )
@@ -159,6 +161,7 @@ async fn the_node_group_failure_runs_to_completion_draining_only_failed_nodes() 
     let report: Value = serde_json::from_str(&console.stdout()).unwrap();
     assert_eq!(report["outcome"], "succeeded");
     let step = |id: &str| {
+    let status = |id: &str| {
         report["steps"]
             .as_array()
             .unwrap()
@@ -175,4 +178,34 @@ async fn the_node_group_failure_runs_to_completion_draining_only_failed_nodes() 
     assert_eq!(drain["status"], "succeeded");
     assert_eq!(drain["output"]["drained"].as_array().unwrap().len(), 3);
     assert_eq!(step("api/verify")["status"], "succeeded");
+            .map(|s| s["status"].clone())
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    for id in [
+        "voice/isolate:voice",
+        "voice/deny-all:voice",
+        "voice/export:prod-east/shop",
+        "voice/scale-to-zero:voice",
+        "orders-db/evidence-snapshot",
+        "voice/snapshot-volume:vol-0a1b2c3d4e5f60718",
+        "voice/rotate-credential",
+        "voice/approve-redeploy",
+        "voice/redeploy:voice",
+        "voice/copy-credential:prod-east/shop-recovery",
+        "voice/restart:voice",
+        "voice/wait:voice",
+    ] {
+        assert_eq!(status(id), "succeeded", "{id}");
+    }
+    let evidence = report["evidence"].as_array().unwrap();
+    let object = evidence.iter().find(|e| e["kind"] == "object").unwrap();
+    assert_eq!(object["store"], "evidence");
+    assert_eq!(object["sha256"].as_str().unwrap().len(), 64);
+    assert!(object["size"].as_u64().unwrap() > 0);
+    let snap = evidence
+        .iter()
+        .find(|e| e["kind"] == "volume_snapshot")
+        .unwrap();
+    assert_eq!(snap["volume"], "vol-0a1b2c3d4e5f60718");
+    assert!(snap["id"].as_str().unwrap().starts_with("snap-"));
 }

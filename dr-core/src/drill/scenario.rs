@@ -265,7 +265,10 @@ impl ScenarioDrill {
         self
     }
 
-    /// The isolated copy of the plan the drill recovers.
+    /// The isolated copy of the plan the drill recovers. Its services keep no block volumes
+    /// and no cloud credential: the copy would share production's own volumes and secret
+    /// manager entries, so a drill neither snapshots those volumes nor rotates that
+    /// credential.
     pub fn isolated_plan(&self) -> Plan {
         let tag = &self.tag;
         let mut p = self.plan.clone();
@@ -301,6 +304,8 @@ impl ScenarioDrill {
             }
         }
         for s in &mut p.services {
+            s.volumes.clear();
+            s.credential = None;
             for d in &mut s.dns {
                 if let Some((_, new)) = renamed.iter().find(|(old, _)| old == d) {
                     *d = new.clone();
@@ -461,8 +466,20 @@ impl ScenarioDrill {
             .run(&graph)
             .await;
 
-        // What the run itself created (restores into new instances, new replicas).
+        // What the run itself created (restores into new instances, new replicas, the
+        // namespace a clean redeploy goes into).
         for c in log.calls() {
+            if c.took_effect && c.operation == Operation::Apply {
+                if let Some((cluster, namespace)) = c.target.split_once('/') {
+                    let ns = Created::Namespace {
+                        cluster: cluster.to_string(),
+                        namespace: namespace.to_string(),
+                    };
+                    if !created.contains(&ns) {
+                        created.push(ns);
+                    }
+                }
+            }
             if c.took_effect
                 && matches!(
                     c.operation,

@@ -81,7 +81,7 @@ pub(crate) use gates::Gates;
 pub use gates::OverrideReport;
 pub use limits::Limits;
 pub use preflight::PreflightProblem;
-pub use report::{Outcome, RunReport, ServiceReport, StepReport, StepStatus};
+pub use report::{EvidenceReport, Outcome, RunReport, ServiceReport, StepReport, StepStatus};
 
 use crate::graph::{RecoveryGraph, Step};
 use crate::journal::{Journal, Record};
@@ -907,6 +907,7 @@ impl Run<'_> {
             plan: &self.graph.plan,
             scenario: &self.graph.scenario,
             step_id: &step.id,
+            idempotency_key: &step.idempotency_key,
             service: step.service.as_deref(),
             timeout: step.timeout,
             started: tokio::time::Instant::now(),

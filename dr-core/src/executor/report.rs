@@ -104,6 +104,48 @@ pub struct StepReport {
     pub output: Option<serde_json::Value>,
 }
 
+/// One piece of evidence a run kept (an object written once to the evidence store, a
+/// volume snapshot), with the step that kept it.
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::executor::EvidenceReport;
+/// use dr_core::step::security::Evidence;
+///
+/// let e = EvidenceReport {
+///     step: "api/export:east/shop".into(),
+///     evidence: Evidence::Object { store: "evidence".into(), key: "k".into(), size: 3, sha256: "ab".into() },
+/// };
+/// let json = serde_json::to_value(&e).unwrap();
+/// assert_eq!((json["step"].as_str(), json["kind"].as_str()), (Some("api/export:east/shop"), Some("object")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EvidenceReport {
+    /// The step that kept it.
+    pub step: String,
+    /// What it is.
+    #[serde(flatten)]
+    pub evidence: crate::step::security::Evidence,
+}
+
+impl fmt::Display for EvidenceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::step::security::Evidence;
+        match &self.evidence {
+            Evidence::Object {
+                store,
+                key,
+                size,
+                sha256,
+            } => write!(f, "object {store}/{key} ({size} bytes, sha256 {sha256})"),
+            Evidence::VolumeSnapshot { region, volume, id } => {
+                write!(f, "volume snapshot {id} of {region}/{volume}")
+            }
+        }
+    }
+}
+
 /// One service in a [`RunReport`]: targets against what was achieved.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ServiceReport {
@@ -191,6 +233,10 @@ pub struct RunReport {
     pub overrides: Vec<super::OverrideReport>,
     /// What was undone after a critical failure, and what could not be.
     pub compensated: Vec<super::CompensationReport>,
+    /// Every piece of evidence the run kept (objects with their size and SHA-256, volume
+    /// snapshot ids), in step order. The run never deletes any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<EvidenceReport>,
     /// Why the run could not start or went on without its journal, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -349,6 +395,13 @@ impl fmt::Display for RunReport {
                     None => writeln!(f, "  {} ({}): undone", c.step, c.action)?,
                     Some(r) => writeln!(f, "  {} ({}): NOT undone: {r}", c.step, c.action)?,
                 }
+            }
+        }
+        if !self.evidence.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Evidence (kept, never deleted by the run):")?;
+            for e in &self.evidence {
+                writeln!(f, "  {e}   [{}]", e.step)?;
             }
         }
         if let Some(e) = &self.error {
@@ -525,6 +578,22 @@ pub(super) fn build(
         })
         .collect();
 
+    let evidence = steps
+        .iter()
+        .filter(|r| ok(r))
+        .flat_map(|r| {
+            r.output
+                .as_ref()
+                .map(crate::step::security::Evidence::from_output)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|evidence| EvidenceReport {
+                    step: r.id.clone(),
+                    evidence,
+                })
+        })
+        .collect();
+
     RunReport {
         outcome,
         degraded,
@@ -544,6 +613,7 @@ pub(super) fn build(
         fencing_token: None,
         overrides: Vec::new(),
         compensated: Vec::new(),
+        evidence,
         error: None,
     }
 }

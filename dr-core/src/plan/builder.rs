@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use super::{
-    ApplicationRollback, Backups, CdnDef, ChannelDef, Cluster, ClusterRebuild, Database,
-    DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef, LoadBalancerDef,
-    NodeGroup, Plan, PlanError, PointInTimeRestore, Region, RegionFailover, RegionRole, Replica,
-    Scenario, ScenarioKind, SecretBinding, SecurityIsolation, Service, ServiceRestart, StoreDef,
-    Tier, Workload,
+    ApplicationRollback, Backups, CdnDef, ChannelDef, Cluster, ClusterRebuild, CredentialDef,
+    Database, DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef,
+    LoadBalancerDef, NodeGroup, Plan, PlanError, PointInTimeRestore, Region, RegionFailover,
+    RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, SecurityIsolation, Service,
+    ServiceRestart, StoreDef, Tier, VolumeDef, Workload,
 };
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
@@ -397,7 +397,46 @@ impl Service {
             secret: None,
             cdn: Vec::new(),
             load_balancers: Vec::new(),
+            volumes: Vec::new(),
+            credential: None,
         }
+    }
+
+    /// Adds a block volume behind the service (in its cluster's region), snapshotted as
+    /// evidence in a security incident.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dr_core::plan::{CredentialDef, Service, VolumeDef};
+    ///
+    /// let api = Service::new("api", Duration::from_secs(900), Duration::from_secs(300))
+    ///     .volume(VolumeDef::new("vol-0abc"))
+    ///     .credential("shop/api-token", "us-east-1", "API_TOKEN");
+    /// assert_eq!(api.volumes[0].id, "vol-0abc");
+    /// assert_eq!(api.credential.unwrap().key, "API_TOKEN");
+    /// ```
+    pub fn volume(mut self, volume: VolumeDef) -> Self {
+        self.volumes.push(volume);
+        self
+    }
+
+    /// Sets the cloud credential the service uses: secret `secret` of the secret manager in
+    /// `region`, read by the application from key `key` of its bound cluster secret.
+    pub fn credential(
+        mut self,
+        secret: impl Into<String>,
+        region: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        self.credential = Some(CredentialDef {
+            secret: secret.into(),
+            region: region.into(),
+            key: key.into(),
+            cluster_secret: None,
+        });
+        self
     }
 
     /// Sets the tier.

@@ -575,6 +575,98 @@ pub struct Service {
     /// serving region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<String>,
+    /// Block volumes behind the service (`volumes: [vol-0abc]`, or `{ id, region }`): what
+    /// a security incident snapshots as evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeDef>,
+    /// The cloud credential the service uses, rotated after a compromise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialDef>,
+}
+
+/// A block volume behind a service: its id, and its region when it is not the region of
+/// the service's cluster.
+///
+/// ```yaml
+/// volumes: [vol-0abc, { id: vol-0def, region: us-east-1 }]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "VolumeSpec", into = "VolumeSpec")]
+pub struct VolumeDef {
+    /// Volume id at the provider (`vol-0abc`).
+    pub id: String,
+    /// Region; defaults to the region of the cluster serving the service's workloads.
+    pub region: Option<String>,
+}
+
+impl VolumeDef {
+    /// Volume `id` in the region of the service's cluster.
+    pub fn new(id: impl Into<String>) -> Self {
+        VolumeDef {
+            id: id.into(),
+            region: None,
+        }
+    }
+}
+
+/// How a volume is written: its id alone, or a table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum VolumeSpec {
+    Id(String),
+    Full {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+    },
+}
+
+impl From<VolumeSpec> for VolumeDef {
+    fn from(v: VolumeSpec) -> Self {
+        match v {
+            VolumeSpec::Id(id) => VolumeDef { id, region: None },
+            VolumeSpec::Full { id, region } => VolumeDef { id, region },
+        }
+    }
+}
+
+impl From<VolumeDef> for VolumeSpec {
+    fn from(v: VolumeDef) -> Self {
+        match v.region {
+            None => VolumeSpec::Id(v.id),
+            region => VolumeSpec::Full { id: v.id, region },
+        }
+    }
+}
+
+/// The cloud credential a service uses: a secret of the cloud's secret manager, and the key
+/// of the service's cluster secret the application reads it from.
+///
+/// ```yaml
+/// credential: { secret: shop/api-token, region: us-east-1, key: API_TOKEN }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialDef {
+    /// Secret name in the secret manager (`shop/api-token`).
+    pub secret: String,
+    /// Region of the secret manager.
+    pub region: String,
+    /// Key of the cluster secret that receives the new value.
+    pub key: String,
+    /// Cluster secret (in the workloads' namespace) that receives it; defaults to the
+    /// service's `secret` binding's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_secret: Option<String>,
+}
+
+impl CredentialDef {
+    /// The cluster secret that receives the credential, if one is named here or bound.
+    pub fn cluster_secret<'a>(&'a self, service: &'a Service) -> Option<&'a str> {
+        self.cluster_secret
+            .as_deref()
+            .or(service.secret.as_ref().map(|b| b.name.as_str()))
+    }
 }
 
 /// How a database failure is handled.

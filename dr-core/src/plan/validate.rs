@@ -747,6 +747,7 @@ fn references(plan: &Plan, p: &mut Problems) {
                 "a secret binding needs workloads (the secret lives in their namespace)",
             );
         }
+        volumes_and_credential(s, &regions, p);
     }
     let refs = Refs {
         regions: &regions,
@@ -864,6 +865,73 @@ impl ScenarioChecks<'_> {
                 }
             }
         }
+    }
+}
+
+/// A service's block volumes and cloud credential (what a security incident snapshots and
+/// rotates).
+fn volumes_and_credential(s: &super::Service, regions: &Known<'_>, p: &mut Problems) {
+    let at = s.name.as_str();
+    let mut seen = std::collections::HashSet::new();
+    for (j, v) in s.volumes.iter().enumerate() {
+        if v.id.trim().is_empty() {
+            p.push(format!("services[{at}].volumes[{j}].id"), "is empty");
+        } else if !seen.insert((v.id.as_str(), v.region.as_deref())) {
+            p.push(
+                format!("services[{at}].volumes[{j}].id"),
+                format!("volume `{}` is listed twice", v.id),
+            );
+        }
+        match &v.region {
+            Some(r) => unknown(
+                p,
+                || format!("services[{at}].volumes[{j}].region"),
+                "region",
+                r,
+                regions,
+            ),
+            None if s.workloads.is_empty() => p.push(
+                format!("services[{at}].volumes[{j}].region"),
+                "is needed: the service has no workloads whose cluster gives the volume's region",
+            ),
+            None => {}
+        }
+    }
+    let Some(c) = &s.credential else {
+        return;
+    };
+    if c.secret.trim().is_empty() {
+        p.push(format!("services[{at}].credential.secret"), "is empty");
+    }
+    if c.key.trim().is_empty() {
+        p.push(format!("services[{at}].credential.key"), "is empty");
+    }
+    unknown(
+        p,
+        || format!("services[{at}].credential.region"),
+        "region",
+        &c.region,
+        regions,
+    );
+    if s.workloads.is_empty() {
+        p.push(
+            format!("services[{at}].credential"),
+            "a credential needs workloads (its cluster secret lives in their namespace)",
+        );
+    }
+    match (c.cluster_secret(s), &s.secret) {
+        (None, _) => p.push(
+            format!("services[{at}].credential.cluster_secret"),
+            "names no cluster secret: give `cluster_secret`, or bind the service's `secret`",
+        ),
+        (Some(name), Some(b)) if name == b.name && c.key == b.key => p.push(
+            format!("services[{at}].credential.key"),
+            format!(
+                "`{}` already holds the database endpoint (services[{at}].secret.key): the credential needs a key of its own",
+                c.key
+            ),
+        ),
+        _ => {}
     }
 }
 

@@ -44,7 +44,9 @@ pub(crate) mod fault;
 mod health;
 mod load_balancer;
 mod nodes;
+mod secrets;
 mod store;
+mod volumes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -60,7 +62,9 @@ pub use dns::SimDns;
 pub use health::{EndpointBinding, SimNotifier, SimProbe};
 pub use load_balancer::SimLoadBalancer;
 pub use nodes::SimNodes;
+pub use secrets::{SimSecrets, INITIAL_VERSION};
 pub use store::SimStore;
+pub use volumes::SimVolumes;
 
 use crate::provider::{
     CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer,
@@ -159,6 +163,9 @@ struct State {
     lb: load_balancer::Balancers,
     #[serde(default)]
     nodes: nodes::NodeGroups,
+    volumes: volumes::Volumes,
+    #[serde(default)]
+    secrets: secrets::Secrets,
     #[serde(skip)]
     stores: BTreeMap<String, InMemoryStore>,
 }
@@ -237,6 +244,8 @@ impl SimCloud {
                     cdn: cdn::Cdn::default(),
                     lb: load_balancer::Balancers::default(),
                     nodes: nodes::NodeGroups::default(),
+                    volumes: volumes::Volumes::default(),
+                    secrets: secrets::Secrets::default(),
                     stores: BTreeMap::new(),
                 }),
             }),

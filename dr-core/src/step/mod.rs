@@ -6,7 +6,7 @@
 //!
 //! Built-in kinds live in one small module per family ([`database`], [`dns`], [`cluster`],
 //! [`config`], [`breaker`], [`edge`], [`nodes`],
-//! [`replication`], [`dump`], [`backup`], [`store`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
+//! [`replication`], [`dump`], [`backup`], [`store`], [`security`], [`notify`], [`approval`], [`health`]), and two kinds are meant for plans'
 //! own steps: [`webhook`] and [`command`]. An embedding service adds its own kinds by
 //! implementing [`StepAction`] and registering a factory under a name in a
 //! [`StepRegistry`]; plans address them by that name.
@@ -61,6 +61,7 @@ pub mod nodes;
 pub mod notify;
 mod registry;
 pub mod replication;
+pub mod security;
 pub mod store;
 pub mod webhook;
 
@@ -76,7 +77,7 @@ use serde::Serialize;
 use crate::executor::{ApprovalHook, RunEvent};
 use crate::provider::{
     CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer,
-    NodeCapacity, Notifier, Operation, SnapshotStore,
+    NodeCapacity, Notifier, Operation, SecretManager, SnapshotStore, VolumeSnapshots,
 };
 use crate::{Clock, Error, Providers, Result};
 
@@ -114,6 +115,10 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "wait_node_group",
     "drain_nodes",
     "export_resources",
+    "deny_all_traffic",
+    "snapshot_volume",
+    "rotate_credential",
+    "copy_credential",
     "wait_db_snapshot",
     "copy_db_snapshot",
     "backup_resources",
@@ -344,6 +349,7 @@ pub struct StepContext<'a> {
     pub(crate) plan: &'a str,
     pub(crate) scenario: &'a str,
     pub(crate) step_id: &'a str,
+    pub(crate) idempotency_key: &'a str,
     pub(crate) service: Option<&'a str>,
     pub(crate) timeout: Duration,
     pub(crate) started: tokio::time::Instant,
@@ -412,6 +418,22 @@ impl<'a> StepContext<'a> {
     /// `NotFound` when none is configured.
     pub fn store(&self, name: &str) -> Result<&'a Arc<dyn SnapshotStore>> {
         self.providers.store(name)
+    }
+
+    /// The volume snapshot provider of `region`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn volumes(&self, region: &str) -> Result<&'a Arc<dyn VolumeSnapshots>> {
+        self.providers.volumes(region)
+    }
+
+    /// The secret manager of `region`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn secrets(&self, region: &str) -> Result<&'a Arc<dyn SecretManager>> {
+        self.providers.secrets(region)
     }
 
     /// The health probe.
@@ -506,6 +528,12 @@ impl<'a> StepContext<'a> {
     /// The step's id.
     pub fn step_id(&self) -> &str {
         self.step_id
+    }
+
+    /// The step's idempotency key (`plan:scenario:step`): the same on every attempt and
+    /// after a resume, so a write keyed by it is made once.
+    pub fn idempotency_key(&self) -> &str {
+        self.idempotency_key
     }
 
     /// The service the step recovers, if any.

@@ -1,15 +1,23 @@
-//! Store steps: export a namespace's objects into a snapshot store.
+//! Store steps: export a namespace's objects into a snapshot store, written once.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
+use super::security::Evidence;
 use super::{to_json, Call, Role, StepAction, StepContext};
-use crate::provider::{Operation as O, SnapshotStoreExt};
-use crate::Result;
+use crate::provider::{Operation as O, Precondition};
+use crate::{Error, Result};
 
-/// Export a namespace's objects into a snapshot store (evidence, or a backup).
+/// Export a namespace's objects into a snapshot store (the evidence of a security
+/// incident), written once: the object is created only where none exists (a create-only
+/// conditional write), never overwritten and never deleted. A retried or resumed step that
+/// finds the same content already under the key goes on; other content there fails the
+/// step, naming the object, and is kept. The step's output lists the object with its size
+/// and SHA-256 ([`Evidence::Object`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExportResources {
     /// Cluster name.
@@ -46,12 +54,14 @@ impl StepAction for ExportResources {
                 O::Export,
                 format!("{}/{} ({kinds})", self.cluster, self.namespace),
             ),
+            // When the key is taken, the object there is read (`get_versioned`) and
+            // compared: not a call of the path where every call succeeds.
             Call::provider(
                 Role::Store {
                     store: self.store.clone(),
                 },
-                O::Put,
-                format!("{}/{}", self.store, self.key),
+                O::PutIf,
+                format!("{}/{} (create only)", self.store, self.key),
             ),
         ]
     }
@@ -72,9 +82,38 @@ impl StepAction for ExportResources {
             yaml.push_str(m.body.trim_end());
             yaml.push('\n');
         }
-        ctx.store(&self.store)?
-            .put_bytes(&self.key, yaml.into())
-            .await?;
+        let data = Bytes::from(yaml);
+        let sha256 = hex::encode(Sha256::digest(&data));
+        let store = ctx.store(&self.store)?;
+        let object = format!("object {}/{}", self.store, self.key);
+        match store
+            .put_if(&self.key, data.clone(), Precondition::Absent)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_precondition_failed() => {
+                // Taken: this step's own write before a lost answer or a crash, or
+                // something else. Never overwritten either way.
+                let existing = ctx.read(|| store.get_versioned(&self.key)).await?;
+                if existing.is_none_or(|(bytes, _)| bytes != data) {
+                    return Err(Error::PreconditionFailed {
+                        provider: store.name().to_string(),
+                        resource: object,
+                        expected: "no object (evidence is written once: another object is already under this key, and it is kept)".into(),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(object = %object, error = %e, "writing evidence failed");
+                return Err(e);
+            }
+        }
+        ctx.output = Some(Evidence::output(vec![Evidence::Object {
+            store: self.store.clone(),
+            key: self.key.clone(),
+            size: data.len() as u64,
+            sha256,
+        }]));
         Ok(())
     }
 }

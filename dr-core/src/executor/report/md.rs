@@ -248,6 +248,39 @@ impl RunReport {
             out.push('\n');
         }
 
+        if !self.evidence.is_empty() {
+            let _ = writeln!(out, "{} Evidence (kept, never deleted by the run)\n", h(1));
+            let _ = writeln!(out, "| evidence | size | SHA-256 | step |");
+            let _ = writeln!(out, "|---|---|---|---|");
+            for e in &self.evidence {
+                use crate::step::security::Evidence;
+                let (what, size, sha) = match &e.evidence {
+                    Evidence::Object {
+                        store,
+                        key,
+                        size,
+                        sha256,
+                    } => (
+                        format!("object `{}/{}`", cell(store), cell(key)),
+                        format!("{size} bytes"),
+                        format!("`{}`", cell(sha256)),
+                    ),
+                    Evidence::VolumeSnapshot { region, volume, id } => (
+                        format!(
+                            "volume snapshot `{}` of `{}/{}`",
+                            cell(id),
+                            cell(region),
+                            cell(volume)
+                        ),
+                        "-".to_string(),
+                        "-".to_string(),
+                    ),
+                };
+                let _ = writeln!(out, "| {what} | {size} | {sha} | `{}` |", cell(&e.step));
+            }
+            out.push('\n');
+        }
+
         if let Some(e) = &self.error {
             let _ = writeln!(out, "{} Run error\n\n{}\n", h(1), cell(e));
         }
@@ -521,8 +554,45 @@ mod tests {
                 compensated: true,
                 reason: None,
             }],
+            evidence: vec![crate::executor::EvidenceReport {
+                step: "api/export".into(),
+                evidence: crate::step::security::Evidence::Object {
+                    store: "evidence".into(),
+                    key: "evidence/shop/x.yaml".into(),
+                    size: 42,
+                    sha256: "ab12".into(),
+                },
+            }],
             error: None,
         }
+    }
+
+    #[test]
+    fn evidence_is_listed_with_its_size_and_checksum() {
+        let r = report(
+            Outcome::Succeeded,
+            vec![step("db/promote", 0, StepStatus::Succeeded, 3)],
+            true,
+        );
+        let md = r.to_markdown();
+        assert!(
+            md.contains("## Evidence (kept, never deleted by the run)"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| object `evidence/evidence/shop/x.yaml` | 42 bytes | `ab12` | `api/export` |"
+            ),
+            "{md}"
+        );
+        let text = r.to_string();
+        assert!(
+            text.contains("object evidence/evidence/shop/x.yaml (42 bytes, sha256 ab12)"),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap_or_default();
+        assert_eq!(json["evidence"][0]["sha256"], "ab12");
+        assert_eq!(json["evidence"][0]["step"], "api/export");
     }
 
     #[test]
