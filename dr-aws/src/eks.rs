@@ -143,8 +143,7 @@ impl EksNodes {
             .send()
             .await
             .map_err(|e| map_sdk(self.ctx(op, &res), e))?;
-        out.nodegroup
-            .ok_or_else(|| Error::not_found(NAME, res))
+        out.nodegroup.ok_or_else(|| Error::not_found(NAME, res))
     }
 }
 

@@ -123,9 +123,7 @@ impl Elbv2Targets {
         let found = out
             .target_groups()
             .iter()
-            .find(|g| {
-                g.target_group_arn() == Some(group) || g.target_group_name() == Some(group)
-            })
+            .find(|g| g.target_group_arn() == Some(group) || g.target_group_name() == Some(group))
             .ok_or_else(|| Error::not_found(NAME, res.clone()))?;
         let resolved = Group {
             arn: found

@@ -142,8 +142,7 @@ fn scrubbed(err: Error, value: &Secret, operation: &str, resource: &str) -> Erro
             provider: NAME.into(),
             operation: operation.into(),
             retry: err.retry(),
-            source: format!("{resource}: the error's text was withheld (it held the value)")
-                .into(),
+            source: format!("{resource}: the error's text was withheld (it held the value)").into(),
         };
     }
     err
@@ -232,5 +231,38 @@ impl SecretManager for SecretsManagerSecrets {
         let id = out.version_id().unwrap_or(&token).to_string();
         tracing::info!(secret = %res, version = %id, "secret value written");
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_showing_the_value_is_replaced_and_keeps_its_retry_class() {
+        let value = Secret::new("hunter2-planted");
+        let leaky = Error::Unavailable {
+            provider: NAME.into(),
+            operation: "put_secret_value".into(),
+            source: Some("echoed hunter2-planted back".into()),
+        };
+        let err = scrubbed(leaky, &value, "put_secret_value", "secret us-east-1/db");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("secret us-east-1/db"), "{shown}");
+        assert!(err.is_retryable());
+
+        let clean = Error::not_found(NAME, "secret us-east-1/db");
+        let err = scrubbed(clean, &value, "put_secret_value", "secret us-east-1/db");
+        assert!(err.is_not_found(), "{err}");
+    }
+
+    #[test]
+    fn tokens_are_64_hex_characters_within_the_32_to_64_aws_allows() {
+        for version in ["v", "incident-42", &"x".repeat(500)] {
+            let t = version_token(version);
+            assert_eq!(t.len(), 64);
+            assert!(t.chars().all(|c| c.is_ascii_hexdigit()));
+        }
     }
 }

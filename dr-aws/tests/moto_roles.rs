@@ -121,7 +121,10 @@ async fn cloudfront_switches_the_default_origin_and_keeps_the_rest() {
             .find(|o| o.id == oid)
             .map(|o| o.domain_name.clone())
     };
-    assert_eq!(domain("east").as_deref(), Some("lb.us-west-2.shop.example.com"));
+    assert_eq!(
+        domain("east").as_deref(),
+        Some("lb.us-west-2.shop.example.com")
+    );
     assert_eq!(domain("static").as_deref(), Some("static.shop.example.com"));
     assert_eq!(config.comment, "dr-aws test");
 
@@ -154,7 +157,32 @@ async fn cloudfront_unknown_distribution_is_not_found() {
 // ELBv2
 // ---------------------------------------------------------------------------------------
 
-/// An `ip` target group on port 8080 (moto needs no VPC behind the id).
+/// A VPC in moto's us-east-1, made with one EC2 Query request (`CreateVpc`) over plain HTTP:
+/// the EC2 SDK crate is not a dependency (it alone takes minutes to build), and moto checks
+/// that a target group's VPC exists.
+async fn vpc() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("endpoint");
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body = "Action=CreateVpc&CidrBlock=10.0.0.0%2F16&Version=2016-11-15";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connect to moto");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.expect("read");
+    let start = reply.find("<vpcId>").expect("a vpcId in the reply") + "<vpcId>".len();
+    let end = reply[start..].find('<').expect("end of vpcId") + start;
+    reply[start..end].to_string()
+}
+
+/// An `ip` target group on port 8080.
 async fn target_group(aws: &AwsConfig) -> (String, String) {
     let lb = aws.build_elbv2();
     let name = unique("tg").chars().take(32).collect::<String>();
@@ -165,7 +193,7 @@ async fn target_group(aws: &AwsConfig) -> (String, String) {
         .name(&name)
         .protocol(ProtocolEnum::Http)
         .port(8080)
-        .vpc_id("vpc-0dr0test")
+        .vpc_id(vpc().await)
         .target_type(TargetTypeEnum::Ip)
         .send()
         .await
@@ -186,7 +214,9 @@ async fn elbv2_registers_lists_and_deregisters_targets_by_name_and_arn() {
 
     let east = LbTarget::parse("10.1.0.10").expect("target");
     let west = LbTarget::parse("10.2.0.10").expect("target");
-    let west_admin = LbTarget::parse("10.2.0.10:9090").expect("target");
+    // (moto keys a group's targets by id alone, so one address on two ports is one target
+    // there; ELBv2 keeps both.)
+    let west_admin = LbTarget::parse("10.2.0.11:9090").expect("target");
     lb.register_targets(&name, &[east.clone(), west.clone(), west_admin.clone()])
         .await
         .expect("register");
@@ -209,9 +239,12 @@ async fn elbv2_registers_lists_and_deregisters_targets_by_name_and_arn() {
         .expect("deregister");
     // Deregistering what is no longer registered is not an error (moto refuses the call
     // itself, so this shows the read-back skips it).
-    lb.deregister_targets(&name, &[east.clone(), LbTarget::parse("10.9.9.9").expect("t")])
-        .await
-        .expect("deregister again");
+    lb.deregister_targets(
+        &name,
+        &[east.clone(), LbTarget::parse("10.9.9.9").expect("t")],
+    )
+    .await
+    .expect("deregister again");
     let health = lb.target_health(&name).await.expect("health");
     let listed: Vec<&LbTarget> = health.iter().map(|t| &t.target).collect();
     assert_eq!(listed, [&west, &west_admin], "{health:?}");
@@ -449,7 +482,11 @@ async fn secretsmanager_errors_never_show_the_value() {
             .expect_err("unreachable"),
     );
     assert!(errors[0].is_not_found(), "{}", errors[0]);
-    assert!(matches!(errors[1], Error::AlreadyExists { .. }), "{}", errors[1]);
+    assert!(
+        matches!(errors[1], Error::AlreadyExists { .. }),
+        "{}",
+        errors[1]
+    );
     assert!(errors[2].is_retryable(), "{}", errors[2]);
     for err in &errors {
         let mut texts = vec![err.to_string(), format!("{err:?}")];

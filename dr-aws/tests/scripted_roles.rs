@@ -9,7 +9,9 @@ use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, Distribution, DistributionConfig, Origin, Origins, ViewerProtocolPolicy,
 };
 use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput;
-use aws_sdk_eks::types::{Issue, Nodegroup, NodegroupHealth, NodegroupScalingConfig, NodegroupStatus};
+use aws_sdk_eks::types::{
+    Issue, Nodegroup, NodegroupHealth, NodegroupScalingConfig, NodegroupStatus,
+};
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use aws_smithy_types::retry::RetryConfig;
 use dr_aws::{CloudFrontCdn, EksNodes};
@@ -114,9 +116,10 @@ async fn a_stale_etag_is_refused_as_retryable_and_changes_nothing() {
         .match_requests(|r| {
             r.if_match() == Some("E1OLD")
                 && r.distribution_config().is_some_and(|c| {
-                    c.origins.as_ref().is_some_and(|o| {
-                        o.items[0].domain_name == "lb.us-west-2.example.com"
-                    }) && c.comment == "scripted"
+                    c.origins
+                        .as_ref()
+                        .is_some_and(|o| o.items[0].domain_name == "lb.us-west-2.example.com")
+                        && c.comment == "scripted"
                 })
         })
         .then_http_response(|| cloudfront_error(412, "PreconditionFailed"));
@@ -125,7 +128,11 @@ async fn a_stale_etag_is_refused_as_retryable_and_changes_nothing() {
         .set_origin("E2QWRUHAPOMQZL", "lb.us-west-2.example.com")
         .await
         .expect_err("stale ETag");
-    assert_eq!(update.num_calls(), 1, "UpdateDistribution sent with IfMatch E1OLD");
+    assert_eq!(
+        update.num_calls(),
+        1,
+        "UpdateDistribution sent with IfMatch E1OLD"
+    );
     assert!(matches!(err, Error::Refused { .. }), "{err}");
     assert!(err.is_retryable(), "{err}");
     assert_eq!(err.effect(), Effect::NotApplied);
@@ -165,7 +172,7 @@ async fn an_origin_already_set_sends_no_update_and_in_progress_is_not_deployed()
 }
 
 #[tokio::test]
-async fn an_unknown_distribution_and_a_missing_if_match() {
+async fn an_unknown_distribution_is_not_found_naming_it() {
     let get = mock!(aws_sdk_cloudfront::Client::get_distribution)
         .then_http_response(|| cloudfront_error(404, "NoSuchDistribution"));
     let cdn = cloudfront(&[&get]);
@@ -195,7 +202,9 @@ fn nodegroup(status: NodegroupStatus, min: i32, desired: i32, max: i32) -> Nodeg
 #[tokio::test]
 async fn a_node_group_mid_update_is_refused_as_retryable_invalid_state() {
     let describe = mock!(aws_sdk_eks::Client::describe_nodegroup)
-        .match_requests(|r| r.cluster_name() == Some("shop-dr") && r.nodegroup_name() == Some("general"))
+        .match_requests(|r| {
+            r.cluster_name() == Some("shop-dr") && r.nodegroup_name() == Some("general")
+        })
         .then_output(|| {
             DescribeNodegroupOutput::builder()
                 .nodegroup(nodegroup(NodegroupStatus::Updating, 0, 0, 4))
@@ -213,7 +222,10 @@ async fn a_node_group_mid_update_is_refused_as_retryable_invalid_state() {
     let group = NodeGroupRef::new("dr-west", "general");
     let status = eks.describe_node_group(&group).await.expect("describe");
     assert_eq!(status.state, NodeGroupState::Updating);
-    assert_eq!(status.ready_nodes, 0, "an updating group's nodes are not counted");
+    assert_eq!(
+        status.ready_nodes, 0,
+        "an updating group's nodes are not counted"
+    );
     let err = eks
         .scale_node_group(
             &group,
@@ -248,13 +260,12 @@ async fn scaling_to_the_current_bounds_sends_no_update_and_issues_mean_not_ready
         );
         DescribeNodegroupOutput::builder().nodegroup(ng).build()
     });
-    let update = mock!(aws_sdk_eks::Client::update_nodegroup_config)
-        .then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(500).expect("status"),
-                aws_smithy_types::body::SdkBody::empty(),
-            )
-        });
+    let update = mock!(aws_sdk_eks::Client::update_nodegroup_config).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).expect("status"),
+            aws_smithy_types::body::SdkBody::empty(),
+        )
+    });
     let eks = eks(&[&describe, &update]);
     let group = NodeGroupRef::new("dr-west", "general");
     let same = NodeScaling {
