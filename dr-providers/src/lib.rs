@@ -25,6 +25,14 @@
 //!   api-health: { kind: http, expect_status: 200-299, body_contains: ok, timeout: 5s }
 //! notifications:
 //!   oncall: { kind: log }
+//! cdn:
+//!   E2QWRUHAPOMQZL: { kind: cloudfront }
+//! load_balancers:
+//!   api-west: { kind: elbv2, region: us-west-2 }
+//! node_groups:
+//!   dr-west: { kind: eks, cluster_name: shop-dr }
+//! secrets:
+//!   us-east-1: { kind: secretsmanager }
 //! ```
 //!
 //! [`build`] checks the file against the plan — every plan resource must be mapped unless
@@ -55,9 +63,11 @@ use std::path::Path;
 
 pub use build::{build, build_with, BuildOptions, Built, Route};
 pub use config::{
-    AwsSettings, ClusterKind, ClusterProvider, DatabaseKind, DatabaseProvider, DefaultProvider,
-    DnsKind, DnsProvider, HealthCheckKind, HealthCheckProvider, NotificationKind,
-    NotificationProvider, PgInstanceConfig, ProvidersConfig, SecretRef, StoreKind, StoreProvider,
+    arn_region, AwsSettings, CdnKind, CdnProvider, ClusterKind, ClusterProvider, DatabaseKind,
+    DatabaseProvider, DefaultProvider, DnsKind, DnsProvider, HealthCheckKind, HealthCheckProvider,
+    LoadBalancerKind, LoadBalancerProvider, NodeGroupKind, NodeGroupProvider, NotificationKind,
+    NotificationProvider, PgInstanceConfig, ProvidersConfig, SecretRef, SecretsKind,
+    SecretsProvider, StoreKind, StoreProvider,
 };
 pub use error::ProvidersError;
 pub use load::MAX_PROVIDERS_BYTES;
