@@ -35,6 +35,14 @@
 //!   us-east-1: { kind: secretsmanager }
 //! ```
 //!
+//! The `cdn`, `load_balancers`, `node_groups` and `secrets` sections map the CDN origin, load
+//! balancer, node capacity and secret manager roles to CloudFront, ELBv2, EKS and Secrets
+//! Manager (feature `aws`). They have no `simulated` kind yet and `default: simulated` does not
+//! cover them: a distribution, target group, cluster or region they do not map has no provider
+//! (the call fails with `NotFound` naming it). `node_groups` keys must be plan clusters; the
+//! others are checked for their own settings only (an `elbv2` entry needs a region: its own,
+//! its ARN's or `aws.region`).
+//!
 //! [`build`] checks the file against the plan — every plan resource must be mapped unless
 //! the file says `default: simulated`; each problem names the role and the plan resource —
 //! and builds the [`Providers`](dr_core::Providers) set. [`Built::check_reachability`] makes
