@@ -259,3 +259,24 @@ impl NodeCapacity for EksNodes {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_and_failures_are_degraded() {
+        use NodegroupStatus as S;
+        for (status, expected) in [
+            (S::Creating, NodeGroupState::Creating),
+            (S::Active, NodeGroupState::Active),
+            (S::Updating, NodeGroupState::Updating),
+            (S::Deleting, NodeGroupState::Deleting),
+            (S::CreateFailed, NodeGroupState::CreateFailed),
+            (S::Degraded, NodeGroupState::Degraded),
+            (S::DeleteFailed, NodeGroupState::Degraded),
+        ] {
+            assert_eq!(node_group_state(&status), expected, "{status:?}");
+        }
+    }
+}

@@ -270,3 +270,35 @@ impl LoadBalancer for Elbv2Targets {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_states_map_one_to_one_and_unknown_ones_are_unknown() {
+        use TargetHealthStateEnum as S;
+        for (state, expected) in [
+            (S::Initial, TargetState::Initial),
+            (S::Healthy, TargetState::Healthy),
+            (S::Unhealthy, TargetState::Unhealthy),
+            (S::Draining, TargetState::Draining),
+            (S::UnhealthyDraining, TargetState::Draining),
+            (S::Unused, TargetState::Unused),
+            (S::Unavailable, TargetState::Unknown),
+            (S::from("a-future-state"), TargetState::Unknown),
+        ] {
+            assert_eq!(target_state(&state), expected, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_target_without_a_port_takes_the_groups() {
+        let d = description(&LbTarget::parse("10.0.0.1").expect("t"), Some(8080));
+        assert_eq!((d.id(), d.port()), (Some("10.0.0.1"), Some(8080)));
+        let d = description(&LbTarget::parse("10.0.0.1:9090").expect("t"), Some(8080));
+        assert_eq!(d.port(), Some(9090));
+        let d = description(&LbTarget::parse("i-0abc").expect("t"), None);
+        assert_eq!(d.port(), None);
+    }
+}
