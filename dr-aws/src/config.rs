@@ -1,4 +1,4 @@
-//! [`AwsBuilder`] and [`AwsConfig`]: one configuration for the S3, RDS and Route 53 providers.
+//! [`AwsBuilder`] and [`AwsConfig`]: one configuration for every AWS provider of this crate.
 
 use std::fmt;
 use std::time::Duration;
@@ -389,6 +389,31 @@ impl AwsConfig {
     /// The Route 53 provider.
     pub fn build_route53(&self) -> Route53Dns {
         Route53Dns::new(aws_sdk_route53::Client::new(&self.sdk))
+            .with_timeout(self.operation_timeout)
+    }
+
+    /// The CloudFront provider (CloudFront is global: the configured region only signs).
+    pub fn build_cloudfront(&self) -> crate::CloudFrontCdn {
+        crate::CloudFrontCdn::new(aws_sdk_cloudfront::Client::new(&self.sdk))
+            .with_timeout(self.operation_timeout)
+    }
+
+    /// The ELBv2 target group provider, in the configured region.
+    pub fn build_elbv2(&self) -> crate::Elbv2Targets {
+        crate::Elbv2Targets::new(aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk))
+            .with_timeout(self.operation_timeout)
+    }
+
+    /// The EKS node group provider, in the configured region (map plan cluster names to
+    /// EKS names with [`EksNodes::with_cluster_name`](crate::EksNodes::with_cluster_name)).
+    pub fn build_eks(&self) -> crate::EksNodes {
+        crate::EksNodes::new(aws_sdk_eks::Client::new(&self.sdk))
+            .with_timeout(self.operation_timeout)
+    }
+
+    /// The Secrets Manager provider (one client per region, made on first use).
+    pub fn build_secretsmanager(&self) -> crate::SecretsManagerSecrets {
+        crate::SecretsManagerSecrets::from_conf(aws_sdk_secretsmanager::Config::new(&self.sdk))
             .with_timeout(self.operation_timeout)
     }
 

@@ -204,6 +204,18 @@ where
     }
 }
 
+/// The error code and HTTP status of a service error (`None` for transport and other
+/// failures), for the few codes a provider maps its own way before [`map_sdk`].
+pub(crate) fn service_code<E>(err: &SdkError<E, HttpResponse>) -> Option<(Option<&str>, u16)>
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(se) => Some((se.err().code(), se.raw().status().as_u16())),
+        _ => None,
+    }
+}
+
 /// Whether `err`'s source chain says the request was refused before it was sent: a refused
 /// connection or a name that did not resolve.
 fn refused_before_sending(err: &(dyn StdError + 'static)) -> bool {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use dr_core::plan::Plan;
 use dr_core::provider::{
-    ClusterDeployer, DatabaseReplica, DbRef, DnsFailover, HealthProbe, HttpProbe, Notifier,
-    SnapshotStore, WorkloadRef,
+    CdnOrigin, ClusterDeployer, DatabaseReplica, DbRef, DnsFailover, HealthProbe, HttpProbe,
+    LoadBalancer, NodeCapacity, Notifier, SecretManager, SnapshotStore, WorkloadRef,
 };
 use dr_core::sim::SimConfig;
 use dr_core::simulation::Simulation;
@@ -55,7 +55,8 @@ impl Default for BuildOptions {
 /// Which provider serves one plan resource.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Route {
-    /// `database`, `dns`, `cluster`, `store`, `health_check` or `notifications`.
+    /// `database`, `dns`, `cluster`, `store`, `health_check`, `notifications`, `cdn`,
+    /// `load_balancer`, `nodes` or `secrets`.
     pub role: &'static str,
     /// The key: a region, a zone, a cluster, store, health-check or channel name.
     pub resource: String,
@@ -87,6 +88,8 @@ pub(crate) enum Reach {
     Cluster(Arc<dyn ClusterDeployer>, WorkloadRef),
     Store(Arc<dyn SnapshotStore>),
     Probe(Arc<dyn HealthProbe>, String),
+    Cdn(Arc<dyn CdnOrigin>, String),
+    LoadBalancer(Arc<dyn LoadBalancer>, String),
 }
 
 /// The providers a plan runs on, built from a providers file.
@@ -430,6 +433,71 @@ pub async fn build_with(
         route(&mut routes, "notifications", &c.name, name.into(), mapped);
     }
 
+    // CDN distributions, load balancer target groups, node groups, secret managers.
+    for (id, p) in &config.cdn {
+        let settings = shared_aws.merged(&p.aws());
+        let (cdn, name) = match p.kind {
+            CdnKind::Cloudfront => (
+                cloudfront(&settings, id).await?,
+                describe_aws("cloudfront", None, &settings),
+            ),
+        };
+        providers = providers.with_cdn_for(id, cdn.clone());
+        let i = route(&mut routes, "cdn", id, name, true);
+        reach.push((i, Reach::Cdn(cdn, id.clone())));
+    }
+    for (group, p) in &config.load_balancers {
+        let settings = shared_aws.merged(&p.aws());
+        let region = p
+            .region
+            .clone()
+            .or_else(|| arn_region(group).map(str::to_string))
+            .or_else(|| settings.region.clone())
+            .unwrap_or_default();
+        let (lb, name) = match p.kind {
+            LoadBalancerKind::Elbv2 => (
+                elbv2(&settings, &region, group).await?,
+                describe_aws("elbv2", Some(&region), &settings),
+            ),
+        };
+        providers = providers.with_load_balancer_for(group, lb.clone());
+        let i = route(&mut routes, "load_balancer", group, name, true);
+        reach.push((i, Reach::LoadBalancer(lb, group.clone())));
+    }
+    for (cluster, p) in &config.node_groups {
+        let settings = shared_aws.merged(&p.aws());
+        let plan_region = plan
+            .clusters
+            .iter()
+            .find(|c| c.name == *cluster)
+            .map(|c| c.region.clone())
+            .unwrap_or_default();
+        let region = settings.region.clone().unwrap_or(plan_region);
+        let eks_name = p.cluster_name.clone().unwrap_or_else(|| cluster.clone());
+        let (nodes, name) = match p.kind {
+            NodeGroupKind::Eks => {
+                let mut name = describe_aws("eks", Some(&region), &settings);
+                if eks_name != *cluster {
+                    name.push_str(&format!(" cluster {eks_name}"));
+                }
+                (eks(&settings, &region, cluster, &eks_name).await?, name)
+            }
+        };
+        providers = providers.with_nodes_for(cluster, nodes);
+        route(&mut routes, "nodes", cluster, name, true);
+    }
+    for (region, p) in &config.secrets {
+        let settings = shared_aws.merged(&p.aws());
+        let (secrets, name) = match p.kind {
+            SecretsKind::Secretsmanager => (
+                secretsmanager(&settings, region).await?,
+                describe_aws("secretsmanager", Some(region), &settings),
+            ),
+        };
+        providers = providers.with_secrets_in(region, secrets);
+        route(&mut routes, "secrets", region, name, true);
+    }
+
     Ok(Built {
         providers,
         routes,
@@ -565,6 +633,73 @@ async fn s3(
     _: &str,
 ) -> Result<Arc<dyn SnapshotStore>, ProvidersError> {
     unreachable_kind("s3")
+}
+
+#[cfg(feature = "aws")]
+async fn cloudfront(s: &AwsSettings, id: &str) -> Result<Arc<dyn CdnOrigin>, ProvidersError> {
+    let region = s.region.as_deref().unwrap_or(dr_aws::DEFAULT_REGION);
+    let aws = aws_config(s, region, "cdn", &format!("distribution {id}")).await?;
+    Ok(Arc::new(aws.build_cloudfront()))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn cloudfront(_: &AwsSettings, _: &str) -> Result<Arc<dyn CdnOrigin>, ProvidersError> {
+    unreachable_kind("cloudfront")
+}
+
+#[cfg(feature = "aws")]
+async fn elbv2(
+    s: &AwsSettings,
+    region: &str,
+    group: &str,
+) -> Result<Arc<dyn LoadBalancer>, ProvidersError> {
+    let aws = aws_config(s, region, "load balancer", &format!("target group {group}")).await?;
+    Ok(Arc::new(aws.build_elbv2()))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn elbv2(_: &AwsSettings, _: &str, _: &str) -> Result<Arc<dyn LoadBalancer>, ProvidersError> {
+    unreachable_kind("elbv2")
+}
+
+#[cfg(feature = "aws")]
+async fn eks(
+    s: &AwsSettings,
+    region: &str,
+    cluster: &str,
+    eks_name: &str,
+) -> Result<Arc<dyn NodeCapacity>, ProvidersError> {
+    let aws = aws_config(s, region, "node groups", &format!("cluster {cluster}")).await?;
+    Ok(Arc::new(
+        aws.build_eks().with_cluster_name(cluster, eks_name),
+    ))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn eks(
+    _: &AwsSettings,
+    _: &str,
+    _: &str,
+    _: &str,
+) -> Result<Arc<dyn NodeCapacity>, ProvidersError> {
+    unreachable_kind("eks")
+}
+
+#[cfg(feature = "aws")]
+async fn secretsmanager(
+    s: &AwsSettings,
+    region: &str,
+) -> Result<Arc<dyn SecretManager>, ProvidersError> {
+    let aws = aws_config(s, region, "secrets", &format!("region {region}")).await?;
+    Ok(Arc::new(aws.build_secretsmanager()))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn secretsmanager(
+    _: &AwsSettings,
+    _: &str,
+) -> Result<Arc<dyn SecretManager>, ProvidersError> {
+    unreachable_kind("secretsmanager")
 }
 
 #[cfg(feature = "azure")]

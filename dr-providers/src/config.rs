@@ -54,6 +54,19 @@ pub struct ProvidersConfig {
     /// Where each notification channel goes (the plan's channel names).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notifications: BTreeMap<String, NotificationProvider>,
+    /// The CDN provider of each distribution (by the id the plan gives it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cdn: BTreeMap<String, CdnProvider>,
+    /// The provider of each load balancer target group (by the name or ARN the plan gives
+    /// it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub load_balancers: BTreeMap<String, LoadBalancerProvider>,
+    /// The node capacity provider of each cluster (the plan's cluster names).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_groups: BTreeMap<String, NodeGroupProvider>,
+    /// The secret manager of each region (the regions the plan's credentials name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, SecretsProvider>,
 }
 
 /// The fallback for unmapped plan resources.
@@ -468,6 +481,175 @@ pub struct NotificationProvider {
     pub kind: NotificationKind,
 }
 
+/// CDN provider kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CdnKind {
+    /// Amazon CloudFront (`dr-aws`, feature `aws`).
+    Cloudfront,
+}
+
+/// The CDN provider of one distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdnProvider {
+    /// Which implementation.
+    pub kind: CdnKind,
+    /// AWS region requests are signed for (CloudFront is global; default `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A custom endpoint URL (an emulator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// AWS: a named profile of `~/.aws/config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// AWS: the variable holding the access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<SecretRef>,
+    /// AWS: the variable holding the secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<SecretRef>,
+    /// AWS: the variable holding a session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<SecretRef>,
+}
+
+/// Load balancer provider kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadBalancerKind {
+    /// Elastic Load Balancing v2 target groups (`dr-aws`, feature `aws`).
+    Elbv2,
+}
+
+/// The provider of one load balancer target group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerProvider {
+    /// Which implementation.
+    pub kind: LoadBalancerKind,
+    /// AWS region of the target group (default: the region of its ARN, else the file's
+    /// `aws.region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A custom endpoint URL (an emulator, a VPC endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// AWS: a named profile of `~/.aws/config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// AWS: the variable holding the access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<SecretRef>,
+    /// AWS: the variable holding the secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<SecretRef>,
+    /// AWS: the variable holding a session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<SecretRef>,
+}
+
+/// Node capacity provider kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeGroupKind {
+    /// Amazon EKS managed node groups (`dr-aws`, feature `aws`).
+    Eks,
+}
+
+/// The node capacity provider of one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroupProvider {
+    /// Which implementation.
+    pub kind: NodeGroupKind,
+    /// EKS: the cluster's name in EKS (default: the plan's cluster name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// AWS region of the cluster (default: the file's `aws.region`, else the plan
+    /// cluster's region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A custom endpoint URL (an emulator, a VPC endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// AWS: a named profile of `~/.aws/config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// AWS: the variable holding the access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<SecretRef>,
+    /// AWS: the variable holding the secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<SecretRef>,
+    /// AWS: the variable holding a session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<SecretRef>,
+}
+
+/// Secret manager kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretsKind {
+    /// AWS Secrets Manager (`dr-aws`, feature `aws`).
+    Secretsmanager,
+}
+
+/// The secret manager of one region (the entry's key is the region its requests go to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsProvider {
+    /// Which implementation.
+    pub kind: SecretsKind,
+    /// A custom endpoint URL (an emulator, a VPC endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// AWS: a named profile of `~/.aws/config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// AWS: the variable holding the access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<SecretRef>,
+    /// AWS: the variable holding the secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<SecretRef>,
+    /// AWS: the variable holding a session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<SecretRef>,
+}
+
+impl SecretsProvider {
+    /// The AWS settings written in this entry (its region is its key).
+    pub fn aws(&self) -> AwsSettings {
+        AwsSettings {
+            region: None,
+            endpoint: self.endpoint.clone(),
+            profile: self.profile.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            account: None,
+        }
+    }
+}
+
+/// The AWS region of a target group's ARN
+/// (`arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/api/…` → `us-west-2`).
+///
+/// ```
+/// let arn = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/api/6d0ecf831eec9f09";
+/// assert_eq!(dr_providers::arn_region(arn), Some("us-west-2"));
+/// assert_eq!(dr_providers::arn_region("api-west"), None);
+/// ```
+pub fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(5, ':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some(_), Some(region)) if !region.is_empty() => Some(region),
+        _ => None,
+    }
+}
+
 /// The AWS settings an entry writes inline.
 macro_rules! aws_fields {
     ($($t:ty),*) => {$(
@@ -488,4 +670,11 @@ macro_rules! aws_fields {
     )*};
 }
 
-aws_fields!(DatabaseProvider, DnsProvider, StoreProvider);
+aws_fields!(
+    DatabaseProvider,
+    DnsProvider,
+    StoreProvider,
+    CdnProvider,
+    LoadBalancerProvider,
+    NodeGroupProvider
+);

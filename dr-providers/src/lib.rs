@@ -25,7 +25,23 @@
 //!   api-health: { kind: http, expect_status: 200-299, body_contains: ok, timeout: 5s }
 //! notifications:
 //!   oncall: { kind: log }
+//! cdn:
+//!   E2QWRUHAPOMQZL: { kind: cloudfront }
+//! load_balancers:
+//!   api-west: { kind: elbv2, region: us-west-2 }
+//! node_groups:
+//!   dr-west: { kind: eks, cluster_name: shop-dr }
+//! secrets:
+//!   us-east-1: { kind: secretsmanager }
 //! ```
+//!
+//! The `cdn`, `load_balancers`, `node_groups` and `secrets` sections map the CDN origin, load
+//! balancer, node capacity and secret manager roles to CloudFront, ELBv2, EKS and Secrets
+//! Manager (feature `aws`). They have no `simulated` kind yet and `default: simulated` does not
+//! cover them: a distribution, target group, cluster or region they do not map has no provider
+//! (the call fails with `NotFound` naming it). `node_groups` keys must be plan clusters; the
+//! others are checked for their own settings only (an `elbv2` entry needs a region: its own,
+//! its ARN's or `aws.region`).
 //!
 //! [`build`] checks the file against the plan — every plan resource must be mapped unless
 //! the file says `default: simulated`; each problem names the role and the plan resource —
@@ -55,9 +71,11 @@ use std::path::Path;
 
 pub use build::{build, build_with, BuildOptions, Built, Route};
 pub use config::{
-    AwsSettings, ClusterKind, ClusterProvider, DatabaseKind, DatabaseProvider, DefaultProvider,
-    DnsKind, DnsProvider, HealthCheckKind, HealthCheckProvider, NotificationKind,
-    NotificationProvider, PgInstanceConfig, ProvidersConfig, SecretRef, StoreKind, StoreProvider,
+    arn_region, AwsSettings, CdnKind, CdnProvider, ClusterKind, ClusterProvider, DatabaseKind,
+    DatabaseProvider, DefaultProvider, DnsKind, DnsProvider, HealthCheckKind, HealthCheckProvider,
+    LoadBalancerKind, LoadBalancerProvider, NodeGroupKind, NodeGroupProvider, NotificationKind,
+    NotificationProvider, PgInstanceConfig, ProvidersConfig, SecretRef, SecretsKind,
+    SecretsProvider, StoreKind, StoreProvider,
 };
 pub use error::ProvidersError;
 pub use load::MAX_PROVIDERS_BYTES;

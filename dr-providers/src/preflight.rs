@@ -82,7 +82,8 @@ fn shown<T>(r: &dr_core::Result<T>, ok: impl FnOnce(&T) -> String) -> String {
 impl Built {
     /// Makes one read-only call to every mapped provider, each bounded by `limit`, all at
     /// once: a database's describe, a record's read, a workload's rollout status, a store's
-    /// listing, a health check's probe.
+    /// listing, a health check's probe, a CDN distribution's describe, a target group's
+    /// target health.
     ///
     /// # Examples
     ///
@@ -148,6 +149,37 @@ impl Built {
                         }),
                     )
                 }
+                Reach::Cdn(p, id) => {
+                    let call = format!("describe_distribution {id}");
+                    let out = tokio::time::timeout(limit, p.describe_distribution(id)).await;
+                    (
+                        call,
+                        out.map(|r| {
+                            (
+                                answered(&r),
+                                shown(&r, |d| {
+                                    format!(
+                                        "origin {}{}",
+                                        d.origin,
+                                        if d.deployed {
+                                            ", deployed"
+                                        } else {
+                                            ", deploying"
+                                        }
+                                    )
+                                }),
+                            )
+                        }),
+                    )
+                }
+                Reach::LoadBalancer(p, group) => {
+                    let call = format!("target_health {group}");
+                    let out = tokio::time::timeout(limit, p.target_health(group)).await;
+                    (
+                        call,
+                        out.map(|r| (answered(&r), shown(&r, |t| format!("{} targets", t.len())))),
+                    )
+                }
                 Reach::Probe(p, target) => {
                     let call = format!("probe {}", dr_core::redact::safe(target));
                     let out = tokio::time::timeout(limit, p.check(target)).await;
@@ -209,8 +241,8 @@ impl Built {
             }
             Role::Notifier { channel } => find("notifications", channel),
             Role::Cdn { distribution } => find("cdn", distribution),
-            Role::LoadBalancer { group } => find("load_balancers", group),
-            Role::Nodes { cluster } => find("node_groups", cluster),
+            Role::LoadBalancer { group } => find("load_balancer", group),
+            Role::Nodes { cluster } => find("nodes", cluster),
             Role::Volumes { region } => find("volumes", region),
             Role::Secrets { region } => find("secrets", region),
             Role::Approval => "approval hook".into(),

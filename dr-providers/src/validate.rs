@@ -509,5 +509,76 @@ pub(crate) fn validate(config: &ProvidersConfig, plan: &Plan) -> Vec<Problem> {
             }
         }
     }
+    validate_roles(config, plan, &mut out);
     out
+}
+
+/// The CDN, load balancer, node group and secret manager sections.
+fn validate_roles(config: &ProvidersConfig, plan: &Plan, out: &mut Vec<Problem>) {
+    for (id, p) in &config.cdn {
+        let path = format!("cdn.{id}");
+        match p.kind {
+            CdnKind::Cloudfront => {
+                needs_feature(out, &path, "cloudfront", "aws");
+                check_aws(out, &path, &p.aws());
+            }
+        }
+    }
+    let shared_region = config.aws.as_ref().and_then(|a| a.region.as_ref());
+    for (group, p) in &config.load_balancers {
+        let path = format!("load_balancers.{group}");
+        match p.kind {
+            LoadBalancerKind::Elbv2 => {
+                needs_feature(out, &path, "elbv2", "aws");
+                check_aws(out, &path, &p.aws());
+                if p.region.is_none() && arn_region(group).is_none() && shared_region.is_none() {
+                    out.push(problem(
+                        &path,
+                        format!(
+                            "which region is target group `{}` in? Give `region` (or key the entry by the group's ARN, or set `aws.region`)",
+                            safe(group)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let clusters: Vec<&String> = plan.clusters.iter().map(|c| &c.name).collect();
+    for (cluster, p) in &config.node_groups {
+        let path = format!("node_groups.{cluster}");
+        if !clusters.contains(&cluster) {
+            out.push(problem(
+                &path,
+                format!(
+                    "the plan has no cluster `{}` (it has: {})",
+                    safe(cluster),
+                    list(clusters.iter().copied())
+                ),
+            ));
+        }
+        match p.kind {
+            NodeGroupKind::Eks => {
+                needs_feature(out, &path, "eks", "aws");
+                check_aws(out, &path, &p.aws());
+                if p.cluster_name
+                    .as_deref()
+                    .is_some_and(|n| n.trim().is_empty())
+                {
+                    out.push(problem(
+                        format!("{path}.cluster_name"),
+                        "the EKS cluster name is empty",
+                    ));
+                }
+            }
+        }
+    }
+    for (region, p) in &config.secrets {
+        let path = format!("secrets.{region}");
+        match p.kind {
+            SecretsKind::Secretsmanager => {
+                needs_feature(out, &path, "secretsmanager", "aws");
+                check_aws(out, &path, &p.aws());
+            }
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The AWS IAM policy document: RDS, Route 53 and S3 actions on the plan's resources.
+//! The AWS IAM policy document: RDS, Route 53, S3, CloudFront, ELBv2, EKS and Secrets
+//! Manager actions on the plan's resources.
 //!
 //! Actions follow the SDK calls of `dr-aws`:
 //!
@@ -18,6 +19,13 @@
 //! | list | `ListObjectsV2` | `s3:ListBucket` (on the bucket) |
 //! | delete | `DeleteObject` | `s3:DeleteObject` |
 //! | copy | `CopyObject` (or `UploadPartCopy`) | `s3:GetObject`, `s3:PutObject` |
+//! | describe distribution | `GetDistribution` | `cloudfront:GetDistribution` |
+//! | set origin | `GetDistributionConfig` + `UpdateDistribution` (`GetDistribution` when already set) | the three |
+//! | target health | `DescribeTargetGroups` (a group named, once) + `DescribeTargetHealth` | both (no resource-level permission: `*`) |
+//! | register, deregister targets | `DescribeTargetGroups`, `DescribeTargetHealth` (deregister reads first) + `RegisterTargets` / `DeregisterTargets` | on the target group |
+//! | describe node group | `DescribeNodegroup` | `eks:DescribeNodegroup` |
+//! | scale node group | `DescribeNodegroup` + `UpdateNodegroupConfig` | both, on the cluster's node groups |
+//! | get, put secret value | `GetSecretValue`, `PutSecretValue` | the same names |
 //!
 //! One call is left out on purpose: when recording a multipart object's digest fails, `dr-aws`
 //! deletes the object it could not complete (`DeleteObject`); a put does not need
@@ -68,12 +76,66 @@ pub fn actions(role: &str, op: O) -> Vec<&'static str> {
         ("store", O::List) => vec!["s3:ListBucket"],
         ("store", O::Delete) => vec!["s3:DeleteObject"],
         ("store", O::Copy) => vec!["s3:GetObject", "s3:PutObject"],
+        ("cdn", O::DescribeDistribution) => vec!["cloudfront:GetDistribution"],
+        ("cdn", O::SetOrigin) => vec![
+            "cloudfront:GetDistribution",
+            "cloudfront:GetDistributionConfig",
+            "cloudfront:UpdateDistribution",
+        ],
+        ("load_balancer", O::TargetHealth) => vec![
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetHealth",
+        ],
+        ("load_balancer", O::RegisterTargets) => vec![
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:RegisterTargets",
+        ],
+        ("load_balancer", O::DeregisterTargets) => vec![
+            "elasticloadbalancing:DeregisterTargets",
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetHealth",
+        ],
+        ("nodes", O::DescribeNodeGroup) => vec!["eks:DescribeNodegroup"],
+        ("nodes", O::ScaleNodeGroup) => vec!["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
+        ("secrets", O::GetSecretValue) => vec!["secretsmanager:GetSecretValue"],
+        ("secrets", O::PutSecretValue) => vec!["secretsmanager:PutSecretValue"],
         _ => Vec::new(),
     }
 }
 
+/// The ARNs `action` needs on a CDN, load balancer, node capacity or secret manager role:
+/// the role's key names the resource (`None` for the other roles).
+fn role_arns(action: &str, role: &Role, t: &Targets<'_>) -> Option<Vec<String>> {
+    let account = t.aws_account();
+    let arn = match role {
+        Role::Cdn { distribution } => {
+            format!("arn:aws:cloudfront::{account}:distribution/{distribution}")
+        }
+        // ELBv2's Describe* actions have no resource-level permissions.
+        Role::LoadBalancer { .. } if action.starts_with("elasticloadbalancing:Describe") => {
+            "*".to_string()
+        }
+        Role::LoadBalancer { group } if group.starts_with("arn:") => group.clone(),
+        Role::LoadBalancer { group } => format!(
+            "arn:aws:elasticloadbalancing:{}:{account}:targetgroup/{group}/*",
+            t.lb_region(group)
+        ),
+        Role::Nodes { cluster } => {
+            let (region, name) = t.eks_cluster(cluster);
+            format!("arn:aws:eks:{region}:{account}:nodegroup/{name}/*")
+        }
+        // The secret's name is the step's; its ARN ends in a random suffix.
+        Role::Secrets { region } => format!("arn:aws:secretsmanager:{region}:{account}:secret:*"),
+        _ => return None,
+    };
+    Some(vec![arn])
+}
+
 /// The ARNs `action` needs for `resources` of a call on `role`.
 fn arns(action: &str, role: &Role, resources: &[Resource], t: &Targets<'_>) -> Vec<String> {
+    if let Some(arns) = role_arns(action, role, t) {
+        return arns;
+    }
     let account = t.aws_account();
     let mut out = Vec::new();
     for r in resources {

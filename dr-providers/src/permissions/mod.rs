@@ -45,7 +45,10 @@ use dr_core::plan::Plan;
 use dr_core::step::Role;
 use serde::Serialize;
 
-use crate::config::{ClusterKind, DatabaseKind, DnsKind, ProvidersConfig, StoreKind};
+use crate::config::{
+    arn_region, CdnKind, ClusterKind, DatabaseKind, DnsKind, LoadBalancerKind, NodeGroupKind,
+    ProvidersConfig, SecretsKind, StoreKind,
+};
 
 /// A platform a role may be served by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -106,6 +109,10 @@ impl<'a> Targets<'a> {
                         _ => vec![Platform::Aws, Platform::Azure, Platform::Gcs],
                     }
                 }
+                Role::Cdn { .. }
+                | Role::LoadBalancer { .. }
+                | Role::Nodes { .. }
+                | Role::Secrets { .. } => vec![Platform::Aws],
                 _ => vec![Platform::None],
             };
         };
@@ -134,8 +141,63 @@ impl<'a> Targets<'a> {
                 Some(_) => one(Platform::None),
                 None => self.unmapped(),
             },
+            Role::Cdn { distribution } => match c.cdn.get(distribution).map(|p| p.kind) {
+                Some(CdnKind::Cloudfront) => one(Platform::Aws),
+                None => self.unmapped(),
+            },
+            Role::LoadBalancer { group } => match c.load_balancers.get(group).map(|p| p.kind) {
+                Some(LoadBalancerKind::Elbv2) => one(Platform::Aws),
+                None => self.unmapped(),
+            },
+            Role::Nodes { cluster } => match c.node_groups.get(cluster).map(|p| p.kind) {
+                Some(NodeGroupKind::Eks) => one(Platform::Aws),
+                None => self.unmapped(),
+            },
+            Role::Secrets { region } => match c.secrets.get(region).map(|p| p.kind) {
+                Some(SecretsKind::Secretsmanager) => one(Platform::Aws),
+                None => self.unmapped(),
+            },
             _ => one(Platform::None),
         }
+    }
+
+    /// The AWS region of load balancer target group `group`: the entry's `region`, its
+    /// ARN's, the file's `aws.region`, else `*`.
+    pub fn lb_region(&self, group: &str) -> String {
+        let entry = self.config.and_then(|c| c.load_balancers.get(group));
+        entry
+            .and_then(|p| p.region.clone())
+            .or_else(|| arn_region(group).map(str::to_string))
+            .or_else(|| self.shared_region())
+            .unwrap_or_else(|| "*".to_string())
+    }
+
+    /// The AWS region and EKS name of the plan's cluster `cluster`: the entry's (or the
+    /// file's) `region`, else the plan cluster's region; the entry's `cluster_name`, else
+    /// the plan's name.
+    pub fn eks_cluster(&self, cluster: &str) -> (String, String) {
+        let entry = self.config.and_then(|c| c.node_groups.get(cluster));
+        let region = entry
+            .and_then(|p| p.region.clone())
+            .or_else(|| self.shared_region())
+            .or_else(|| {
+                self.plan
+                    .clusters
+                    .iter()
+                    .find(|c| c.name == cluster)
+                    .map(|c| c.region.clone())
+            })
+            .unwrap_or_else(|| "*".to_string());
+        let name = entry
+            .and_then(|p| p.cluster_name.clone())
+            .unwrap_or_else(|| cluster.to_string());
+        (region, name)
+    }
+
+    fn shared_region(&self) -> Option<String> {
+        self.config
+            .and_then(|c| c.aws.as_ref())
+            .and_then(|a| a.region.clone())
     }
 
     /// The AWS account of ARNs: the providers file's `aws.account`, else `*`.
@@ -288,6 +350,10 @@ fn key(role: &Role) -> String {
         Role::Dns { zone } => zone.clone(),
         Role::Cluster { cluster } => cluster.clone(),
         Role::Store { store } => store.clone(),
+        Role::Cdn { distribution } => distribution.clone(),
+        Role::LoadBalancer { group } => group.clone(),
+        Role::Nodes { cluster } => cluster.clone(),
+        Role::Secrets { region } | Role::Volumes { region } => region.clone(),
         other => other.name().to_string(),
     }
 }
