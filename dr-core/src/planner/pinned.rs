@@ -200,7 +200,31 @@ fn bundled_plan_graphs_are_pinned() {
         got.push_str(&digests(&plan_));
     }
     println!("{got}");
-    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 2c24a824217abd6c\nat-risk-rto.yaml:\nfailover 2633110d38256138\naws-region-failover.yaml:\nregion-failover ca974364333fd53d\ncache-failure.yaml:\ncache-failure 2fabba7a0cb1d420\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 954e3e516b0d67dc\nprovider-outage.yaml:\npayments-outage c17a7b8f5deeb27e\nregion-failover.yaml:\nregion-failover 72589719d2553d7a\ndatabase-failure 08f05663ce428b0b\npoint-in-time-restore f160ec2f77cfd31f\ncluster-rebuild 1be045d8107dc83c\napplication-rollback c4977967d23dd24d\nsecurity-isolation f696ab7de3b50289\nservice-restart 5aa976fc4260aa94\nrestore-from-dump bd21283b3ce60920\nnightly-backup af50b2149f689099\n");
-    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 2c24a824217abd6c\nat-risk-rto.yaml:\nfailover 2633110d38256138\naws-region-failover.yaml:\nregion-failover ca974364333fd53d\ncache-failure.yaml:\ncache-failure 2fabba7a0cb1d420\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 954e3e516b0d67dc\nprovider-outage.yaml:\npayments-outage c17a7b8f5deeb27e\nregion-failover.yaml:\nregion-failover 17615110c323ac10\ndatabase-failure 08f05663ce428b0b\npoint-in-time-restore f160ec2f77cfd31f\ncluster-rebuild d1408fbca4f60aee\napplication-rollback c4977967d23dd24d\nsecurity-isolation f696ab7de3b50289\nservice-restart 5aa976fc4260aa94\nrestore-from-dump bd21283b3ce60920\nnode-group-failure 440b5277ee37f7e4\nnightly-backup af50b2149f689099\n");
-    assert_eq!(got, "at-risk-rpo.yaml:\nfailover 2c24a824217abd6c\nat-risk-rto.yaml:\nfailover 2633110d38256138\naws-region-failover.yaml:\nregion-failover ca974364333fd53d\ncache-failure.yaml:\ncache-failure 2fabba7a0cb1d420\ncustom-step.yaml: not loadable with the built-in kinds\nfailback.yaml:\nfailback b779af074b65bf2e\npostgres-failover.yaml:\ndatabase-failure 954e3e516b0d67dc\nprovider-outage.yaml:\npayments-outage c17a7b8f5deeb27e\nregion-failover.yaml:\nregion-failover c8d9f808c56c60b6\ndatabase-failure 08f05663ce428b0b\npoint-in-time-restore f160ec2f77cfd31f\ncluster-rebuild 1be045d8107dc83c\napplication-rollback c4977967d23dd24d\nsecurity-isolation 60796ecbb475786b\nservice-restart 5aa976fc4260aa94\nrestore-from-dump bd21283b3ce60920\nnightly-backup af50b2149f689099\n");
+    assert_eq!(got, "at-risk-rpo.yaml:
+failover 2c24a824217abd6c
+at-risk-rto.yaml:
+failover 2633110d38256138
+aws-region-failover.yaml:
+region-failover ca974364333fd53d
+cache-failure.yaml:
+cache-failure 2fabba7a0cb1d420
+custom-step.yaml: not loadable with the built-in kinds
+failback.yaml:
+failback b779af074b65bf2e
+postgres-failover.yaml:
+database-failure 954e3e516b0d67dc
+provider-outage.yaml:
+payments-outage c17a7b8f5deeb27e
+region-failover.yaml:
+region-failover 2a9164dca212d367
+database-failure 08f05663ce428b0b
+point-in-time-restore f160ec2f77cfd31f
+cluster-rebuild d1408fbca4f60aee
+application-rollback c4977967d23dd24d
+security-isolation 60796ecbb475786b
+service-restart 5aa976fc4260aa94
+restore-from-dump bd21283b3ce60920
+node-group-failure 440b5277ee37f7e4
+nightly-backup af50b2149f689099
+");
 }
