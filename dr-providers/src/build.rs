@@ -417,10 +417,14 @@ pub async fn build_with(
     // Notifications.
     if simulated_default {
         providers = providers.with_notifier(cloud.notifier());
-        // CDN distributions and target groups the file does not map: the simulated cloud's.
+        // CDN distributions, target groups, node groups, volumes and secret managers the
+        // file does not map: the simulated cloud's.
         providers = providers
             .with_cdn(cloud.cdn())
-            .with_load_balancer(cloud.load_balancer());
+            .with_load_balancer(cloud.load_balancer())
+            .with_nodes(cloud.nodes())
+            .with_volumes(cloud.volumes())
+            .with_secrets(cloud.secrets());
     }
     for c in &plan.notifications {
         let (n, name, mapped): (Arc<dyn Notifier>, &str, bool) =

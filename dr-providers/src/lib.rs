@@ -37,9 +37,10 @@
 //!
 //! The `cdn`, `load_balancers`, `node_groups` and `secrets` sections map the CDN origin, load
 //! balancer, node capacity and secret manager roles to CloudFront, ELBv2, EKS and Secrets
-//! Manager (feature `aws`). They have no `simulated` kind yet and `default: simulated` does not
-//! cover them: a distribution, target group, cluster or region they do not map has no provider
-//! (the call fails with `NotFound` naming it). `node_groups` keys must be plan clusters; the
+//! Manager (feature `aws`). What they do not map is simulated under `default: simulated`
+//! (as are block volume snapshots, which have no cloud provider yet); without it, a
+//! distribution, target group, cluster or region they do not map has no provider (preflight
+//! names it before anything runs). `node_groups` keys must be plan clusters; the
 //! others are checked for their own settings only (an `elbv2` entry needs a region: its own,
 //! its ARN's or `aws.region`).
 //!
