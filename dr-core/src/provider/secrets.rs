@@ -8,7 +8,8 @@ use super::Capabilities;
 use crate::{Result, Secret};
 
 /// A secret's current value and version. The value is a [`Secret`]: it never appears in
-/// `Debug`, logs or errors.
+/// `Debug`, logs or errors. `version` is the provider's id, which need not be the text a
+/// caller wrote it under (AWS derives a token from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretValue {
     /// Version id of the current value (`AWSCURRENT`'s version).
@@ -30,13 +31,16 @@ pub struct SecretValue {
 /// use dr_core::provider::SecretManager;
 /// use dr_core::Secret;
 ///
-/// async fn rotate(m: &dyn SecretManager) -> dr_core::Result<()> {
-///     let current = m.get_secret_value("us-east-1", "shop/orders-db").await?;
-///     if current.version != "rotate-inc-42" {
-///         let fresh = Secret::new("a new password from a generator");
-///         m.put_secret_value("us-east-1", "shop/orders-db", &fresh, "rotate-inc-42").await?;
+/// async fn rotate(m: &dyn SecretManager) -> dr_core::Result<String> {
+///     let fresh = Secret::new("a new password from a generator");
+///     match m.put_secret_value("us-east-1", "shop/orders-db", &fresh, "rotate-inc-42").await {
+///         Ok(version) => Ok(version),
+///         // Written before (a retry, a resume): not written twice.
+///         Err(dr_core::Error::AlreadyExists { .. }) => {
+///             Ok(m.get_secret_value("us-east-1", "shop/orders-db").await?.version)
+///         }
+///         Err(e) => Err(e),
 ///     }
-///     Ok(())
 /// }
 /// # Ok(()) }
 /// ```
