@@ -143,7 +143,6 @@ async fn the_provider_outage_runs_to_completion() {
 
 #[tokio::test(start_paused = true)]
 async fn the_node_group_failure_runs_to_completion_draining_only_failed_nodes() {
-async fn security_isolation_runs_to_completion_and_lists_its_evidence() {
     let console = Console::captured();
     let opts = RunOptions {
         json: true,
@@ -152,7 +151,6 @@ async fn security_isolation_runs_to_completion_and_lists_its_evidence() {
     let code = run_scenario(
         &plans_dir().join("region-failover.yaml"),
         "node-group-failure",
-        "security-isolation",
         &opts,
         &console,
     )
@@ -161,7 +159,6 @@ async fn security_isolation_runs_to_completion_and_lists_its_evidence() {
     let report: Value = serde_json::from_str(&console.stdout()).unwrap();
     assert_eq!(report["outcome"], "succeeded");
     let step = |id: &str| {
-    let status = |id: &str| {
         report["steps"]
             .as_array()
             .unwrap()
@@ -178,6 +175,31 @@ async fn security_isolation_runs_to_completion_and_lists_its_evidence() {
     assert_eq!(drain["status"], "succeeded");
     assert_eq!(drain["output"]["drained"].as_array().unwrap().len(), 3);
     assert_eq!(step("api/verify")["status"], "succeeded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn security_isolation_runs_to_completion_and_lists_its_evidence() {
+    let console = Console::captured();
+    let opts = RunOptions {
+        json: true,
+        ..RunOptions::default()
+    };
+    let code = run_scenario(
+        &plans_dir().join("region-failover.yaml"),
+        "security-isolation",
+        &opts,
+        &console,
+    )
+    .await;
+    assert_eq!(code, EXIT_OK, "{}", console.stderr());
+    let report: Value = serde_json::from_str(&console.stdout()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+    let status = |id: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
             .map(|s| s["status"].clone())
             .unwrap_or_else(|| panic!("no step {id}"))
     };

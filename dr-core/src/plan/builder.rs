@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use super::{
     ApplicationRollback, Backups, CdnDef, ChannelDef, Cluster, ClusterRebuild, CredentialDef,
-    Database, DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef,
-    LoadBalancerDef, NodeGroup, Plan, PlanError, PointInTimeRestore, Region, RegionFailover,
-    RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, SecurityIsolation, Service,
-    ServiceRestart, StoreDef, Tier, VolumeDef, Workload,
+    Database, DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef, LoadBalancerDef,
+    NodeGroup, Plan, PlanError, PointInTimeRestore, Region, RegionFailover, RegionRole, Replica,
+    Scenario, ScenarioKind, SecretBinding, SecurityIsolation, Service, ServiceRestart, StoreDef,
+    Tier, VolumeDef, Workload,
 };
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;

@@ -47,8 +47,8 @@ pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
     Backups, CdnDef, ChannelDef, Cluster, CredentialDef, Database, DbStrategy, DnsRecordDef,
     HealthCheckDef, Interlock, LoadBalancerDef, NodeGroup, Pitr, Plan, PlanStep, Region,
-    RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service, StandbyScaling,
-    StepRetry, StoreDef, Tier, VolumeDef, Workload,
+    RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service, StandbyScaling, StepRetry,
+    StoreDef, Tier, VolumeDef, Workload,
 };
 pub use trigger::{Trigger, TriggerStart, TriggerWhen};
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};

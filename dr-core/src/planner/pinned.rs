@@ -200,7 +200,9 @@ fn bundled_plan_graphs_are_pinned() {
         got.push_str(&digests(&plan_));
     }
     println!("{got}");
-    assert_eq!(got, "at-risk-rpo.yaml:
+    assert_eq!(
+        got,
+        "at-risk-rpo.yaml:
 failover 2c24a824217abd6c
 at-risk-rto.yaml:
 failover 2633110d38256138
@@ -226,5 +228,6 @@ service-restart 5aa976fc4260aa94
 restore-from-dump bd21283b3ce60920
 node-group-failure 440b5277ee37f7e4
 nightly-backup af50b2149f689099
-");
+"
+    );
 }

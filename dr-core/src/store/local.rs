@@ -103,9 +103,11 @@ fn new_version() -> String {
 /// sidecar and the content under a shared one, so readers never see new content with old
 /// metadata, and [`put_if`](SnapshotStore::put_if) checks its precondition and commits
 /// atomically even against other processes using the same directory. (On a network file
-/// system, this holds only where it implements `flock`; a crash between the two renames of a
-/// commit leaves content and sidecar mismatched, which `verify` and `get_versioned` report as
-/// `ChecksumMismatch`.) Each write records a new version tag in the sidecar, which is the
+/// system, this holds only where it implements `flock`.) A crash between the two renames of a
+/// commit leaves the new content beside the old sidecar, and the new sidecar under its
+/// temporary name: [`get_versioned`](SnapshotStore::get_versioned) (what journals and leases
+/// read) finishes such a commit by renaming that sidecar into place; `verify` and `get`
+/// report the mismatch as `ChecksumMismatch`. Each write records a new version tag in the sidecar, which is the
 /// object's etag and its [`Version`].
 ///
 /// Keys are `/`-separated; a key with an empty segment, a `.` or `..` segment, or a leading
@@ -218,6 +220,68 @@ impl LocalDiskStore {
             operation: "head".into(),
             message: format!("metadata of {key} is unreadable: {e}"),
         })
+    }
+
+    /// Finishes a commit that a crash tore between its two renames: the content is in place
+    /// (`sha256`, `size`) but its sidecar is still the temporary file written and synced
+    /// before the first rename. Under the commit lock, a temporary sidecar of the object's
+    /// directory describing exactly that content is renamed into place and returned; `None`
+    /// when there is none (the mismatch is real), or when the content changed meanwhile.
+    async fn roll_forward(
+        &self,
+        meta_path: &Path,
+        sha256: &str,
+        size: usize,
+    ) -> Result<Option<Sidecar>> {
+        let Some(dir) = meta_path.parent().map(Path::to_path_buf) else {
+            return Ok(None);
+        };
+        let _guard = self.commit.write().await;
+        let _flock = self.flock(true).await?;
+        let (meta_path, sha256) = (meta_path.to_path_buf(), sha256.to_string());
+        let found = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Sidecar>> {
+            // Another reader may have finished it already.
+            if let Ok(side) = std::fs::read(&meta_path) {
+                if let Ok(side) = serde_json::from_slice::<Sidecar>(&side) {
+                    if side.sha256 == sha256 && side.size == size as u64 {
+                        return Ok(Some(side));
+                    }
+                }
+            }
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let Some(suffix) = name.strip_prefix("meta.tmp.") else {
+                    continue;
+                };
+                // A temporary sidecar whose content is still a temporary file was never
+                // committed (put_if names both alike).
+                if dir.join(format!("put.tmp.{suffix}")).exists() {
+                    continue;
+                }
+                let Ok(text) = std::fs::read(entry.path()) else {
+                    continue;
+                };
+                let Ok(side) = serde_json::from_slice::<Sidecar>(&text) else {
+                    continue;
+                };
+                if side.sha256 == sha256 && side.size == size as u64 {
+                    std::fs::rename(entry.path(), &meta_path)?;
+                    if let Ok(d) = std::fs::File::open(&dir) {
+                        let _ = d.sync_all();
+                    }
+                    return Ok(Some(side));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        let ctx = || format!("finishing a torn commit in {}", self.root.display());
+        match found {
+            Ok(r) => r.map_err(|e| Error::io(ctx(), e)),
+            Err(e) => Err(Error::io(ctx(), std::io::Error::other(e))),
+        }
     }
 
     fn meta_of(key: &str, side: Sidecar) -> ObjectMeta {
@@ -778,6 +842,11 @@ impl SnapshotStore for LocalDiskStore {
         })?;
         let actual = hex::encode(Sha256::digest(&bytes));
         if actual != side.sha256 || bytes.len() as u64 != side.size {
+            // A commit torn by a crash between its two renames: finish it when its sidecar
+            // is still there, else report the mismatch.
+            if let Some(done) = self.roll_forward(&meta_path, &actual, bytes.len()).await? {
+                return Ok(Some((Bytes::from(bytes), Version::new(done.etag()))));
+            }
             return Err(Error::ChecksumMismatch {
                 provider: NAME.into(),
                 resource: format!("object {key}"),
@@ -823,5 +892,73 @@ mod tests {
             );
         }
         assert!(validate_key("a/b c/ü").is_ok());
+    }
+
+    /// A commit torn between its renames, as a crash leaves it: the new content in place, the
+    /// old sidecar, the new sidecar still under its temporary name.
+    async fn tear(store: &LocalDiskStore, key: &str, new: &[u8]) -> Sidecar {
+        let (obj, _, dir) = store.paths(key).unwrap();
+        let side = Sidecar {
+            sha256: hex::encode(Sha256::digest(new)),
+            size: new.len() as u64,
+            created: Utc::now(),
+            metadata: BTreeMap::new(),
+            version: Some(new_version()),
+        };
+        std::fs::write(
+            dir.join("meta.tmp.1.77"),
+            serde_json::to_vec(&side).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(&obj, new).unwrap();
+        side
+    }
+
+    #[tokio::test]
+    async fn a_commit_torn_between_its_renames_is_finished_by_the_next_versioned_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDiskStore::new(dir.path()).unwrap();
+        store
+            .put_if(
+                "lease",
+                Bytes::from_static(b"holder a"),
+                Precondition::Absent,
+            )
+            .await
+            .unwrap();
+        let side = tear(&store, "lease", b"holder b").await;
+        let (bytes, version) = store.get_versioned("lease").await.unwrap().unwrap();
+        assert_eq!(&bytes[..], b"holder b");
+        assert_eq!(version.as_str(), side.etag());
+        // Finished for good: the temporary sidecar is in place, and a conditional write on
+        // the version read succeeds.
+        assert!(!dir.path().join("meta.tmp.1.77").exists());
+        store
+            .put_if(
+                "lease",
+                Bytes::from_static(b"holder c"),
+                Precondition::Matches(version),
+            )
+            .await
+            .unwrap();
+
+        // A mismatch with no sidecar to finish it is still reported.
+        let (obj, _, _) = store.paths("lease").unwrap();
+        std::fs::write(&obj, b"tampered").unwrap();
+        let err = store.get_versioned("lease").await.unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+        // A temporary sidecar whose content was never renamed is not taken.
+        let (_, _, d) = store.paths("lease").unwrap();
+        let other = Sidecar {
+            sha256: hex::encode(Sha256::digest(b"tampered")),
+            size: 8,
+            created: Utc::now(),
+            metadata: BTreeMap::new(),
+            version: Some(new_version()),
+        };
+        std::fs::write(d.join("meta.tmp.1.78"), serde_json::to_vec(&other).unwrap()).unwrap();
+        std::fs::write(d.join("put.tmp.1.78"), b"tampered").unwrap();
+        let err = store.get_versioned("lease").await.unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
     }
 }
