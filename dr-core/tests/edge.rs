@@ -729,3 +729,40 @@ async fn the_simulated_edge_passes_the_conformance_checks() {
         .await
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn lost_replies_and_random_faults_neither_repeat_nor_skip_an_edge_change() {
+    use dr_core::sim::FaultRule;
+    for seed in 0..8 {
+        let faults = FaultConfig::default()
+            .with_rate(0.15)
+            .with_fail_after_effect(FaultRule::new(Some(Operation::SetOrigin), "").times(1))
+            .with_fail_after_effect(
+                FaultRule::new(Some(Operation::DeregisterTargets), "").times(1),
+            );
+        let plan = bundled("region-failover.yaml");
+        let sim = Simulation::new(&plan, seed, SimConfig::default().with_faults(faults));
+        sim.inject(plan.scenario("region-failover").unwrap()).await;
+        let observed = sim.observe().await;
+        let graph = planner::plan(&plan, "region-failover", &observed).unwrap();
+        let report = executor(&sim).seed(seed).run(&graph).await;
+        assert!(report.succeeded(), "seed {seed}: {report}");
+        let cloud = sim.cloud();
+        for op in [
+            Operation::SetOrigin,
+            Operation::RegisterTargets,
+            Operation::DeregisterTargets,
+        ] {
+            assert_eq!(effects(cloud, op), 1, "seed {seed}: {op}");
+        }
+        assert_eq!(
+            cloud.distribution(DISTRIBUTION).unwrap().origin,
+            WEST_ORIGIN
+        );
+        assert_eq!(
+            states(cloud, &targets("10.2.0")),
+            vec![Some(TargetState::Healthy); 3],
+            "seed {seed}"
+        );
+    }
+}

@@ -82,7 +82,8 @@ pub const PROVIDER: &str = "sim";
 pub struct SimCall {
     /// Simulated time the call completed.
     pub at: DateTime<Utc>,
-    /// The service called: `database`, `dns`, `cluster`, `probe`, `notifier`, `store`.
+    /// The service called: `database`, `dns`, `cluster`, `probe`, `notifier`, `store`, `cdn`,
+    /// `load_balancer`.
     pub provider_role: String,
     /// The operation.
     pub operation: Operation,
@@ -207,11 +208,12 @@ struct Inner {
 /// A deterministic simulated cloud. Cheap to clone: clones share one state.
 ///
 /// Seed it with [`add_database`](Self::add_database), [`add_record`](Self::add_record),
-/// [`add_cluster`](Self::add_cluster), [`add_workload`](Self::add_workload) and friends,
-/// then hand its services ([`database`](Self::database), [`dns`](Self::dns),
+/// [`add_cluster`](Self::add_cluster), [`add_workload`](Self::add_workload),
+/// [`add_distribution`](Self::add_distribution), [`add_target_group`](Self::add_target_group)
+/// and friends, then hand its services ([`database`](Self::database), [`dns`](Self::dns),
 /// [`cluster`](Self::cluster), [`probe`](Self::probe), [`notifier`](Self::notifier),
-/// [`store`](Self::store)) to the executor, and read back what happened with
-/// [`calls`](Self::calls).
+/// [`store`](Self::store), [`cdn`](Self::cdn), [`load_balancer`](Self::load_balancer)) to
+/// the executor, and read back what happened with [`calls`](Self::calls).
 ///
 /// Its clock starts at 2026-01-01T00:00:00Z.
 #[derive(Debug, Clone)]
