@@ -16,7 +16,7 @@ pub const SCENARIOS: [&str; 7] = [
 ];
 
 /// Operations that must never take effect twice for one target in a run.
-pub const NON_IDEMPOTENT: [Operation; 8] = [
+pub const NON_IDEMPOTENT: [Operation; 10] = [
     Operation::Promote,
     Operation::Reboot,
     Operation::RestoreSnapshot,
@@ -25,6 +25,8 @@ pub const NON_IDEMPOTENT: [Operation; 8] = [
     Operation::CreateReplica,
     Operation::RolloutRestart,
     Operation::RolloutUndo,
+    Operation::CreateVolumeSnapshot,
+    Operation::PutSecretValue,
 ];
 
 /// The bundled web shop plan (`examples/plans/region-failover.yaml`).

@@ -21,7 +21,7 @@ use dr_core::testkit::journal::Tripwire;
 use dr_tests::{bundled_plan, NON_IDEMPOTENT, SCENARIOS};
 use proptest::prelude::*;
 
-const READS: [Operation; 12] = [
+const READS: [Operation; 16] = [
     Operation::Get,
     Operation::Head,
     Operation::List,
@@ -34,6 +34,10 @@ const READS: [Operation; 12] = [
     Operation::Probe,
     Operation::DescribeSnapshot,
     Operation::ListSnapshots,
+    Operation::GetVersioned,
+    Operation::FindVolumeSnapshots,
+    Operation::DescribeVolumeSnapshot,
+    Operation::GetSecretValue,
 ];
 
 fn executor(sim: &Simulation, seed: u64, plan: &Plan) -> Executor {
