@@ -411,6 +411,12 @@ pub async fn build_with(
     }
     providers = providers.with_probe(Arc::new(probe));
 
+    // Node capacity: the simulated cloud's under `default: simulated` (a file section for
+    // real node groups comes with their provider).
+    if simulated_default {
+        providers = providers.with_nodes(cloud.nodes());
+    }
+
     // Notifications.
     if simulated_default {
         providers = providers.with_notifier(cloud.notifier());
