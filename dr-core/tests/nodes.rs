@@ -461,3 +461,38 @@ fn node_groups_round_trip_through_json_and_toml() {
 fn toml_text(plan: &Plan) -> String {
     toml::to_string(plan).unwrap()
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_drill_never_scales_cordons_or_drains_production_nodes() {
+    use dr_core::drill::{Production, ProductionGuard};
+    let plan = bundled();
+    let sim = Simulation::new(&plan, 5, SimConfig::default());
+    let guarded = sim
+        .providers()
+        .layer(Arc::new(ProductionGuard::new(Production::of(&plan))));
+    let group = NodeGroupRef::new("dr-west", "general");
+    let nodes = guarded.nodes("dr-west").unwrap();
+    let err = nodes
+        .scale_node_group(&group, scaling(3, 3, 6))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+    let cluster = guarded.cluster("prod-east").unwrap();
+    let node = "prod-east-general-0";
+    for err in [
+        cluster.cordon_node("prod-east", node).await.unwrap_err(),
+        cluster.drain_node("prod-east", node).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+    }
+    // Reads pass, and nothing changed.
+    assert_eq!(
+        nodes.describe_node_group(&group).await.unwrap().scaling,
+        scaling(1, 1, 6)
+    );
+    let listed = cluster
+        .list_nodes("prod-east", NODE_GROUP_LABEL, "general")
+        .await
+        .unwrap();
+    assert!(listed.iter().all(|n| n.ready && !n.unschedulable));
+}

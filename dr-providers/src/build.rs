@@ -414,6 +414,19 @@ pub async fn build_with(
     }
     providers = providers.with_probe(Arc::new(probe));
 
+    // Node capacity: the simulated cloud's node groups (a file section for real ones comes
+    // with their provider).
+    for c in plan.clusters.iter().filter(|c| !c.node_groups.is_empty()) {
+        providers = providers.with_nodes_for(&c.name, cloud.nodes());
+        route(
+            &mut routes,
+            "node_groups",
+            &c.name,
+            "simulated".into(),
+            false,
+        );
+    }
+
     // Notifications.
     if simulated_default {
         providers = providers.with_notifier(cloud.notifier());

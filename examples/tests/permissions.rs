@@ -232,6 +232,27 @@ fn names_call_except(d: &Documents, call: &Value, context: &str, simulated: &[&s
                             "{context}: {json}"
                         );
                     }
+                    n if n["kind"] == "nodes" => {
+                        let rules: Vec<&Value> = d
+                            .kubernetes
+                            .iter()
+                            .filter(|o| {
+                                o["kind"] == "ClusterRole"
+                                    && o["metadata"]["annotations"]["dr-orchestrator/cluster"]
+                                        == n["cluster"]
+                            })
+                            .flat_map(|o| o["rules"].as_array().unwrap().iter())
+                            .collect();
+                        let (resource, verb) = match op {
+                            "list_nodes" => ("nodes", "list"),
+                            "cordon_node" => ("nodes", "patch"),
+                            _ => ("pods/eviction", "create"),
+                        };
+                        assert!(
+                            rule_allows(&rules, "", resource, verb, ""),
+                            "{context}: {verb} {resource} for {json}"
+                        );
+                    }
                     other => {
                         let (c, ns) = (
                             other["cluster"].as_str().unwrap(),

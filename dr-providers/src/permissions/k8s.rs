@@ -10,6 +10,9 @@
 //! | rollout undo | GET + PATCH the workload, LIST its history | `get`, `patch`; `list` on `replicasets` (or `controllerrevisions`) |
 //! | rollout status, wait | GET the workload and its isolation policy | `get` (a StatefulSet's `controllerrevisions` too), `get` on `networkpolicies` `dr-isolate-NAME` |
 //! | isolate | GET the workload, server-side apply of `dr-isolate-NAME` | `get`; `patch`, `create` on `networkpolicies` |
+//! | list nodes | LIST nodes by label, LIST pods by node | `list` on `nodes` and `pods` (ClusterRole) |
+//! | cordon node | PATCH the node | `patch` on `nodes` (ClusterRole) |
+//! | drain node | GET the node, LIST its pods, POST each pod's `eviction` | `get` on `nodes`, `list` on `pods`, `create` on `pods/eviction` (ClusterRole) |
 //! | patch secret | merge PATCH, POST when missing | `patch`, `create` on `secrets`; `get`, `create` on `namespaces` (cluster-wide) |
 //! | read secret | GET | `get` on `secrets` |
 //! | apply | GET/POST the namespace, server-side apply of each object | `patch`, `create` on each object's resource |
@@ -255,6 +258,23 @@ impl Acc {
 
     fn add(&mut self, op: O, r: &Resource) {
         match r {
+            // Nodes are cluster-scoped, and a drain evicts pods of any namespace.
+            Resource::Nodes { cluster, .. } => {
+                let c = self.cluster.entry(cluster.clone()).or_default();
+                match op {
+                    O::ListNodes => {
+                        c.grant("", "nodes", "list", None);
+                        c.grant("", "pods", "list", None);
+                    }
+                    O::CordonNode => c.grant("", "nodes", "patch", None),
+                    O::DrainNode => {
+                        c.grant("", "nodes", "get", None);
+                        c.grant("", "pods", "list", None);
+                        c.grant("", "pods/eviction", "create", None);
+                    }
+                    _ => {}
+                }
+            }
             Resource::Workload {
                 cluster,
                 namespace,
