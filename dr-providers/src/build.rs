@@ -414,19 +414,6 @@ pub async fn build_with(
     }
     providers = providers.with_probe(Arc::new(probe));
 
-    // Node capacity: the simulated cloud's node groups (a file section for real ones comes
-    // with their provider).
-    for c in plan.clusters.iter().filter(|c| !c.node_groups.is_empty()) {
-        providers = providers.with_nodes_for(&c.name, cloud.nodes());
-        route(
-            &mut routes,
-            "node_groups",
-            &c.name,
-            "simulated".into(),
-            false,
-        );
-    }
-
     // Notifications.
     if simulated_default {
         providers = providers.with_notifier(cloud.notifier());
@@ -513,6 +500,44 @@ pub async fn build_with(
         };
         providers = providers.with_secrets_in(region, secrets);
         route(&mut routes, "secrets", region, name, true);
+    }
+
+    // What the plan names in those roles and the file does not map: simulated under
+    // `default: simulated` (see above), and routed so the dry run says so.
+    if simulated_default {
+        let mut unmapped: Vec<(&'static str, String)> = Vec::new();
+        for c in &plan.cdn {
+            if !config.cdn.contains_key(&c.distribution) {
+                unmapped.push(("cdn", c.distribution.clone()));
+            }
+        }
+        for l in &plan.load_balancers {
+            if !config.load_balancers.contains_key(&l.target_group) {
+                unmapped.push(("load_balancer", l.target_group.clone()));
+            }
+        }
+        for c in plan.clusters.iter().filter(|c| !c.node_groups.is_empty()) {
+            if !config.node_groups.contains_key(&c.name) {
+                unmapped.push(("nodes", c.name.clone()));
+            }
+        }
+        for svc in &plan.services {
+            if let Some(c) = &svc.credential {
+                if !config.secrets.contains_key(&c.region) {
+                    unmapped.push(("secrets", c.region.clone()));
+                }
+            }
+        }
+        // A volume is in its own region or its cluster's; volume snapshots have no cloud
+        // provider yet, so every region is the simulated cloud's.
+        if plan.services.iter().any(|s| !s.volumes.is_empty()) {
+            unmapped.extend(plan.regions.iter().map(|r| ("volumes", r.name.clone())));
+        }
+        unmapped.sort();
+        unmapped.dedup();
+        for (role, resource) in unmapped {
+            route(&mut routes, role, &resource, "simulated".into(), false);
+        }
     }
 
     Ok(Built {
