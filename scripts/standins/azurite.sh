@@ -40,7 +40,8 @@ azurite_start() {
     --inMemoryPersistence --loose --skipApiVersionCheck --disableTelemetry --silent \
     >"$dir/azurite.log" 2>&1 &
   pid=$!
-  for i in $(seq 1 150); do
+  # Node can take a while to start on a busy machine: up to 60 s.
+  for i in $(seq 1 600); do
     # Any HTTP answer (an auth error included) means the service is up.
     if curl -s -o /dev/null "http://127.0.0.1:$port/$AZURITE_DEV_ACCOUNT?comp=list"; then
       AZURITE_PID=$pid
@@ -60,7 +61,7 @@ azurite_start() {
     fi
     sleep 0.1
   done
-  echo "azurite did not answer on 127.0.0.1:$port within 15 s" >&2
+  echo "azurite did not answer on 127.0.0.1:$port within 60 s" >&2
   kill "$pid" 2>/dev/null
   return 1
 }
