@@ -401,7 +401,8 @@ async fn builds_routes_and_routes_each_call_to_its_section() {
         built.providers.secrets("us-east-1").unwrap().name(),
         "secretsmanager"
     );
-    assert!(built.providers.cdn("E0OTHER").is_err(), "no default CDN");
+    // Under `default: simulated`, a distribution the file does not map is simulated.
+    assert_eq!(built.providers.cdn("E0OTHER").unwrap().name(), "sim");
 
     let routed = built.routed_calls(&graph(calls()));
     let by_op = |op: &str| {

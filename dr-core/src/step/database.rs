@@ -113,18 +113,26 @@ impl StepAction for PromoteReplica {
         let Ok(p) = ctx.database(&self.db.region) else {
             return Observed::Unknown;
         };
-        match ctx.read(|| p.describe(&self.db)).await {
-            Ok(status) => match status.role {
-                DbRole::Primary => Observed::Done,
-                DbRole::Replica { .. } => {
-                    // The lag right before promotion is the data-loss window.
-                    if ctx.data_loss.is_none() {
-                        ctx.data_loss = status.replication_lag;
-                    }
-                    Observed::NotDone
+        let status = match ctx.read(|| p.describe(&self.db)).await {
+            Ok(status) => status,
+            Err(_) => return Observed::Unknown,
+        };
+        if matches!(status.role, DbRole::Replica { .. }) && status.state.is_transitional() {
+            // Observed only when this step's promotion was in flight: a replica modifying
+            // now is that promotion under way (RDS shows the replica role until it ends), and
+            // issuing it again would be refused or repeat it. The wait that follows waits
+            // for it to end.
+            return Observed::Done;
+        }
+        match status.role {
+            DbRole::Primary => Observed::Done,
+            DbRole::Replica { .. } => {
+                // The lag right before promotion is the data-loss window.
+                if ctx.data_loss.is_none() {
+                    ctx.data_loss = status.replication_lag;
                 }
-            },
-            Err(_) => Observed::Unknown,
+                Observed::NotDone
+            }
         }
     }
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
