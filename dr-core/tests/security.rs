@@ -95,16 +95,29 @@ impl Captured {
     }
 }
 
+/// Everything tracing prints in this test binary, at every level. A global subscriber,
+/// set once: a thread's own (`set_default`) can miss events whose callsites another test
+/// thread, without a subscriber, registered first.
+fn captured() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in this test binary");
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_incident_is_contained_evidenced_rotated_and_redeployed_without_the_secret_leaking() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = captured();
 
     let (sim, graph) = setup(SimConfig::default()).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
