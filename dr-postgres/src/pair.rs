@@ -36,6 +36,10 @@ pub struct LocalPair {
     spares: std::sync::Mutex<Vec<LocalServer>>,
 }
 
+/// How many ports a server of the pair tries before giving up: a port chosen free may be
+/// taken by another process before the server binds it.
+const PORT_ATTEMPTS: usize = 5;
+
 /// A port no one listens on right now, on 127.0.0.1.
 ///
 /// # Errors
@@ -77,7 +81,7 @@ impl LocalPair {
             }
             Ok(s)
         };
-        let primary = make("primary", free_port()?)?;
+        let mut primary = make("primary", free_port()?)?;
         let standby = make("standby", free_port()?)?;
         if let Some((uid, gid)) = primary.run_as() {
             std::os::unix::fs::chown(root, Some(uid), Some(gid)).map_err(|e| {
@@ -85,8 +89,8 @@ impl LocalPair {
             })?;
         }
         primary.init(&password).await?;
-        primary.start().await?;
-        let pair = LocalPair {
+        primary.start_moving_port(PORT_ATTEMPTS, free_port).await?;
+        let mut pair = LocalPair {
             standby,
             primary,
             password,
@@ -96,7 +100,9 @@ impl LocalPair {
         // Started from here on: dropping `pair` stops what runs.
         let source = pair.primary_instance();
         pair.standby.base_backup(&source).await?;
-        pair.standby.start().await?;
+        pair.standby
+            .start_moving_port(PORT_ATTEMPTS, free_port)
+            .await?;
         Ok(pair)
     }
 

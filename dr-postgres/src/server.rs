@@ -269,10 +269,55 @@ impl LocalServer {
     /// # Errors
     /// The tool's error (see the [log file](Self::log_file)).
     pub async fn start(&self) -> Result<()> {
-        let log = self.log_file();
-        let log = log.to_string_lossy();
+        let path = self.log_file();
+        let log = path.to_string_lossy();
+        let seen = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         self.pg_ctl(&["-l", &log, "-w", "-t", "60", "start"], "start")
             .await
+            .map_err(|e| with_log_tail(e, &path, seen))
+    }
+
+    /// Starts the server; when it cannot bind its port (another process took it since the
+    /// port was chosen), moves it to a port from `next_port` and tries again, up to
+    /// `attempts` times in all. The port chosen is the server's from then on.
+    ///
+    /// # Errors
+    /// The tool's error, as [`start`](Self::start); the last one when every port was taken.
+    pub async fn start_moving_port(
+        &mut self,
+        attempts: usize,
+        mut next_port: impl FnMut() -> Result<u16>,
+    ) -> Result<()> {
+        let mut left = attempts.max(1);
+        loop {
+            let seen = std::fs::metadata(self.log_file())
+                .map(|m| m.len())
+                .unwrap_or(0);
+            match self.start().await {
+                Ok(()) => return Ok(()),
+                Err(e) if left > 1 && self.port_was_taken(seen) => {
+                    left -= 1;
+                    let port = next_port()?;
+                    tracing::warn!(
+                        server = %self.data_dir.display(),
+                        from = self.port,
+                        to = port,
+                        "port taken, moving the server"
+                    );
+                    self.port = port;
+                    self.write_settings_with(&[])?;
+                    drop(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether the log, from byte `seen` on, says the server could not bind its port.
+    fn port_was_taken(&self, seen: u64) -> bool {
+        read_log_from(&self.log_file(), seen).is_some_and(|text| {
+            text.contains("could not bind") || text.contains("Address already in use")
+        })
     }
 
     /// Stops the server: `fast` (roll back sessions, checkpoint) unless `immediate` (no
@@ -318,6 +363,46 @@ impl LocalServer {
             cmd.uid(uid).gid(gid);
         }
         let _ = cmd.status();
+    }
+}
+
+/// The log of a server from byte `from` on, if it can be read.
+fn read_log_from(path: &Path, from: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::new();
+    f.take(1 << 20).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `e` with the last lines the server logged during the attempt (from byte `seen` on)
+/// added to its message; a line naming a password is left out.
+fn with_log_tail(e: Error, log: &Path, seen: u64) -> Error {
+    let Some(text) = read_log_from(log, seen) else {
+        return e;
+    };
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.to_ascii_lowercase().contains("password"))
+        .collect();
+    if lines.is_empty() {
+        return e;
+    }
+    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+    match e {
+        Error::Other {
+            provider,
+            operation,
+            retry,
+            source,
+        } => Error::Other {
+            provider,
+            operation,
+            retry,
+            source: format!("{source}; the server logged: {tail}").into(),
+        },
+        other => other,
     }
 }
 

@@ -379,3 +379,49 @@ async fn reboot_restarts_a_local_server_and_keeps_its_data() {
         .expect_err("no local server");
     assert!(matches!(e, Error::NotSupported { .. }), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_port_was_taken_says_so_and_moves_to_a_free_one() {
+    let Some(fx) = fixture().await else { return };
+    let mut server = fx.pair.spare("moved").expect("a spare server");
+    server.init(&fx.password).await.expect("initdb");
+    // Another process takes the port between choosing it and starting the server.
+    let taken = server.port();
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", taken)).expect("hold the port");
+    let e = server.start().await.expect_err("the port is taken");
+    let text = e.to_string();
+    assert!(
+        text.contains("could not bind"),
+        "the log's reason is in the error: {text}"
+    );
+    assert!(!text.contains(fx.password.expose()), "{text}");
+    // Moving: one more attempt on a port that is free.
+    server
+        .start_moving_port(2, dr_postgres::free_port)
+        .await
+        .expect("started on another port");
+    assert_ne!(server.port(), taken);
+    let pg = fx
+        .builder()
+        .with_instance(
+            DbRef::new("dc3", "moved"),
+            server.instance(Some(fx.password.clone())),
+        )
+        .build()
+        .expect("provider");
+    let status = pg
+        .describe(&DbRef::new("dc3", "moved"))
+        .await
+        .expect("the moved server answers");
+    assert_eq!(status.role, DbRole::Primary);
+    // Without a taken port the server starts at the first attempt; with every attempt
+    // taken, the last refusal is returned.
+    server.stop(false).await.expect("stop");
+    let again = server.port();
+    let _second = std::net::TcpListener::bind(("127.0.0.1", again)).expect("hold it too");
+    let e = server
+        .start_moving_port(2, || Ok(again))
+        .await
+        .expect_err("every port tried is taken");
+    assert!(e.to_string().contains("could not bind"), "{e}");
+}
