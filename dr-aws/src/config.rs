@@ -411,6 +411,19 @@ impl AwsConfig {
             .with_timeout(self.operation_timeout)
     }
 
+    /// The EC2 volume snapshot provider, any region, signing with the resolved credentials
+    /// and sending to the configured endpoint when there is one.
+    ///
+    /// # Errors
+    /// `InvalidRequest` when the HTTP client cannot be built.
+    pub fn build_ec2_volumes(&self) -> Result<crate::Ec2Volumes> {
+        crate::Ec2Volumes::new(
+            self.sdk.credentials_provider(),
+            self.sdk.endpoint_url().map(str::to_string),
+            self.operation_timeout,
+        )
+    }
+
     /// The Secrets Manager provider (one client per region, made on first use).
     pub fn build_secretsmanager(&self) -> crate::SecretsManagerSecrets {
         crate::SecretsManagerSecrets::from_conf(aws_sdk_secretsmanager::Config::new(&self.sdk))

@@ -74,6 +74,7 @@ const THROTTLE_CODES: &[&str] = &[
     "SlowDown",
     "PriorRequestNotComplete",
     "BandwidthLimitExceeded",
+    "SnapshotCreationPerVolumeRateExceeded",
 ];
 
 const INVALID_STATE_CODES: &[&str] = &[
@@ -83,6 +84,7 @@ const INVALID_STATE_CODES: &[&str] = &[
     "InvalidDBSnapshotStateFault",
     "InvalidDBClusterStateFault",
     "InvalidObjectState",
+    "IncorrectState",
 ];
 
 const UNAVAILABLE_CODES: &[&str] = &[
@@ -129,7 +131,7 @@ fn credentials_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Creden
 }
 
 /// A description of a credentials error that names what is missing, never a secret.
-fn describe_credentials_error(err: &CredentialsError) -> String {
+pub(crate) fn describe_credentials_error(err: &CredentialsError) -> String {
     match err {
         CredentialsError::CredentialsNotLoaded(_) => {
             "no AWS credentials found (checked AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \

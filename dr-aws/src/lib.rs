@@ -3,6 +3,7 @@
 
 mod cloudfront;
 mod config;
+mod ec2;
 mod eks;
 mod elbv2;
 mod error;
@@ -17,6 +18,7 @@ pub use config::{
     AwsBuilder, AwsConfig, DEFAULT_REGION, DEFAULT_RETRY_ATTEMPTS, RETRY_INITIAL_BACKOFF,
     RETRY_MAX_BACKOFF,
 };
+pub use ec2::Ec2Volumes;
 pub use eks::{node_group_state, EksNodes};
 pub use elbv2::{target_state, Elbv2Targets};
 pub use rds::{db_state, RdsDatabase};

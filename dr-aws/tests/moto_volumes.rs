@@ -1,0 +1,151 @@
+//! The EC2 volume snapshot provider against a moto server (`scripts/standins/moto.sh`).
+//!
+//! It reads `AWS_ENDPOINT_URL`. Without it the tests print a `skipped:` line and pass, unless
+//! `CI` is set: then they fail, because the stand-in should have been started.
+
+use std::collections::BTreeMap;
+
+use dr_aws::{AwsConfig, Ec2Volumes};
+use dr_core::provider::{VolumeSnapshotState, VolumeSnapshots};
+use dr_core::{Error, Retry};
+
+const REGION: &str = "us-east-1";
+
+async fn aws() -> Option<AwsConfig> {
+    dr_core::testkit::standin("AWS_ENDPOINT_URL", "moto")?;
+    Some(AwsConfig::from_env().await.expect("AWS config from env"))
+}
+
+/// A new EBS volume on the emulator (`CreateVolume`, the fixture's own request: the provider
+/// only snapshots volumes).
+async fn volume(endpoint: &str) -> String {
+    let body = "Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a&Size=8";
+    let text = reqwest::Client::new()
+        .post(format!("{}/", endpoint.trim_end_matches('/')))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("CreateVolume sent")
+        .text()
+        .await
+        .expect("CreateVolume answered");
+    let start = text.find("<volumeId>").expect("a volume id") + "<volumeId>".len();
+    let end = text[start..].find('<').expect("the id ends") + start;
+    text[start..end].to_string()
+}
+
+fn tags(incident: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("dr-incident".to_string(), incident.to_string()),
+        ("dr-purpose".to_string(), "evidence".to_string()),
+    ])
+}
+
+#[tokio::test]
+async fn a_snapshot_is_created_tagged_described_and_found_by_its_tags() {
+    let Some(aws) = aws().await else { return };
+    let endpoint = aws.sdk_config().endpoint_url().expect("endpoint").to_string();
+    let ec2 = aws.build_ec2_volumes().expect("provider");
+    let vol = volume(&endpoint).await;
+    let other = volume(&endpoint).await;
+    let incident = dr_core::testkit::unique("inc");
+    let snap = ec2
+        .create_volume_snapshot(REGION, &vol, &format!("evidence for {incident}"), &tags(&incident))
+        .await
+        .expect("snapshot created");
+    assert!(snap.id.starts_with("snap-"), "{snap:?}");
+    assert_eq!(snap.volume, vol);
+    assert_eq!(snap.region, REGION);
+    assert_eq!(snap.tags, tags(&incident), "tagged in the same call");
+    let described = ec2
+        .describe_volume_snapshot(REGION, &snap.id)
+        .await
+        .expect("described");
+    assert_eq!(described.id, snap.id);
+    assert!(
+        matches!(
+            described.state,
+            VolumeSnapshotState::Pending | VolumeSnapshotState::Completed
+        ),
+        "{described:?}"
+    );
+    assert_eq!(described.tags, tags(&incident));
+    // Found by volume and every tag; nothing else matches.
+    let found = ec2
+        .find_volume_snapshots(REGION, &vol, &tags(&incident))
+        .await
+        .expect("found");
+    assert_eq!(found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [snap.id.as_str()]);
+    let by_one_tag = BTreeMap::from([("dr-incident".to_string(), incident.clone())]);
+    assert_eq!(
+        ec2.find_volume_snapshots(REGION, &vol, &by_one_tag)
+            .await
+            .expect("found by one tag")
+            .len(),
+        1
+    );
+    let other_incident = tags(&dr_core::testkit::unique("inc"));
+    assert!(ec2
+        .find_volume_snapshots(REGION, &vol, &other_incident)
+        .await
+        .expect("searched")
+        .is_empty());
+    assert!(ec2
+        .find_volume_snapshots(REGION, &other, &tags(&incident))
+        .await
+        .expect("searched")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn unknown_volumes_and_snapshots_are_not_found() {
+    let Some(aws) = aws().await else { return };
+    let ec2 = aws.build_ec2_volumes().expect("provider");
+    let e = ec2
+        .describe_volume_snapshot(REGION, "snap-00000000000000000")
+        .await
+        .expect_err("no such snapshot");
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("snap-00000000000000000"), "{e}");
+    let e = ec2
+        .create_volume_snapshot(REGION, "vol-00000000000000000", "x", &tags("inc"))
+        .await
+        .expect_err("no such volume");
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("vol-00000000000000000"), "{e}");
+}
+
+#[tokio::test]
+async fn without_credentials_or_an_endpoint_the_call_is_refused_typed() {
+    let Some(aws) = aws().await else { return };
+    let endpoint = aws.sdk_config().endpoint_url().expect("endpoint").to_string();
+    let ec2 = Ec2Volumes::new(None, Some(endpoint), None).expect("provider");
+    let e = ec2
+        .find_volume_snapshots(REGION, "vol-1", &BTreeMap::new())
+        .await
+        .expect_err("no credentials");
+    assert!(matches!(e, Error::Unauthorized { .. }), "{e}");
+    assert_eq!(e.retry(), Retry::Permanent);
+    // A port nobody listens on: refused before anything was sent, worth a retry.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let ec2 = Ec2Volumes::new(
+        aws.sdk_config().credentials_provider(),
+        Some(format!("http://127.0.0.1:{port}")),
+        None,
+    )
+    .expect("provider");
+    let e = ec2
+        .describe_volume_snapshot(REGION, "snap-1")
+        .await
+        .expect_err("nobody listens");
+    assert!(matches!(e, Error::Refused { .. }), "{e}");
+    assert!(e.is_retryable(), "{e}");
+}
