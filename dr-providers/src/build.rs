@@ -7,7 +7,8 @@ use std::sync::Arc;
 use dr_core::plan::Plan;
 use dr_core::provider::{
     CdnOrigin, ClusterDeployer, DatabaseReplica, DbRef, DnsFailover, HealthProbe, HttpProbe,
-    LoadBalancer, NodeCapacity, Notifier, SecretManager, SnapshotStore, WorkloadRef,
+    LoadBalancer, NodeCapacity, Notifier, SecretManager, SnapshotStore, VolumeSnapshots,
+    WorkloadRef,
 };
 use dr_core::sim::SimConfig;
 use dr_core::simulation::Simulation;
@@ -501,6 +502,17 @@ pub async fn build_with(
         providers = providers.with_secrets_in(region, secrets);
         route(&mut routes, "secrets", region, name, true);
     }
+    for (region, p) in &config.volumes {
+        let settings = shared_aws.merged(&p.aws());
+        let (volumes, name) = match p.kind {
+            VolumesKind::Ec2 => (
+                ec2_volumes(&settings, region).await?,
+                describe_aws("ec2", Some(region), &settings),
+            ),
+        };
+        providers = providers.with_volumes_in(region, volumes);
+        route(&mut routes, "volumes", region, name, true);
+    }
 
     // What the plan names in those roles and the file does not map: simulated under
     // `default: simulated` (see above), and routed so the dry run says so.
@@ -528,10 +540,15 @@ pub async fn build_with(
                 }
             }
         }
-        // A volume is in its own region or its cluster's; volume snapshots have no cloud
-        // provider yet, so every region is the simulated cloud's.
+        // A volume is in its own region or its cluster's: every region the file does not
+        // map is the simulated cloud's.
         if plan.services.iter().any(|s| !s.volumes.is_empty()) {
-            unmapped.extend(plan.regions.iter().map(|r| ("volumes", r.name.clone())));
+            unmapped.extend(
+                plan.regions
+                    .iter()
+                    .filter(|r| !config.volumes.contains_key(&r.name))
+                    .map(|r| ("volumes", r.name.clone())),
+            );
         }
         unmapped.sort();
         unmapped.dedup();
@@ -742,6 +759,26 @@ async fn secretsmanager(
     _: &str,
 ) -> Result<Arc<dyn SecretManager>, ProvidersError> {
     unreachable_kind("secretsmanager")
+}
+
+#[cfg(feature = "aws")]
+async fn ec2_volumes(
+    s: &AwsSettings,
+    region: &str,
+) -> Result<Arc<dyn VolumeSnapshots>, ProvidersError> {
+    let aws = aws_config(s, region, "volumes", &format!("region {region}")).await?;
+    let ec2 = aws
+        .build_ec2_volumes()
+        .map_err(build_err("volumes", &format!("region {region}")))?;
+    Ok(Arc::new(ec2))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn ec2_volumes(
+    _: &AwsSettings,
+    _: &str,
+) -> Result<Arc<dyn VolumeSnapshots>, ProvidersError> {
+    unreachable_kind("ec2")
 }
 
 #[cfg(feature = "azure")]

@@ -67,6 +67,10 @@ pub struct ProvidersConfig {
     /// The secret manager of each region (the regions the plan's credentials name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, SecretsProvider>,
+    /// The block volume snapshots of each region (the regions of the plan's services'
+    /// volumes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, VolumesProvider>,
 }
 
 /// The fallback for unmapped plan resources.
@@ -596,12 +600,14 @@ pub enum SecretsKind {
     Secretsmanager,
 }
 
-/// The secret manager of one region (the entry's key is the region its requests go to).
+/// A provider of a per-region role — the secret manager of one region, or its block volume
+/// snapshots — whose entry's key is the region its requests go to: which implementation
+/// (`K`), and its AWS settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SecretsProvider {
+pub struct RegionalProvider<K> {
     /// Which implementation.
-    pub kind: SecretsKind,
+    pub kind: K,
     /// A custom endpoint URL (an emulator, a VPC endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -619,7 +625,21 @@ pub struct SecretsProvider {
     pub session_token: Option<SecretRef>,
 }
 
-impl SecretsProvider {
+/// The secret manager of one region (the entry's key is the region its requests go to).
+pub type SecretsProvider = RegionalProvider<SecretsKind>;
+
+/// The block volume snapshots of one region (the entry's key is the region).
+pub type VolumesProvider = RegionalProvider<VolumesKind>;
+
+/// Block volume snapshot kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumesKind {
+    /// EBS snapshots through the EC2 API (`dr-aws`, feature `aws`).
+    Ec2,
+}
+
+impl<K> RegionalProvider<K> {
     /// The AWS settings written in this entry (its region is its key).
     pub fn aws(&self) -> AwsSettings {
         AwsSettings {

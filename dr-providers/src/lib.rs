@@ -33,12 +33,14 @@
 //!   dr-west: { kind: eks, cluster_name: shop-dr }
 //! secrets:
 //!   us-east-1: { kind: secretsmanager }
+//! volumes:
+//!   us-east-1: { kind: ec2 }
 //! ```
 //!
-//! The `cdn`, `load_balancers`, `node_groups` and `secrets` sections map the CDN origin, load
-//! balancer, node capacity and secret manager roles to CloudFront, ELBv2, EKS and Secrets
-//! Manager (feature `aws`). What they do not map is simulated under `default: simulated`
-//! (as are block volume snapshots, which have no cloud provider yet); without it, a
+//! The `cdn`, `load_balancers`, `node_groups`, `secrets` and `volumes` sections map the CDN
+//! origin, load balancer, node capacity, secret manager and volume snapshot roles to
+//! CloudFront, ELBv2, EKS, Secrets Manager and EC2 (feature `aws`). What they do not map is
+//! simulated under `default: simulated`; without it, a
 //! distribution, target group, cluster or region they do not map has no provider (preflight
 //! names it before anything runs). `node_groups` keys must be plan clusters; the
 //! others are checked for their own settings only (an `elbv2` entry needs a region: its own,
@@ -76,7 +78,7 @@ pub use config::{
     DatabaseProvider, DefaultProvider, DnsKind, DnsProvider, HealthCheckKind, HealthCheckProvider,
     LoadBalancerKind, LoadBalancerProvider, NodeGroupKind, NodeGroupProvider, NotificationKind,
     NotificationProvider, PgInstanceConfig, ProvidersConfig, SecretRef, SecretsKind,
-    SecretsProvider, StoreKind, StoreProvider,
+    RegionalProvider, SecretsProvider, StoreKind, StoreProvider, VolumesKind, VolumesProvider,
 };
 pub use error::ProvidersError;
 pub use load::MAX_PROVIDERS_BYTES;

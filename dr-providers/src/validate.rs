@@ -581,4 +581,13 @@ fn validate_roles(config: &ProvidersConfig, plan: &Plan, out: &mut Vec<Problem>)
             }
         }
     }
+    for (region, p) in &config.volumes {
+        let path = format!("volumes.{region}");
+        match p.kind {
+            VolumesKind::Ec2 => {
+                needs_feature(out, &path, "ec2", "aws");
+                check_aws(out, &path, &p.aws());
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! The providers file's CDN, load balancer, node group and secret manager sections: parsing
+//! The providers file's CDN, load balancer, node group, secret manager and volume sections: parsing
 //! (unknown kinds named), validation (AWS settings, regions, plan clusters), the build into
 //! `Providers` with its routes, the calls each step makes routed to them, and the IAM
 //! actions and ARNs rendered for them.
@@ -33,6 +33,8 @@ node_groups:
   dr-west: { kind: eks, cluster_name: shop-dr }
 secrets:
   us-east-1: { kind: secretsmanager }
+volumes:
+  us-east-1: { kind: ec2 }
 "#;
 
 #[test]
@@ -54,6 +56,7 @@ fn the_sections_parse_and_unknown_kinds_are_named() {
         c.secrets["us-east-1"].kind,
         dr_providers::SecretsKind::Secretsmanager
     );
+    assert_eq!(c.volumes["us-east-1"].kind, dr_providers::VolumesKind::Ec2);
 
     for (text, path, kind, expected) in [
         (
@@ -173,7 +176,7 @@ secrets:
 async fn without_the_aws_feature_each_kind_names_it() {
     let config = ProvidersConfig::from_yaml(FILE).unwrap();
     let msg = build(&config, &plan()).await.unwrap_err().to_string();
-    for kind in ["cloudfront", "elbv2", "eks", "secretsmanager"] {
+    for kind in ["cloudfront", "elbv2", "eks", "secretsmanager", "ec2"] {
         assert!(
             msg.contains(&format!("`{kind}` needs the `aws` feature")),
             "{kind}: {msg}"
@@ -249,6 +252,9 @@ fn calls() -> Vec<Call> {
     let secrets = Role::Secrets {
         region: "us-east-1".into(),
     };
+    let volumes = Role::Volumes {
+        region: "us-east-1".into(),
+    };
     vec![
         Call::provider(
             cdn.clone(),
@@ -263,6 +269,17 @@ fn calls() -> Vec<Call> {
         Call::provider(nodes, Operation::DescribeNodeGroup, "dr-west/general"),
         Call::provider(secrets.clone(), Operation::GetSecretValue, "shop/orders-db"),
         Call::provider(secrets, Operation::PutSecretValue, "shop/orders-db"),
+        Call::provider(
+            volumes.clone(),
+            Operation::FindVolumeSnapshots,
+            "vol-0orders",
+        ),
+        Call::provider(
+            volumes.clone(),
+            Operation::CreateVolumeSnapshot,
+            "vol-0orders",
+        ),
+        Call::provider(volumes, Operation::DescribeVolumeSnapshot, "vol-0orders"),
     ]
 }
 
@@ -315,6 +332,14 @@ fn the_iam_policy_names_each_new_operation_on_its_resource() {
     let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:*";
     assert_eq!(grants("secretsmanager:GetSecretValue"), [secret]);
     assert_eq!(grants("secretsmanager:PutSecretValue"), [secret]);
+    // A snapshot of a volume, tagged as it is made; described anywhere.
+    let made = [
+        "arn:aws:ec2:us-east-1:123456789012:volume/*",
+        "arn:aws:ec2:us-east-1::snapshot/*",
+    ];
+    assert_eq!(grants("ec2:CreateSnapshot"), made);
+    assert_eq!(grants("ec2:CreateTags"), made);
+    assert_eq!(grants("ec2:DescribeSnapshots"), ["*"]);
 
     // Without a providers file, these roles are shown on AWS too (the only platform with a
     // provider for them).
@@ -350,8 +375,14 @@ fn each_operation_maps_to_its_iam_actions() {
         actions("secrets", Operation::PutSecretValue),
         ["secretsmanager:PutSecretValue"]
     );
-    // Volume snapshots have no AWS provider here.
-    assert!(actions("volumes", Operation::CreateVolumeSnapshot).is_empty());
+    assert_eq!(
+        actions("volumes", Operation::CreateVolumeSnapshot),
+        ["ec2:CreateSnapshot", "ec2:CreateTags"]
+    );
+    assert_eq!(
+        actions("volumes", Operation::FindVolumeSnapshots),
+        ["ec2:DescribeSnapshots"]
+    );
 }
 
 #[cfg(feature = "aws")]
@@ -401,6 +432,11 @@ async fn builds_routes_and_routes_each_call_to_its_section() {
         built.providers.secrets("us-east-1").unwrap().name(),
         "secretsmanager"
     );
+    assert_eq!(
+        route("volumes", "us-east-1"),
+        "ec2 us-east-1 at http://127.0.0.1:9"
+    );
+    assert_eq!(built.providers.volumes("us-east-1").unwrap().name(), "ec2");
     // Under `default: simulated`, a distribution the file does not map is simulated.
     assert_eq!(built.providers.cdn("E0OTHER").unwrap().name(), "sim");
 
@@ -424,6 +460,10 @@ async fn builds_routes_and_routes_each_call_to_its_section() {
     assert_eq!(
         by_op("put_secret_value"),
         "secretsmanager us-east-1 at http://127.0.0.1:9"
+    );
+    assert_eq!(
+        by_op("create_volume_snapshot"),
+        "ec2 us-east-1 at http://127.0.0.1:9"
     );
 
     // The distribution and the target groups are probed before a run; nothing listens on

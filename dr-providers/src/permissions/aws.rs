@@ -99,6 +99,11 @@ pub fn actions(role: &str, op: O) -> Vec<&'static str> {
         ("nodes", O::ScaleNodeGroup) => vec!["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
         ("secrets", O::GetSecretValue) => vec!["secretsmanager:GetSecretValue"],
         ("secrets", O::PutSecretValue) => vec!["secretsmanager:PutSecretValue"],
+        // Tags are applied by `CreateSnapshot` itself, which needs `ec2:CreateTags` for it.
+        ("volumes", O::CreateVolumeSnapshot) => vec!["ec2:CreateSnapshot", "ec2:CreateTags"],
+        ("volumes", O::DescribeVolumeSnapshot | O::FindVolumeSnapshots) => {
+            vec!["ec2:DescribeSnapshots"]
+        }
         _ => Vec::new(),
     }
 }
@@ -126,6 +131,16 @@ fn role_arns(action: &str, role: &Role, t: &Targets<'_>) -> Option<Vec<String>> 
         }
         // The secret's name is the step's; its ARN ends in a random suffix.
         Role::Secrets { region } => format!("arn:aws:secretsmanager:{region}:{account}:secret:*"),
+        // `DescribeSnapshots` has no resource-level permissions.
+        Role::Volumes { .. } if action == "ec2:DescribeSnapshots" => "*".to_string(),
+        // A snapshot is made of a volume; its id (and so its ARN) is only known after, and
+        // snapshot ARNs carry no account.
+        Role::Volumes { region } => {
+            return Some(vec![
+                format!("arn:aws:ec2:{region}:{account}:volume/*"),
+                format!("arn:aws:ec2:{region}::snapshot/*"),
+            ])
+        }
         _ => return None,
     };
     Some(vec![arn])

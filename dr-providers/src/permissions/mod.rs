@@ -47,7 +47,7 @@ use serde::Serialize;
 
 use crate::config::{
     arn_region, CdnKind, ClusterKind, DatabaseKind, DnsKind, LoadBalancerKind, NodeGroupKind,
-    ProvidersConfig, SecretsKind, StoreKind,
+    ProvidersConfig, SecretsKind, StoreKind, VolumesKind,
 };
 
 /// A platform a role may be served by.
@@ -155,6 +155,10 @@ impl<'a> Targets<'a> {
             },
             Role::Secrets { region } => match c.secrets.get(region).map(|p| p.kind) {
                 Some(SecretsKind::Secretsmanager) => one(Platform::Aws),
+                None => self.unmapped(),
+            },
+            Role::Volumes { region } => match c.volumes.get(region).map(|p| p.kind) {
+                Some(VolumesKind::Ec2) => one(Platform::Aws),
                 None => self.unmapped(),
             },
             _ => one(Platform::None),
