@@ -17,8 +17,8 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_xml::decode::{try_data, Document, ScopedDecoder};
-use dr_core::provider::{Capabilities, Operation, VolumeSnapshot, VolumeSnapshotState};
 use dr_core::provider::VolumeSnapshots;
+use dr_core::provider::{Capabilities, Operation, VolumeSnapshot, VolumeSnapshotState};
 use dr_core::{Error, Result};
 
 use crate::error::{classify, map_class, Ctx};
@@ -191,10 +191,13 @@ impl Ec2Volumes {
     }
 
     async fn identity(&self) -> Result<Identity> {
-        let provider = self.credentials.as_ref().ok_or_else(|| Error::Unauthorized {
-            provider: NAME.into(),
-            message: "no AWS credentials are configured".into(),
-        })?;
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| Error::Unauthorized {
+                provider: NAME.into(),
+                message: "no AWS credentials are configured".into(),
+            })?;
         let creds = provider
             .provide_credentials()
             .await
@@ -245,7 +248,9 @@ impl Ec2Volumes {
 }
 
 /// Reads at most [`MAX_RESPONSE`] bytes of a response as text.
-async fn read_limited(mut response: reqwest::Response) -> std::result::Result<String, reqwest::Error> {
+async fn read_limited(
+    mut response: reqwest::Response,
+) -> std::result::Result<String, reqwest::Error> {
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = MAX_RESPONSE.saturating_sub(bytes.len());
@@ -418,7 +423,8 @@ impl VolumeSnapshots for Ec2Volumes {
         w.prefix("VolumeId").string(volume);
         w.prefix("Description").string(description);
         if !tags.is_empty() {
-            w.prefix("TagSpecification.1.ResourceType").string("snapshot");
+            w.prefix("TagSpecification.1.ResourceType")
+                .string("snapshot");
             for ((key, value), (k, v)) in names.iter().zip(tags) {
                 w.prefix(key).string(k);
                 w.prefix(value).string(v);
@@ -537,7 +543,10 @@ mod tests {
         assert_eq!(snaps[0].id, "snap-1234567890abcdef0");
         assert_eq!(snaps[0].volume, "vol-1234567890abcdef0");
         assert_eq!(snaps[0].state, VolumeSnapshotState::Pending);
-        assert_eq!(snaps[0].tags.get("dr-incident").map(String::as_str), Some("inc-42"));
+        assert_eq!(
+            snaps[0].tags.get("dr-incident").map(String::as_str),
+            Some("inc-42")
+        );
     }
 
     #[test]
@@ -590,6 +599,9 @@ mod tests {
         let (code, message) = error_code(text);
         assert_eq!(code.as_deref(), Some("InvalidVolume.NotFound"));
         assert!(message.contains("vol-x"), "{message}");
-        assert_eq!(error_code("<html>bad gateway</html>"), (None, String::new()));
+        assert_eq!(
+            error_code("<html>bad gateway</html>"),
+            (None, String::new())
+        );
     }
 }

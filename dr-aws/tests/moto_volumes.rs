@@ -49,13 +49,22 @@ fn tags(incident: &str) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn a_snapshot_is_created_tagged_described_and_found_by_its_tags() {
     let Some(aws) = aws().await else { return };
-    let endpoint = aws.sdk_config().endpoint_url().expect("endpoint").to_string();
+    let endpoint = aws
+        .sdk_config()
+        .endpoint_url()
+        .expect("endpoint")
+        .to_string();
     let ec2 = aws.build_ec2_volumes().expect("provider");
     let vol = volume(&endpoint).await;
     let other = volume(&endpoint).await;
     let incident = dr_core::testkit::unique("inc");
     let snap = ec2
-        .create_volume_snapshot(REGION, &vol, &format!("evidence for {incident}"), &tags(&incident))
+        .create_volume_snapshot(
+            REGION,
+            &vol,
+            &format!("evidence for {incident}"),
+            &tags(&incident),
+        )
         .await
         .expect("snapshot created");
     assert!(snap.id.starts_with("snap-"), "{snap:?}");
@@ -80,7 +89,10 @@ async fn a_snapshot_is_created_tagged_described_and_found_by_its_tags() {
         .find_volume_snapshots(REGION, &vol, &tags(&incident))
         .await
         .expect("found");
-    assert_eq!(found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [snap.id.as_str()]);
+    assert_eq!(
+        found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [snap.id.as_str()]
+    );
     let by_one_tag = BTreeMap::from([("dr-incident".to_string(), incident.clone())]);
     assert_eq!(
         ec2.find_volume_snapshots(REGION, &vol, &by_one_tag)
@@ -123,7 +135,11 @@ async fn unknown_volumes_and_snapshots_are_not_found() {
 #[tokio::test]
 async fn without_credentials_or_an_endpoint_the_call_is_refused_typed() {
     let Some(aws) = aws().await else { return };
-    let endpoint = aws.sdk_config().endpoint_url().expect("endpoint").to_string();
+    let endpoint = aws
+        .sdk_config()
+        .endpoint_url()
+        .expect("endpoint")
+        .to_string();
     let ec2 = Ec2Volumes::new(None, Some(endpoint), None).expect("provider");
     let e = ec2
         .find_volume_snapshots(REGION, "vol-1", &BTreeMap::new())

@@ -774,10 +774,7 @@ async fn ec2_volumes(
 }
 
 #[cfg(not(feature = "aws"))]
-async fn ec2_volumes(
-    _: &AwsSettings,
-    _: &str,
-) -> Result<Arc<dyn VolumeSnapshots>, ProvidersError> {
+async fn ec2_volumes(_: &AwsSettings, _: &str) -> Result<Arc<dyn VolumeSnapshots>, ProvidersError> {
     unreachable_kind("ec2")
 }
 

@@ -77,8 +77,8 @@ pub use config::{
     arn_region, AwsSettings, CdnKind, CdnProvider, ClusterKind, ClusterProvider, DatabaseKind,
     DatabaseProvider, DefaultProvider, DnsKind, DnsProvider, HealthCheckKind, HealthCheckProvider,
     LoadBalancerKind, LoadBalancerProvider, NodeGroupKind, NodeGroupProvider, NotificationKind,
-    NotificationProvider, PgInstanceConfig, ProvidersConfig, SecretRef, SecretsKind,
-    RegionalProvider, SecretsProvider, StoreKind, StoreProvider, VolumesKind, VolumesProvider,
+    NotificationProvider, PgInstanceConfig, ProvidersConfig, RegionalProvider, SecretRef,
+    SecretsKind, SecretsProvider, StoreKind, StoreProvider, VolumesKind, VolumesProvider,
 };
 pub use error::ProvidersError;
 pub use load::MAX_PROVIDERS_BYTES;

@@ -49,7 +49,10 @@ async fn security_incident_snapshots_the_volume_on_ec2_tagged_and_listed_as_evid
     let vol = volume(&endpoint).await;
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(plans_dir().join("region-failover.yaml")).unwrap();
-    assert!(text.contains(PLANNED_VOLUME), "the bundled plan names its volume");
+    assert!(
+        text.contains(PLANNED_VOLUME),
+        "the bundled plan names its volume"
+    );
     let plan = dir.path().join("plan.yaml");
     std::fs::write(&plan, text.replace(PLANNED_VOLUME, &vol)).unwrap();
     let file = dir.path().join("providers.yaml");
@@ -88,7 +91,10 @@ async fn security_incident_snapshots_the_volume_on_ec2_tagged_and_listed_as_evid
 
     // On the emulator: the snapshot exists, of that volume, tagged when it was made.
     let ec2 = built.providers.volumes("us-east-1").unwrap();
-    let snap = ec2.describe_volume_snapshot("us-east-1", &id).await.unwrap();
+    let snap = ec2
+        .describe_volume_snapshot("us-east-1", &id)
+        .await
+        .unwrap();
     assert_eq!(snap.volume, vol);
     assert!(
         matches!(
