@@ -207,10 +207,32 @@ impl ApprovalHook for SimulatedOnCall {
 
 /// A simulated cloud quick enough to run beside real providers in real time: short API
 /// latency, promotions, restores and rollouts in seconds.
+///
+/// ```
+/// let sim = dr_examples::real_time_sim();
+/// assert!(sim.promote.get() <= std::time::Duration::from_secs(5));
+/// assert!(sim.restore.get() <= std::time::Duration::from_secs(5));
+/// ```
 pub fn real_time_sim() -> SimConfig {
     let mut config = SimConfig::default().with_latency(Duration::from_millis(50));
-    config.rollout = dr_core::HumanDuration::from_secs(3);
-    config.node_scaling = dr_core::HumanDuration::from_secs(5);
+    let secs = dr_core::HumanDuration::from_secs;
+    config.rollout = secs(3);
+    config.node_scaling = secs(5);
+    for d in [
+        &mut config.promote,
+        &mut config.reboot,
+        &mut config.restore,
+        &mut config.pitr,
+        &mut config.snapshot,
+        &mut config.copy_snapshot,
+        &mut config.create_replica,
+        &mut config.dns_propagation,
+        &mut config.cdn_deploy,
+        &mut config.lb_health_check,
+        &mut config.lb_drain,
+    ] {
+        *d = secs(3);
+    }
     config
 }
 

@@ -28,3 +28,25 @@ pub use s3::{
 };
 pub use secretsmanager::{version_token, SecretsManagerSecrets};
 pub use sns::SnsNotifier;
+
+/// The AWS SDK crates behind the providers, for callers of their `client()` (to create what
+/// a provider acts on, or to make a call it does not make).
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
+/// use dr_aws::sdk::eks::types::NodegroupScalingConfig;
+///
+/// let eks = dr_aws::AwsConfig::from_env().await?.build_eks();
+/// let scaling = NodegroupScalingConfig::builder().min_size(1).desired_size(1).max_size(6).build();
+/// # let _ = (eks, scaling); Ok(()) }
+/// ```
+pub mod sdk {
+    pub use aws_sdk_cloudfront as cloudfront;
+    pub use aws_sdk_eks as eks;
+    pub use aws_sdk_elasticloadbalancingv2 as elasticloadbalancingv2;
+    pub use aws_sdk_rds as rds;
+    pub use aws_sdk_route53 as route53;
+    pub use aws_sdk_s3 as s3;
+    pub use aws_sdk_secretsmanager as secretsmanager;
+    pub use aws_sdk_sns as sns;
+}

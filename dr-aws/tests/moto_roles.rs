@@ -6,81 +6,20 @@
 //! does not model (a stale `ETag` refused, an update in progress) is covered by scripted
 //! SDK responses in `tests/scripted_roles.rs`.
 
-use aws_sdk_cloudfront::types::{
-    CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin, OriginProtocolPolicy,
-    Origins, ViewerProtocolPolicy,
-};
-use aws_sdk_eks::types::{NodegroupScalingConfig, VpcConfigRequest};
-use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
-use dr_aws::{AwsConfig, CloudFrontCdn};
+#[path = "support/moto.rs"]
+mod moto;
+
+use dr_aws::AwsConfig;
 use dr_core::provider::{
     CdnOrigin, LbTarget, LoadBalancer, NodeCapacity, NodeGroupRef, NodeGroupState, NodeScaling,
     SecretManager, TargetState,
 };
 use dr_core::{Error, Secret};
-
-/// Loads the configuration from the environment, or `None` when moto is not running here.
-async fn aws() -> Option<AwsConfig> {
-    dr_core::testkit::standin("AWS_ENDPOINT_URL", "moto")?;
-    Some(AwsConfig::from_env().await.expect("AWS config from env"))
-}
-
-fn unique(prefix: &str) -> String {
-    dr_core::testkit::unique(prefix)
-}
+use moto::{aws, cluster_with_node_group, distribution, target_group, unique};
 
 // ---------------------------------------------------------------------------------------
 // CloudFront
 // ---------------------------------------------------------------------------------------
-
-fn origin(id: &str, domain: &str) -> Origin {
-    Origin::builder()
-        .id(id)
-        .domain_name(domain)
-        .custom_origin_config(
-            CustomOriginConfig::builder()
-                .http_port(80)
-                .https_port(443)
-                .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
-                .build()
-                .expect("custom origin config"),
-        )
-        .build()
-        .expect("origin")
-}
-
-/// A distribution with two origins, the default behaviour on `east`.
-async fn distribution(cdn: &CloudFrontCdn) -> String {
-    let config = DistributionConfig::builder()
-        .caller_reference(unique("dr-cdn"))
-        .comment("dr-aws test")
-        .enabled(true)
-        .origins(
-            Origins::builder()
-                .quantity(2)
-                .items(origin("east", "lb.us-east-1.shop.example.com"))
-                .items(origin("static", "static.shop.example.com"))
-                .build()
-                .expect("origins"),
-        )
-        .default_cache_behavior(
-            DefaultCacheBehavior::builder()
-                .target_origin_id("east")
-                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                .build()
-                .expect("default cache behaviour"),
-        )
-        .build()
-        .expect("distribution config");
-    let out = cdn
-        .client()
-        .create_distribution()
-        .distribution_config(config)
-        .send()
-        .await
-        .expect("create distribution");
-    out.distribution().expect("distribution").id().to_string()
-}
 
 #[tokio::test]
 async fn cloudfront_switches_the_default_origin_and_keeps_the_rest() {
@@ -157,54 +96,6 @@ async fn cloudfront_unknown_distribution_is_not_found() {
 // ELBv2
 // ---------------------------------------------------------------------------------------
 
-/// A VPC in moto's us-east-1, made with one EC2 Query request (`CreateVpc`) over plain HTTP:
-/// the EC2 SDK crate is not a dependency (it alone takes minutes to build), and moto checks
-/// that a target group's VPC exists.
-async fn vpc() -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("endpoint");
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let body = "Action=CreateVpc&CidrBlock=10.0.0.0%2F16&Version=2016-11-15";
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .expect("connect to moto");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).await.expect("read");
-    let start = reply.find("<vpcId>").expect("a vpcId in the reply") + "<vpcId>".len();
-    let end = reply[start..].find('<').expect("end of vpcId") + start;
-    reply[start..end].to_string()
-}
-
-/// An `ip` target group on port 8080.
-async fn target_group(aws: &AwsConfig) -> (String, String) {
-    let lb = aws.build_elbv2();
-    let name = unique("tg").chars().take(32).collect::<String>();
-    let name = name.trim_end_matches('-').to_string();
-    let out = lb
-        .client()
-        .create_target_group()
-        .name(&name)
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id(vpc().await)
-        .target_type(TargetTypeEnum::Ip)
-        .send()
-        .await
-        .expect("create target group");
-    let arn = out.target_groups()[0]
-        .target_group_arn()
-        .expect("arn")
-        .to_string();
-    (name, arn)
-}
-
 #[tokio::test]
 async fn elbv2_registers_lists_and_deregisters_targets_by_name_and_arn() {
     let Some(aws) = aws().await else { return };
@@ -279,44 +170,11 @@ async fn elbv2_unknown_group_is_not_found() {
 // EKS
 // ---------------------------------------------------------------------------------------
 
-async fn cluster_with_node_group(aws: &AwsConfig, cluster: &str, group: &str) {
-    let eks = aws.build_eks();
-    eks.client()
-        .create_cluster()
-        .name(cluster)
-        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
-        .resources_vpc_config(
-            VpcConfigRequest::builder()
-                .subnet_ids("subnet-0a")
-                .subnet_ids("subnet-0b")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create cluster");
-    eks.client()
-        .create_nodegroup()
-        .cluster_name(cluster)
-        .nodegroup_name(group)
-        .node_role("arn:aws:iam::123456789012:role/eks-nodes")
-        .subnets("subnet-0a")
-        .scaling_config(
-            NodegroupScalingConfig::builder()
-                .min_size(0)
-                .desired_size(0)
-                .max_size(4)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create node group");
-}
-
 #[tokio::test]
 async fn eks_scales_and_describes_a_node_group_under_the_mapped_cluster_name() {
     let Some(aws) = aws().await else { return };
     let eks_name = unique("shop-dr");
-    cluster_with_node_group(&aws, &eks_name, "general").await;
+    cluster_with_node_group(&aws, &eks_name, "general", (0, 0, 4)).await;
     let eks = aws.build_eks().with_cluster_name("dr-west", &eks_name);
     let group = NodeGroupRef::new("dr-west", "general");
 

@@ -5,39 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use dr_aws::{AwsConfig, Ec2Volumes};
+#[path = "support/moto.rs"]
+mod moto;
+
+use dr_aws::Ec2Volumes;
 use dr_core::provider::{VolumeSnapshotState, VolumeSnapshots};
 use dr_core::{Error, Retry};
+use moto::{aws, volume};
 
 const REGION: &str = "us-east-1";
-
-async fn aws() -> Option<AwsConfig> {
-    dr_core::testkit::standin("AWS_ENDPOINT_URL", "moto")?;
-    Some(AwsConfig::from_env().await.expect("AWS config from env"))
-}
-
-/// A new EBS volume on the emulator (`CreateVolume`, the fixture's own request: the provider
-/// only snapshots volumes).
-async fn volume(endpoint: &str) -> String {
-    let body = "Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a&Size=8";
-    let text = reqwest::Client::new()
-        .post(format!("{}/", endpoint.trim_end_matches('/')))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("CreateVolume sent")
-        .text()
-        .await
-        .expect("CreateVolume answered");
-    let start = text.find("<volumeId>").expect("a volume id") + "<volumeId>".len();
-    let end = text[start..].find('<').expect("the id ends") + start;
-    text[start..end].to_string()
-}
 
 fn tags(incident: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -49,14 +25,9 @@ fn tags(incident: &str) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn a_snapshot_is_created_tagged_described_and_found_by_its_tags() {
     let Some(aws) = aws().await else { return };
-    let endpoint = aws
-        .sdk_config()
-        .endpoint_url()
-        .expect("endpoint")
-        .to_string();
     let ec2 = aws.build_ec2_volumes().expect("provider");
-    let vol = volume(&endpoint).await;
-    let other = volume(&endpoint).await;
+    let vol = volume().await;
+    let other = volume().await;
     let incident = dr_core::testkit::unique("inc");
     let snap = ec2
         .create_volume_snapshot(

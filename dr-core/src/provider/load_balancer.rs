@@ -61,6 +61,32 @@ impl LbTarget {
     }
 }
 
+impl LbTarget {
+    /// Whether `reported` (a target as a health read gives it) is this target: the same id,
+    /// and the same port, where a port left out on either side is the group's. A plan may
+    /// write the group's port out (`10.2.0.10:8080` on a group on 8080) while a provider
+    /// reports it as `None`, or the other way round; neither side needs to know the group's
+    /// port. (One address registered both on the group's port and on another one cannot be
+    /// told apart this way; ELBv2 keeps them apart, and a plan rarely does that.)
+    ///
+    /// ```
+    /// use dr_core::provider::LbTarget;
+    ///
+    /// let planned = LbTarget::parse("10.2.0.10:8080").unwrap();
+    /// assert!(planned.matches(&LbTarget::parse("10.2.0.10").unwrap()));
+    /// assert!(planned.matches(&LbTarget::parse("10.2.0.10:8080").unwrap()));
+    /// assert!(!planned.matches(&LbTarget::parse("10.2.0.10:9090").unwrap()));
+    /// assert!(!planned.matches(&LbTarget::parse("10.2.0.11").unwrap()));
+    /// ```
+    pub fn matches(&self, reported: &LbTarget) -> bool {
+        self.id == reported.id
+            && match (self.port, reported.port) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
 impl std::fmt::Display for LbTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.port {

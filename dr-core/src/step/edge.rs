@@ -300,7 +300,7 @@ fn registered(health: &[crate::provider::TargetHealth], wanted: &[LbTarget]) -> 
         .filter(|t| {
             health
                 .iter()
-                .any(|h| h.target == **t && h.state != TargetState::Draining)
+                .any(|h| t.matches(&h.target) && h.state != TargetState::Draining)
         })
         .cloned()
         .collect()
@@ -335,7 +335,10 @@ impl MoveTargets {
                         .register
                         .iter()
                         .filter_map(|t| {
-                            let state = health.iter().find(|h| h.target == *t).map(|h| h.state);
+                            let state = health
+                                .iter()
+                                .find(|h| t.matches(&h.target))
+                                .map(|h| h.state);
                             match state {
                                 Some(TargetState::Healthy) => None,
                                 Some(s) => Some(format!("{t} {}", state_name(s))),
@@ -532,7 +535,7 @@ impl MoveTargets {
         let healthy = self.register.iter().all(|t| {
             health
                 .iter()
-                .any(|h| h.target == *t && h.state == TargetState::Healthy)
+                .any(|h| t.matches(&h.target) && h.state == TargetState::Healthy)
         });
         healthy && registered(health, &self.leaving()).is_empty()
     }
