@@ -14,7 +14,7 @@
 #[path = "../../dr-aws/tests/support/moto.rs"]
 mod moto;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dr_core::executor::StepStatus;
@@ -53,7 +53,7 @@ fn files(dir: &tempfile::TempDir, replace: &[(&str, &str)], sections: &str) -> (
     (plan, providers)
 }
 
-async fn run(plan: &PathBuf, scenario: &str, providers: &PathBuf) -> ProvidersRun {
+async fn run(plan: &Path, scenario: &str, providers: &Path) -> ProvidersRun {
     let opts = ProvidersRunOptions {
         approval_delay: Duration::from_millis(100),
         ..ProvidersRunOptions::default()
