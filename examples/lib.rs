@@ -230,6 +230,7 @@ pub fn real_time_sim() -> SimConfig {
         &mut config.cdn_deploy,
         &mut config.lb_health_check,
         &mut config.lb_drain,
+        &mut config.cache_restore,
     ] {
         *d = secs(3);
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::layer::{Layer, Layered};
 use crate::provider::{
-    CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer,
-    NodeCapacity, Notifier, SecretManager, SnapshotStore, VolumeSnapshots,
+    CacheRestore, CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe,
+    LoadBalancer, NodeCapacity, Notifier, SecretManager, SnapshotStore, VolumeSnapshots,
 };
 use crate::{Error, Result};
 
@@ -48,6 +48,7 @@ pub struct Providers {
     nodes: Routed<dyn NodeCapacity>,
     volumes: Routed<dyn VolumeSnapshots>,
     secrets: Routed<dyn SecretManager>,
+    caches: Routed<dyn CacheRestore>,
 }
 
 /// A default provider of one role and overrides by key (distribution, target group,
@@ -242,6 +243,18 @@ impl Providers {
         self
     }
 
+    /// The default managed cache provider.
+    pub fn with_caches(mut self, p: Arc<dyn CacheRestore>) -> Self {
+        self.caches.default = Some(p);
+        self
+    }
+
+    /// The managed cache provider for one region.
+    pub fn with_caches_in(mut self, region: impl Into<String>, p: Arc<dyn CacheRestore>) -> Self {
+        self.caches.by_key.insert(region.into(), p);
+        self
+    }
+
     /// Every provider of the set wrapped in `layer` (outside the layers added before). See
     /// [`crate::layer`].
     pub fn layer(self, layer: Arc<dyn Layer>) -> Self {
@@ -289,6 +302,7 @@ impl Providers {
             nodes: self.nodes.map(|p| wrap(p, l) as Arc<dyn NodeCapacity>),
             volumes: self.volumes.map(|p| wrap(p, l) as Arc<dyn VolumeSnapshots>),
             secrets: self.secrets.map(|p| wrap(p, l) as Arc<dyn SecretManager>),
+            caches: self.caches.map(|p| wrap(p, l) as Arc<dyn CacheRestore>),
         }
     }
 
@@ -395,5 +409,13 @@ impl Providers {
     /// `NotFound` when none is configured.
     pub fn secrets(&self, region: &str) -> Result<&Arc<dyn SecretManager>> {
         self.secrets.get(region, "secret manager", "region")
+    }
+
+    /// The managed cache provider for `region`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn caches(&self, region: &str) -> Result<&Arc<dyn CacheRestore>> {
+        self.caches.get(region, "managed cache", "region")
     }
 }

@@ -66,7 +66,8 @@ impl Simulation {
     /// standby bounds, as are the replacement groups of node-group failures, no traffic from
     /// the edge). Each target answers its health checks while its region is up and a
     /// workload of a service using its target group has an available pod on that region's
-    /// cluster. Each service's volumes and credential (in the secret manager) exist too.
+    /// cluster. Each service's volumes and credential (in the secret manager) exist too, and
+    /// each managed cache with its newest backup in every region it can be restored into.
     pub fn new(plan: &Plan, seed: u64, config: SimConfig) -> Self {
         let cloud = SimCloud::with_config(seed, config);
         provision(&cloud, plan);
@@ -102,7 +103,8 @@ impl Simulation {
             .with_load_balancer(self.cloud.load_balancer())
             .with_nodes(self.cloud.nodes())
             .with_volumes(self.cloud.volumes())
-            .with_secrets(self.cloud.secrets());
+            .with_secrets(self.cloud.secrets())
+            .with_caches(self.cloud.caches());
         for s in &self.plan.stores {
             p = p.with_store(&s.name, self.cloud.store(&s.name));
         }
@@ -244,6 +246,15 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
                 &c.secret,
                 &crate::Secret::new(format!("sim-credential-of-{}", svc.name)),
             );
+        }
+    }
+    for c in &plan.caches {
+        cloud.add_cache(&c.region, &c.id);
+        // The newest backup reached each recovery region part of an interval ago.
+        let age =
+            Duration::from_secs_f64(c.backup_interval().as_secs_f64() * SNAPSHOT_AGE_FRACTION);
+        for region in c.restore.keys() {
+            cloud.add_cache_backup(region, &c.id, &format!("{}-auto", c.id), age);
         }
     }
     provision_edge(cloud, plan, primary_region.as_deref());

@@ -418,14 +418,15 @@ pub async fn build_with(
     // Notifications.
     if simulated_default {
         providers = providers.with_notifier(cloud.notifier());
-        // CDN distributions, target groups, node groups, volumes and secret managers the
-        // file does not map: the simulated cloud's.
+        // CDN distributions, target groups, node groups, volumes, secret managers and
+        // managed caches the file does not map: the simulated cloud's.
         providers = providers
             .with_cdn(cloud.cdn())
             .with_load_balancer(cloud.load_balancer())
             .with_nodes(cloud.nodes())
             .with_volumes(cloud.volumes())
-            .with_secrets(cloud.secrets());
+            .with_secrets(cloud.secrets())
+            .with_caches(cloud.caches());
     }
     for c in &plan.notifications {
         let (n, name, mapped): (Arc<dyn Notifier>, &str, bool) =

@@ -245,6 +245,7 @@ impl Built {
             Role::Nodes { cluster } => find("nodes", cluster),
             Role::Volumes { region } => find("volumes", region),
             Role::Secrets { region } => find("secrets", region),
+            Role::Caches { region } => find("caches", region),
             Role::Approval => "approval hook".into(),
             Role::Http => "direct HTTP request".into(),
             Role::Process => "local process".into(),

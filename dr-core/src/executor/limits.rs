@@ -22,8 +22,9 @@ use crate::Result;
 /// health probes, 2 per CDN distribution (CloudFront's update API allows a few calls a
 /// second per account), 10 per load balancer target group (ELBv2 register/deregister),
 /// 4 per cluster's node groups (EKS throttles its control-plane API per account), 10
-/// volume snapshot calls per region (EC2 `CreateSnapshot` is rate limited per region) and
-/// 10 secret manager calls per region. A plan's `limits:` section ([`PlanLimits`](crate::plan::PlanLimits))
+/// volume snapshot calls per region (EC2 `CreateSnapshot` is rate limited per region),
+/// 10 secret manager calls per region and 4 managed cache calls per region (ElastiCache
+/// throttles its control-plane API per account and region). A plan's `limits:` section ([`PlanLimits`](crate::plan::PlanLimits))
 /// is applied over these for the runs of its graphs ([`with_plan`](Self::with_plan)).
 ///
 /// # Examples
@@ -59,6 +60,7 @@ impl Default for Limits {
             ("nodes", 4),
             ("volumes", 10),
             ("secrets", 10),
+            ("caches", 4),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -52,6 +52,7 @@ pub(crate) fn provider_for(p: &Providers, role: &Role) -> Option<Result<(String,
         Role::Nodes { cluster } => of(p.nodes(cluster), |d| (d.name().into(), d.capabilities())),
         Role::Volumes { region } => of(p.volumes(region), |d| (d.name().into(), d.capabilities())),
         Role::Secrets { region } => of(p.secrets(region), |d| (d.name().into(), d.capabilities())),
+        Role::Caches { region } => of(p.caches(region), |d| (d.name().into(), d.capabilities())),
         Role::Approval | Role::Http | Role::Process | Role::External { .. } => None,
     }
 }

@@ -11,15 +11,15 @@ use tokio::time::Instant;
 use super::{CallInfo, Guard, Layer};
 use crate::provider::ByteStream;
 use crate::provider::{
+    CacheBackup, CacheCluster, CacheRestore, CdnDistribution, CdnOrigin, LbTarget, LoadBalancer,
+    NodeCapacity, NodeGroupRef, NodeGroupStatus, NodeScaling, SecretManager, SecretValue,
+    TargetHealth, VolumeSnapshot, VolumeSnapshots,
+};
+use crate::provider::{
     Capabilities, ClusterDeployer, DatabaseReplica, DbRef, DbSnapshot, DbStatus, DnsChange,
     DnsFailover, DnsRecord, GetResult, HealthProbe, HealthStatus, Manifest, NodeInfo, Notification,
     Notifier, ObjectMeta, Operation as O, Precondition, PutOptions, RestorePoint, RolloutStatus,
     SnapshotStore, Version, WorkloadRef,
-};
-use crate::provider::{
-    CdnDistribution, CdnOrigin, LbTarget, LoadBalancer, NodeCapacity, NodeGroupRef,
-    NodeGroupStatus, NodeScaling, SecretManager, SecretValue, TargetHealth, VolumeSnapshot,
-    VolumeSnapshots,
 };
 use crate::{Result, Secret};
 
@@ -785,6 +785,54 @@ impl SecretManager for Layered<dyn SecretManager> {
             format!("{region}/{name}"),
         );
         self.through(i, self.inner.put_secret_value(region, name, value, version))
+            .await
+    }
+}
+
+#[async_trait]
+impl CacheRestore for Layered<dyn CacheRestore> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn describe_cache(&self, region: &str, id: &str) -> Result<CacheCluster> {
+        let i = info(
+            "caches",
+            region,
+            self.name(),
+            O::DescribeCache,
+            format!("{region}/{id}"),
+        );
+        self.through(i, self.inner.describe_cache(region, id)).await
+    }
+    async fn list_cache_backups(&self, region: &str, cache: &str) -> Result<Vec<CacheBackup>> {
+        let i = info(
+            "caches",
+            region,
+            self.name(),
+            O::ListCacheBackups,
+            format!("{region}/{cache}"),
+        );
+        self.through(i, self.inner.list_cache_backups(region, cache))
+            .await
+    }
+    async fn restore_cache(
+        &self,
+        region: &str,
+        id: &str,
+        backup: &str,
+        node_type: Option<&str>,
+    ) -> Result<CacheCluster> {
+        let i = info(
+            "caches",
+            region,
+            self.name(),
+            O::RestoreCache,
+            format!("{region}/{id}"),
+        );
+        self.through(i, self.inner.restore_cache(region, id, backup, node_type))
             .await
     }
 }

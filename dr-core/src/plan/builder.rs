@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use super::{
-    ApplicationRollback, Backups, CdnDef, ChannelDef, Cluster, ClusterRebuild, CredentialDef,
-    Database, DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef, LoadBalancerDef,
-    NodeGroup, Plan, PlanError, PointInTimeRestore, Region, RegionFailover, RegionRole, Replica,
-    Scenario, ScenarioKind, SecretBinding, SecurityIsolation, Service, ServiceRestart, StoreDef,
-    Tier, VolumeDef, Workload,
+    ApplicationRollback, Backups, CacheDef, CdnDef, ChannelDef, Cluster, ClusterRebuild,
+    CredentialDef, Database, DatabaseFailure, DbStrategy, DnsRecordDef, Failback, HealthCheckDef,
+    LoadBalancerDef, NodeGroup, Plan, PlanError, PointInTimeRestore, Region, RegionFailover,
+    RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, SecurityIsolation, Service,
+    ServiceRestart, StoreDef, Tier, VolumeDef, Workload,
 };
 use crate::provider::WorkloadKind;
 use crate::HumanDuration;
@@ -63,6 +63,7 @@ impl PlanBuilder {
                 clusters: Vec::new(),
                 dns: Vec::new(),
                 cdn: Vec::new(),
+                caches: Vec::new(),
                 load_balancers: Vec::new(),
                 stores: Vec::new(),
                 health_checks: Vec::new(),
@@ -264,6 +265,44 @@ impl PlanBuilder {
         self
     }
 
+    /// Adds a managed cache `name` (id `id` in its home `region`) restored as
+    /// `(region, id)` in each recovery region, from its newest backup there.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dr_core::plan::{PlanBuilder, RegionRole, Service};
+    ///
+    /// let hour = Duration::from_secs(3600);
+    /// let plan = PlanBuilder::new("shop")
+    ///     .region("east", RegionRole::Primary)
+    ///     .region("west", RegionRole::Secondary)
+    ///     .cache("sessions", "shop-sessions", "east", [("west", "shop-sessions-dr")])
+    ///     .service(Service::new("web", hour, hour).caches(["sessions"]))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.cache("sessions").unwrap().restore["west"], "shop-sessions-dr");
+    /// ```
+    pub fn cache<R: Into<String>, I: Into<String>>(
+        mut self,
+        name: impl Into<String>,
+        id: impl Into<String>,
+        region: impl Into<String>,
+        restore: impl IntoIterator<Item = (R, I)>,
+    ) -> Self {
+        self.plan.caches.push(CacheDef {
+            name: name.into(),
+            id: id.into(),
+            region: region.into(),
+            restore: restore
+                .into_iter()
+                .map(|(r, i)| (r.into(), i.into()))
+                .collect(),
+            backup_every: None,
+            node_type: None,
+        });
+        self
+    }
+
     /// Adds a snapshot store.
     pub fn store(mut self, name: impl Into<String>, region: impl Into<String>) -> Self {
         self.plan.stores.push(StoreDef {
@@ -397,6 +436,7 @@ impl Service {
             secret: None,
             cdn: Vec::new(),
             load_balancers: Vec::new(),
+            caches: Vec::new(),
             volumes: Vec::new(),
             credential: None,
         }
@@ -484,6 +524,12 @@ impl Service {
     /// Sets the load balancer target groups (plan names) whose targets follow the service.
     pub fn load_balancers<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.load_balancers = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the managed caches (plan names) the service reads.
+    pub fn caches<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.caches = names.into_iter().map(Into::into).collect();
         self
     }
 

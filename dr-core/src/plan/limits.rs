@@ -19,6 +19,7 @@ pub const LIMIT_ROLES: &[(&str, &str)] = &[
     ("nodes", "cluster"),
     ("volumes", "region"),
     ("secrets", "region"),
+    ("caches", "region"),
 ];
 
 /// Concurrency limits on provider calls, as a plan states them: a limit per provider role
@@ -27,7 +28,8 @@ pub const LIMIT_ROLES: &[(&str, &str)] = &[
 /// executor's default ([`Limits::default`](crate::executor::Limits)): 8 calls per database
 /// region, 5 per DNS zone, 50 per cluster, 16 per store, 4 per notification channel, 16
 /// health probes, 2 per CDN distribution, 10 per load balancer target group, 4 per
-/// cluster's node groups, 10 volume snapshot and 10 secret manager calls per region.
+/// cluster's node groups, 10 volume snapshot and 10 secret manager calls per region, 4
+/// managed cache calls per region.
 ///
 /// A graph planned from the plan carries the section, and the executor (so also the dry
 /// run's executor and the forecast's runs) applies it over its own limits.

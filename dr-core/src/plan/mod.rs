@@ -45,10 +45,10 @@ pub use latency::{ForecastConfig, LatencyDist};
 pub use limits::{PlanLimits, LIMIT_ROLES};
 pub use load::{Format, PlanError, Problem, MAX_DEPTH, MAX_PLAN_BYTES};
 pub use model::{
-    Backups, CdnDef, ChannelDef, Cluster, CredentialDef, Database, DbStrategy, DnsRecordDef,
-    HealthCheckDef, Interlock, LoadBalancerDef, NodeGroup, Pitr, Plan, PlanStep, Region,
-    RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service, StandbyScaling, StepRetry,
-    StoreDef, Tier, VolumeDef, Workload,
+    Backups, CacheDef, CdnDef, ChannelDef, Cluster, CredentialDef, Database, DbStrategy,
+    DnsRecordDef, HealthCheckDef, Interlock, LoadBalancerDef, NodeGroup, Pitr, Plan, PlanStep,
+    Region, RegionRole, Replica, Scenario, ScenarioKind, SecretBinding, Service, StandbyScaling,
+    StepRetry, StoreDef, Tier, VolumeDef, Workload,
 };
 pub use trigger::{Trigger, TriggerStart, TriggerWhen};
 pub use validate::{MAX_NAME_LEN, MAX_PROBLEMS};
@@ -208,6 +208,11 @@ impl Plan {
     /// The CDN distribution named `name` (its plan name, not its id).
     pub fn cdn_distribution(&self, name: &str) -> Option<&CdnDef> {
         self.cdn.iter().find(|c| c.name == name)
+    }
+
+    /// The managed cache named `name`.
+    pub fn cache(&self, name: &str) -> Option<&CacheDef> {
+        self.caches.iter().find(|c| c.name == name)
     }
 
     /// The load balancer target group named `name` (its plan name, not its ARN).

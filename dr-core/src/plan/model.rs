@@ -39,6 +39,9 @@ pub struct Plan {
     /// Load balancer target groups whose targets move between regions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<LoadBalancerDef>,
+    /// Managed caches (Redis) restored from their backups in a region failover.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<CacheDef>,
     /// Snapshot stores (backups, evidence).
     #[serde(default)]
     pub stores: Vec<StoreDef>,
@@ -462,6 +465,46 @@ impl LoadBalancerDef {
     }
 }
 
+/// A managed cache (an ElastiCache Redis cluster) in its home region, and the id it is
+/// restored under in each region it can be recovered into, from its newest backup there.
+///
+/// ```yaml
+/// caches:
+///   - name: sessions
+///     id: shop-sessions
+///     region: us-east-1
+///     restore: { us-west-2: shop-sessions-dr }
+///     backup_every: 6h         # how often backups reach the recovery regions (default 24h)
+///     node_type: cache.r6g.large   # default: the backup's
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheDef {
+    /// Name in the plan (what services list in `caches:`).
+    pub name: String,
+    /// Cache id at the provider in its home region (whose backups are restored).
+    pub id: String,
+    /// Home region.
+    pub region: String,
+    /// The cache id to restore per recovery region, where its backups are copied.
+    pub restore: BTreeMap<String, String>,
+    /// How often a backup reaches the recovery regions (default 24h, ElastiCache's daily
+    /// automatic backup): the oldest the newest backup should be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_every: Option<HumanDuration>,
+    /// Node type of a restored cache (default: the backup's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_type: Option<String>,
+}
+
+impl CacheDef {
+    /// How often a backup reaches the recovery regions (`backup_every`, default 24h).
+    pub fn backup_interval(&self) -> std::time::Duration {
+        self.backup_every
+            .map_or(std::time::Duration::from_secs(24 * 3600), |d| d.get())
+    }
+}
+
 /// A snapshot store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -575,6 +618,10 @@ pub struct Service {
     /// serving region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<String>,
+    /// Managed caches (by name) the service reads: in a region failover its traffic moves
+    /// only once they are restored (a cold start would send every read to the database).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<String>,
     /// Block volumes behind the service (`volumes: [vol-0abc]`, or `{ id, region }`): what
     /// a security incident snapshots as evidence.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -150,7 +150,9 @@ fn limits(plan: &Plan, p: &mut Problems) {
             "store" => Some(known(plan.stores.iter().map(|s| s.name.as_str()))),
             "notifier" => Some(known(plan.notifications.iter().map(|c| c.name.as_str()))),
             "nodes" => Some(known(plan.clusters.iter().map(|c| c.name.as_str()))),
-            "volumes" | "secrets" => Some(known(plan.regions.iter().map(|r| r.name.as_str()))),
+            "volumes" | "secrets" | "caches" => {
+                Some(known(plan.regions.iter().map(|r| r.name.as_str())))
+            }
             "cdn" => Some(known(plan.cdn.iter().map(|c| c.distribution.as_str()))),
             "load_balancer" => Some(known(
                 plan.load_balancers.iter().map(|l| l.target_group.as_str()),
@@ -349,6 +351,7 @@ fn names(plan: &Plan, p: &mut Problems) {
     duplicates(p, "clusters", plan.clusters.iter().map(|c| c.name.as_str()));
     duplicates(p, "dns", plan.dns.iter().map(|d| d.name.as_str()));
     duplicates(p, "cdn", plan.cdn.iter().map(|c| c.name.as_str()));
+    duplicates(p, "caches", plan.caches.iter().map(|c| c.name.as_str()));
     duplicates(
         p,
         "load_balancers",
@@ -604,7 +607,9 @@ fn references(plan: &Plan, p: &mut Problems) {
     let services = known(plan.services.iter().map(|s| s.name.as_str()));
     let cdn = known(plan.cdn.iter().map(|c| c.name.as_str()));
     let lbs = known(plan.load_balancers.iter().map(|l| l.name.as_str()));
+    let caches = known(plan.caches.iter().map(|c| c.name.as_str()));
     edge(plan, &regions, p);
+    managed_caches(plan, &regions, p);
 
     for d in &plan.databases {
         let at = d.name.as_str();
@@ -726,6 +731,9 @@ fn references(plan: &Plan, p: &mut Problems) {
                 &lbs,
             );
         }
+        for c in &s.caches {
+            unknown(p, || format!("services[{at}].caches"), "cache", c, &caches);
+        }
         if let Some(h) = &s.health_check {
             unknown(
                 p,
@@ -832,7 +840,72 @@ fn edge(plan: &Plan, regions: &Known<'_>, p: &mut Problems) {
     }
 }
 
+/// Managed caches: an id, a known home region, a non-empty id to restore under in each
+/// known recovery region other than home, each restored id used once per region.
+fn managed_caches(plan: &Plan, regions: &Known<'_>, p: &mut Problems) {
+    let mut restored: std::collections::BTreeSet<(&str, &str)> = Default::default();
+    for c in &plan.caches {
+        let at = format!("caches[{}]", Safe(&c.name));
+        if c.id.trim().is_empty() {
+            p.push(format!("{at}.id"), "the cache id is empty");
+        }
+        unknown(p, || format!("{at}.region"), "region", &c.region, regions);
+        if c.restore.is_empty() {
+            p.push(
+                format!("{at}.restore"),
+                "a cache needs the id to restore it under in each region it can recover into",
+            );
+        }
+        for (region, id) in &c.restore {
+            unknown(p, || format!("{at}.restore"), "region", region, regions);
+            let path = || format!("{at}.restore.{}", Safe(region));
+            if region == &c.region {
+                p.push(
+                    path(),
+                    "the home region cannot be a recovery region of its own cache",
+                );
+            }
+            if id.trim().is_empty() {
+                p.push(path(), "the cache id is empty");
+            } else if !restored.insert((region.as_str(), id.as_str()))
+                || plan
+                    .caches
+                    .iter()
+                    .any(|o| o.region == *region && o.id == *id)
+            {
+                p.push(
+                    path(),
+                    format!(
+                        "cache id `{}` in `{}` is already used by another cache",
+                        Safe(id),
+                        Safe(region)
+                    ),
+                );
+            }
+        }
+        if c.backup_every.is_some_and(|d| d.get().is_zero()) {
+            p.push(format!("{at}.backup_every"), "must be longer than zero");
+        }
+    }
+}
+
 impl ScenarioChecks<'_> {
+    /// Every managed cache in `from` can be restored in `to` (`field` names `to`).
+    pub(crate) fn caches_restorable(&mut self, field: &str, from: &str, to: &str) {
+        let plan = self.plan;
+        for c in plan.caches.iter().filter(|c| c.region == from) {
+            if !c.restore.contains_key(to) {
+                self.problem(
+                    field,
+                    format!(
+                        "cache `{}` of region `{from}` has no id to restore it under in `{to}`",
+                        c.name
+                    ),
+                );
+            }
+        }
+    }
+
     /// Every CDN distribution and load balancer of the plan's services has an origin and
     /// targets in `region`, which the scenario moves them to (`field` names it).
     pub(crate) fn edge_in(&mut self, field: &str, region: &str) {

@@ -4,6 +4,7 @@
 //! supports ([`Capabilities`]) and returns [`Error::NotSupported`](crate::Error::NotSupported)
 //! for the others, never a panic or a silent no-op.
 
+mod caches;
 mod cdn;
 mod cluster;
 mod database;
@@ -18,6 +19,9 @@ mod secrets;
 mod store;
 mod volumes;
 
+pub use caches::{
+    CacheBackup, CacheBackupState, CacheCluster, CacheRestore, CacheState, DynCacheRestore,
+};
 pub use cdn::{CdnDistribution, CdnOrigin, DynCdnOrigin};
 pub use cluster::{
     ClusterDeployer, DynClusterDeployer, Manifest, NodeInfo, RolloutStatus, WorkloadKind,
@@ -117,6 +121,10 @@ pub enum Operation {
     // SecretManager
     GetSecretValue,
     PutSecretValue,
+    // CacheRestore
+    DescribeCache,
+    ListCacheBackups,
+    RestoreCache,
 }
 
 impl Operation {
@@ -176,6 +184,9 @@ impl Operation {
             FindVolumeSnapshots => "find_volume_snapshots",
             GetSecretValue => "get_secret_value",
             PutSecretValue => "put_secret_value",
+            DescribeCache => "describe_cache",
+            ListCacheBackups => "list_cache_backups",
+            RestoreCache => "restore_cache",
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct SimConfig {
     pub lb_health_check: HumanDuration,
     /// A deregistered load balancer target draining its connections.
     pub lb_drain: HumanDuration,
+    /// A managed cache restored from a backup becoming available.
+    pub cache_restore: HumanDuration,
     /// Injected faults.
     pub faults: FaultConfig,
 }
@@ -88,6 +90,7 @@ impl Default for SimConfig {
             cdn_deploy: m(3),
             lb_health_check: HumanDuration::from_secs(30),
             lb_drain: m(5),
+            cache_restore: m(10),
             faults: FaultConfig::default(),
         }
     }

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod caches;
 mod cdn;
 mod cluster;
 mod config;
@@ -54,6 +55,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, TimeZone, Utc};
 use std::time::Duration;
 
+pub use caches::SimCaches;
 pub use cdn::SimCdn;
 pub use cluster::SimCluster;
 pub use config::{FaultConfig, FaultRule, SimConfig};
@@ -167,6 +169,8 @@ struct State {
     volumes: volumes::Volumes,
     #[serde(default)]
     secrets: secrets::Secrets,
+    #[serde(default)]
+    caches: caches::Caches,
     #[serde(skip)]
     stores: BTreeMap<String, InMemoryStore>,
 }
@@ -248,6 +252,7 @@ impl SimCloud {
                     nodes: nodes::NodeGroups::default(),
                     volumes: volumes::Volumes::default(),
                     secrets: secrets::Secrets::default(),
+                    caches: caches::Caches::default(),
                     stores: BTreeMap::new(),
                 }),
             }),

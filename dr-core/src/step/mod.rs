@@ -48,6 +48,7 @@
 pub mod approval;
 pub mod backup;
 pub mod breaker;
+pub mod cache;
 pub mod cluster;
 pub mod command;
 pub mod config;
@@ -76,8 +77,8 @@ use serde::Serialize;
 
 use crate::executor::{ApprovalHook, RunEvent};
 use crate::provider::{
-    CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe, LoadBalancer,
-    NodeCapacity, Notifier, Operation, SecretManager, SnapshotStore, VolumeSnapshots,
+    CacheRestore, CdnOrigin, ClusterDeployer, DatabaseReplica, DnsFailover, HealthProbe,
+    LoadBalancer, NodeCapacity, Notifier, Operation, SecretManager, SnapshotStore, VolumeSnapshots,
 };
 use crate::{Clock, Error, Providers, Result};
 
@@ -113,6 +114,8 @@ pub const BUILTIN_KINDS: &[&str] = &[
     "isolate_workload",
     "scale_node_group",
     "wait_node_group",
+    "restore_cache",
+    "wait_cache",
     "drain_nodes",
     "export_resources",
     "deny_all_traffic",
@@ -187,6 +190,11 @@ pub enum Role {
         /// The region.
         region: String,
     },
+    /// The managed cache provider of a region.
+    Caches {
+        /// The region.
+        region: String,
+    },
     /// The embedding service's approval hook.
     Approval,
     /// An HTTP endpoint called directly by the step (a webhook).
@@ -202,7 +210,7 @@ pub enum Role {
 
 impl Role {
     /// The role's name in listings (`database`, `dns`, `cluster`, `store`, `probe`,
-    /// `notifier`, `cdn`, `load_balancer`, `nodes`, `volumes`, `secrets`, `approval`, `http`,
+    /// `notifier`, `cdn`, `load_balancer`, `nodes`, `volumes`, `secrets`, `caches`, `approval`, `http`,
     /// `process`, or the external service's name).
     pub fn name(&self) -> &str {
         match self {
@@ -217,6 +225,7 @@ impl Role {
             Role::Nodes { .. } => "nodes",
             Role::Volumes { .. } => "volumes",
             Role::Secrets { .. } => "secrets",
+            Role::Caches { .. } => "caches",
             Role::Approval => "approval",
             Role::Http => "http",
             Role::Process => "process",
@@ -434,6 +443,14 @@ impl<'a> StepContext<'a> {
     /// `NotFound` when none is configured.
     pub fn secrets(&self, region: &str) -> Result<&'a Arc<dyn SecretManager>> {
         self.providers.secrets(region)
+    }
+
+    /// The managed cache provider of `region`.
+    ///
+    /// # Errors
+    /// `NotFound` when none is configured.
+    pub fn caches(&self, region: &str) -> Result<&'a Arc<dyn CacheRestore>> {
+        self.providers.caches(region)
     }
 
     /// The health probe.

@@ -22,8 +22,12 @@ use crate::simulation::Simulation;
 /// DNS switch, move each service's load balancer targets to `to` (the old ones leave only
 /// once the new ones are healthy), then point its CDN distributions at their origin in `to`
 /// and wait until they are deployed; verify health; then, outside the RTO, create a new
-/// replica of each promoted database so
-/// it is not left without redundancy.
+/// replica of each promoted database so it is not left without redundancy.
+///
+/// Each managed cache of `from` is restored in `to` from its newest backup there, under
+/// the id its `restore` names, alongside the promotion (`cache:NAME/restore`, then
+/// `cache:NAME/wait` until it answers); a service that lists the cache moves its traffic
+/// only once the cache is back, so the recovered database is not met by a cold cache.
 ///
 /// ```yaml
 /// - { name: region-failover, kind: region-failover, from: us-east-1, to: us-west-2 }
@@ -60,6 +64,41 @@ impl Kind for RegionFailover {
             }
         }
 
+        // Managed caches: restored from their newest backup in `to`, alongside the rest.
+        let mut caches: BTreeMap<&str, String> = BTreeMap::new();
+        for c in g.plan.caches.iter().filter(|c| c.region == from) {
+            let id = c
+                .restore
+                .get(to)
+                .ok_or_else(|| PlanningError::Unrecoverable {
+                    what: format!("cache `{}`", c.name),
+                    why: format!("no id to restore it under in region `{to}`"),
+                })?;
+            let restore = Action::new(crate::step::cache::RestoreCache {
+                region: to.to_string(),
+                source: c.id.clone(),
+                target: id.clone(),
+                node_type: c.node_type.clone(),
+            });
+            let call = g.add_call(
+                format!("cache:{}/restore", c.name),
+                restore.clone(),
+                None,
+                gate.clone(),
+            );
+            let wait = g.add_wait(
+                format!("cache:{}/wait", c.name),
+                Action::new(crate::step::cache::WaitCache {
+                    region: to.to_string(),
+                    id: id.clone(),
+                }),
+                &restore,
+                None,
+                vec![call],
+            );
+            caches.insert(c.name.as_str(), wait);
+        }
+
         let target = g.plan.cluster_in(to);
         // Node capacity first: the recovery cluster's node groups from standby to serving.
         let capacity = target.map(|c| scale_nodes(g, c, &gate)).unwrap_or_default();
@@ -84,7 +123,12 @@ impl Kind for RegionFailover {
                 })?;
                 ready = bring_up_on(g, svc, cluster, db.map(|(r, _)| r), &deps, &capacity)?;
             }
-            let before_dns = or_else(ready, &deps);
+            let mut before_dns = or_else(ready, &deps);
+            before_dns.extend(
+                svc.caches
+                    .iter()
+                    .filter_map(|c| caches.get(c.as_str()).cloned()),
+            );
             let mut switched = dns_steps(g, svc, |r| g.plan.dns_target(r, to), &before_dns)?;
             switched.extend(edge_steps(g, svc, from, to, &before_dns)?);
             let before_verify = or_else(switched, &before_dns);
@@ -129,6 +173,7 @@ impl Kind for RegionFailover {
         }
         if self.from != self.to {
             c.edge_in("to", &self.to);
+            c.caches_restorable("to", &self.from, &self.to);
         }
     }
 
