@@ -201,6 +201,20 @@ pub enum Resource {
         /// The tags the snapshots carry.
         tags: std::collections::BTreeMap<String, String>,
     },
+    /// A managed cache (described; created from a backup).
+    Cache {
+        /// Its region.
+        region: String,
+        /// Its id.
+        id: String,
+    },
+    /// The backups of a managed cache held in a region (listed; restored from).
+    CacheBackups {
+        /// The region holding them.
+        region: String,
+        /// The cache they were taken of.
+        cache: String,
+    },
     /// A secret of a cloud secret manager.
     CloudSecret {
         /// Its region.
@@ -856,6 +870,27 @@ fn resources_of(action: &dyn StepAction, call: &Call) -> Vec<Resource> {
             cluster: s.cluster.clone(),
             label: s.label.clone(),
             node_group: s.node_group.clone(),
+        }];
+    }
+    if let Some(s) = any.downcast_ref::<step::cache::RestoreCache>() {
+        let cache = Resource::Cache {
+            region: s.region.clone(),
+            id: s.target.clone(),
+        };
+        let backups = Resource::CacheBackups {
+            region: s.region.clone(),
+            cache: s.source.clone(),
+        };
+        return match call.provider_operation() {
+            Some(Operation::DescribeCache) => vec![cache],
+            Some(Operation::ListCacheBackups) => vec![backups],
+            _ => vec![cache, backups],
+        };
+    }
+    if let Some(s) = any.downcast_ref::<step::cache::WaitCache>() {
+        return vec![Resource::Cache {
+            region: s.region.clone(),
+            id: s.id.clone(),
         }];
     }
     if let Some(s) = any.downcast_ref::<step::notify::Notify>() {
