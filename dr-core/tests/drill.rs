@@ -45,8 +45,10 @@ fn addressed(call: &str) -> String {
     }
 }
 
-const READS: [&str; 9] = [
+const READS: [&str; 11] = [
     " describe ",
+    " describe_cache ",
+    " list_cache_backups ",
     " list_snapshots ",
     " describe_snapshot ",
     " get_record ",
@@ -90,6 +92,23 @@ async fn region_failover_drill_never_changes_production() {
     assert!(report.run.succeeded());
     assert!(report.production_changed.is_empty());
     assert!(report.refused.is_empty());
+    // The session cache was restored under the drill's own id from production's backup
+    // (read only), then removed; production's cache is still the only one.
+    assert!(
+        report
+            .cleaned_up
+            .iter()
+            .any(|c| c == "cache us-west-2/shop-sessions-dr-d1"),
+        "{:?}",
+        report.cleaned_up
+    );
+    let caches: Vec<String> = sim
+        .cloud()
+        .caches_restored()
+        .iter()
+        .map(|(c, _)| format!("{}/{}", c.region, c.id))
+        .collect();
+    assert_eq!(caches, ["us-east-1/shop-sessions"]);
     assert!(!report.calls.is_empty());
 
     // Every call, listed by the call log: none that changes anything addresses a

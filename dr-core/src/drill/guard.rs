@@ -11,7 +11,8 @@ use crate::{Error, Result};
 
 /// The resources of a plan that are production: every database instance and replica, every
 /// namespace its workloads run in, every DNS record, every notification channel, every CDN
-/// distribution and load balancer target group, every cluster's nodes and node groups.
+/// distribution and load balancer target group, every cluster's nodes and node groups, every
+/// managed cache and the ids its restores would take.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Production {
     /// `region/instance`.
@@ -30,6 +31,9 @@ pub struct Production {
     pub target_groups: BTreeSet<String>,
     /// Clusters whose nodes and node groups are production (every cluster of the plan).
     pub clusters: BTreeSet<String>,
+    /// `region/id` of every managed cache and of every id a restore of one would create.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub caches: BTreeSet<String>,
 }
 
 impl Production {
@@ -59,6 +63,12 @@ impl Production {
             .extend(plan.cdn.iter().map(|c| c.distribution.clone()));
         p.target_groups
             .extend(plan.load_balancers.iter().map(|l| l.target_group.clone()));
+        for c in &plan.caches {
+            p.caches.insert(format!("{}/{}", c.region, c.id));
+            for (region, id) in &c.restore {
+                p.caches.insert(format!("{region}/{id}"));
+            }
+        }
         p
     }
 
@@ -108,6 +118,10 @@ impl Production {
             ScaleNodeGroup | CordonNode | DrainNode => {
                 Some(call.target.clone()).filter(|_| self.clusters.contains(&call.key))
             }
+            // `REGION/ID`.
+            RestoreCache => Some(call.target.clone())
+                .filter(|c| self.caches.contains(c))
+                .map(|c| format!("cache {c}")),
             _ => None,
         }
     }

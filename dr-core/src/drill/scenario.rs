@@ -58,6 +58,8 @@ enum Created {
     Distribution(String),
     TargetGroup(String),
     NodeGroup(crate::provider::NodeGroupRef),
+    /// `region/id` of a restored cache.
+    Cache(String),
 }
 
 impl std::fmt::Display for Created {
@@ -72,6 +74,7 @@ impl std::fmt::Display for Created {
             Created::Distribution(id) => write!(f, "CDN distribution {id}"),
             Created::TargetGroup(g) => write!(f, "target group {g}"),
             Created::NodeGroup(g) => write!(f, "node group {g}"),
+            Created::Cache(c) => write!(f, "cache {c}"),
         }
     }
 }
@@ -318,6 +321,13 @@ impl ScenarioDrill {
         for l in &mut p.load_balancers {
             l.target_group = format!("{}-{tag}", l.target_group);
         }
+        // A cache is restored from production's backups (read only) under an id of the
+        // drill's own.
+        for c in &mut p.caches {
+            for id in c.restore.values_mut() {
+                *id = format!("{id}-{tag}");
+            }
+        }
         for sc in &mut p.scenarios {
             sc.notify.clear();
         }
@@ -384,7 +394,8 @@ impl ScenarioDrill {
             .with_probe(cloud.probe())
             .with_notifier(cloud.notifier())
             .with_cdn(cloud.cdn())
-            .with_load_balancer(cloud.load_balancer());
+            .with_load_balancer(cloud.load_balancer())
+            .with_caches(cloud.caches());
         for s in &copy.stores {
             providers = providers.with_store(&s.name, cloud.store(&s.name));
         }
@@ -478,6 +489,12 @@ impl ScenarioDrill {
                     if !created.contains(&ns) {
                         created.push(ns);
                     }
+                }
+            }
+            if c.took_effect && c.operation == Operation::RestoreCache {
+                let cache = Created::Cache(c.target.clone());
+                if !created.contains(&cache) {
+                    created.push(cache);
                 }
             }
             if c.took_effect
@@ -700,6 +717,9 @@ fn cleanup(sim: &Simulation, created: &[Created]) -> (Vec<String>, Vec<NotCleane
             Created::Distribution(id) => cloud.remove_distribution(id),
             Created::TargetGroup(g) => cloud.remove_target_group(g),
             Created::NodeGroup(g) => cloud.remove_node_group(g),
+            Created::Cache(c) => c
+                .split_once('/')
+                .is_some_and(|(region, id)| cloud.remove_cache(region, id)),
         };
         if removed {
             done.push(c.to_string());

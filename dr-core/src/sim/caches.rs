@@ -117,6 +117,11 @@ impl SimCloud {
         });
     }
 
+    /// Removes the cache `id` of `region`; whether it was there.
+    pub fn remove_cache(&self, region: &str, id: &str) -> bool {
+        self.with_state(|st, _| st.caches.caches.remove(&key(region, id)).is_some())
+    }
+
     /// Every cache of the cloud with the backup it was restored from, if any (for
     /// assertions).
     pub fn caches_restored(&self) -> Vec<(CacheCluster, Option<String>)> {

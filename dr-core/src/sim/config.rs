@@ -90,7 +90,7 @@ impl Default for SimConfig {
             cdn_deploy: m(3),
             lb_health_check: HumanDuration::from_secs(30),
             lb_drain: m(5),
-            cache_restore: m(10),
+            cache_restore: m(4),
             faults: FaultConfig::default(),
         }
     }

@@ -88,9 +88,10 @@ impl StepAction for RestoreCache {
     fn idempotent(&self) -> bool {
         false
     }
-    /// The call that starts the restore (a wait carries the restore's estimate).
+    /// The restore it starts, for a small cache (planned as a call, then a wait that
+    /// carries this estimate); a plan with a large one sets `estimates: { restore_cache: … }`.
     fn default_estimate(&self) -> Duration {
-        Duration::from_secs(600)
+        Duration::from_secs(300)
     }
     fn milestone(&self) -> Option<&'static str> {
         Some("cache restore started")
@@ -205,7 +206,7 @@ impl StepAction for WaitCache {
         true
     }
     fn default_estimate(&self) -> Duration {
-        Duration::from_secs(600)
+        Duration::from_secs(300)
     }
     fn milestone(&self) -> Option<&'static str> {
         Some("cache restored")
