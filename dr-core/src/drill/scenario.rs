@@ -52,8 +52,14 @@ pub enum DrillError {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Created {
     Database(DbRef),
-    Namespace { cluster: String, namespace: String },
-    Record { zone: String, name: String },
+    Namespace {
+        cluster: String,
+        namespace: String,
+    },
+    Record {
+        zone: String,
+        name: String,
+    },
     Endpoint(String),
     Distribution(String),
     TargetGroup(String),

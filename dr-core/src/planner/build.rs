@@ -115,6 +115,14 @@ impl<'a> GraphBuilder<'a> {
         id
     }
 
+    /// Makes the step `id`, already added, optional: its failure degrades the run, and its
+    /// dependants run without it.
+    pub(super) fn make_optional(&mut self, id: &str) {
+        if let Some(i) = self.position(id) {
+            self.steps[i].critical = false;
+        }
+    }
+
     /// Adds a critical step ([`add_optional`](Self::add_optional) clears the flag).
     fn push(
         &mut self,

@@ -218,7 +218,7 @@ database-failure 954e3e516b0d67dc
 provider-outage.yaml:
 payments-outage c17a7b8f5deeb27e
 region-failover.yaml:
-region-failover 0f6d5132238b34a4
+region-failover c929416366f3cd79
 database-failure 08f05663ce428b0b
 point-in-time-restore f160ec2f77cfd31f
 cluster-rebuild d1408fbca4f60aee

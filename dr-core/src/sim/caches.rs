@@ -117,6 +117,16 @@ impl SimCloud {
         });
     }
 
+    /// Removes every cache backup held in `region` (backups that never arrived there); how
+    /// many there were.
+    pub fn remove_cache_backups(&self, region: &str) -> usize {
+        self.with_state(|st, _| {
+            let before = st.caches.backups.len();
+            st.caches.backups.retain(|(r, _), _| r != region);
+            before - st.caches.backups.len()
+        })
+    }
+
     /// Removes the cache `id` of `region`; whether it was there.
     pub fn remove_cache(&self, region: &str, id: &str) -> bool {
         self.with_state(|st, _| st.caches.caches.remove(&key(region, id)).is_some())

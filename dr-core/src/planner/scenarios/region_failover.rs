@@ -27,7 +27,9 @@ use crate::simulation::Simulation;
 /// Each managed cache of `from` is restored in `to` from its newest backup there, under
 /// the id its `restore` names, alongside the promotion (`cache:NAME/restore`, then
 /// `cache:NAME/wait` until it answers); a service that lists the cache moves its traffic
-/// only once the cache is back, so the recovered database is not met by a cold cache.
+/// only once the cache is back, so the recovered database is not met by a cold cache. Both
+/// steps are optional: a cache that cannot be restored (no backup in `to`) degrades the run,
+/// and its services' traffic then moves with a cold cache rather than not at all.
 ///
 /// ```yaml
 /// - { name: region-failover, kind: region-failover, from: us-east-1, to: us-west-2 }
@@ -94,8 +96,10 @@ impl Kind for RegionFailover {
                 }),
                 &restore,
                 None,
-                vec![call],
+                vec![call.clone()],
             );
+            g.make_optional(&call);
+            g.make_optional(&wait);
             caches.insert(c.name.as_str(), wait);
         }
 
