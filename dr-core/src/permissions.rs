@@ -6,7 +6,8 @@
 //! A [`PermissionSet`] holds, for one or more recovery graphs of a plan:
 //!
 //! * [`Phase::Observe`]: the reads the run makes before planning (every database and replica
-//!   described, snapshots listed in every region that may hold one);
+//!   described, snapshots listed in every region that may hold one, each managed cache's
+//!   backups listed where it can be restored);
 //! * [`Phase::Preflight`]: the read-only call each mapped provider answers before the first
 //!   change (a record read per zone, a workload's status per cluster, a store listing, a
 //!   probe per health check);
@@ -454,8 +455,25 @@ fn provider_need(phase: Phase, role: Role, op: Operation, target: String, r: Res
 }
 
 /// `ObservedState::observe`: every primary and replica described, snapshots listed in the
-/// database's region and every region its backups are copied to.
+/// database's region and every region its backups are copied to, each managed cache's
+/// backups listed in every region it can be restored into.
 fn observe_needs(plan: &Plan, out: &mut Vec<Need>) {
+    for c in &plan.caches {
+        for region in c.restore.keys() {
+            out.push(provider_need(
+                Phase::Observe,
+                Role::Caches {
+                    region: region.clone(),
+                },
+                Operation::ListCacheBackups,
+                format!("{region}/{} (backups)", c.id),
+                Resource::CacheBackups {
+                    region: region.clone(),
+                    cache: c.id.clone(),
+                },
+            ));
+        }
+    }
     for db in &plan.databases {
         let mut refs = vec![DbRef::new(&db.region, db.instance())];
         refs.extend(db.replicas.iter().map(|r| DbRef::new(&r.region, &r.id)));
@@ -1022,6 +1040,21 @@ mod tests {
         };
         assert!(has(Phase::Step, "promote", &west), "{set:#?}");
         assert!(has(Phase::Observe, "describe", &west));
+        // The session cache: its backups read before planning and by the restore, which
+        // creates the DR cache from one; the wait reads the DR cache.
+        let backups = Resource::CacheBackups {
+            region: "us-west-2".into(),
+            cache: "shop-sessions".into(),
+        };
+        let dr_cache = Resource::Cache {
+            region: "us-west-2".into(),
+            id: "shop-sessions-dr".into(),
+        };
+        assert!(has(Phase::Observe, "list_cache_backups", &backups));
+        assert!(has(Phase::Step, "list_cache_backups", &backups));
+        assert!(has(Phase::Step, "restore_cache", &dr_cache));
+        assert!(has(Phase::Step, "restore_cache", &backups));
+        assert!(has(Phase::Step, "describe_cache", &dr_cache));
         let record = Resource::Record {
             zone: "Z0SHOP".into(),
             name: "api.shop.example.com".into(),

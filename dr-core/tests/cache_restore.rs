@@ -251,3 +251,45 @@ fn the_caches_section_is_validated_naming_what_is_wrong() {
     let e = broken("    backup_every: 6h", "    backup_every: 6h\n    size: 3");
     assert!(e.contains("size"), "{e}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn planning_names_a_missing_or_stale_backup_as_a_risk() {
+    async fn plan_now(sim: Simulation) -> RecoveryGraph {
+        let observed = sim.observe().await;
+        planner::plan(sim.plan(), "region-failover", &observed).unwrap()
+    }
+    let risks = |g: &RecoveryGraph| -> Vec<String> {
+        g.risks
+            .iter()
+            .filter(|r| r.message.contains("cache"))
+            .map(|r| format!("{:?}: {}", r.service, r.message))
+            .collect()
+    };
+    // As provisioned: a backup 3.6 h old, within its 6 h schedule.
+    let sim = Simulation::new(&bundled(), 5, SimConfig::default());
+    assert_eq!(risks(&plan_now(sim.clone()).await), Vec::<String>::new());
+
+    // The copies stopped: the newest is 20 h old.
+    sim.cloud().remove_cache_backups("us-west-2");
+    sim.cloud().add_cache_backup(
+        "us-west-2",
+        "shop-sessions",
+        "shop-sessions-stale",
+        Duration::from_secs(20 * 3600),
+    );
+    assert_eq!(
+        risks(&plan_now(sim.clone()).await),
+        [
+            r#"Some("api"): cache `sessions`: the newest backup in us-west-2 is 20h old (backups every 6h)"#
+        ]
+    );
+
+    // None at all.
+    sim.cloud().remove_cache_backups("us-west-2");
+    assert_eq!(
+        risks(&plan_now(sim).await),
+        [
+            r#"Some("api"): cache `sessions`: no available backup of shop-sessions in us-west-2 to restore from (its services would move with a cold cache)"#
+        ]
+    );
+}

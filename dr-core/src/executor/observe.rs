@@ -77,9 +77,36 @@ impl ObservedState {
             }
             databases.insert(db.name.clone(), obs);
         }
+        let mut caches = BTreeMap::new();
+        for c in &plan.caches {
+            let mut obs = crate::planner::CacheObservation::default();
+            for region in c.restore.keys() {
+                let Ok(p) = providers.caches(region) else {
+                    continue;
+                };
+                match crate::reads::patiently(|| p.list_cache_backups(region, &c.id)).await {
+                    Ok(backups) => {
+                        let available: Vec<_> = backups
+                            .iter()
+                            .filter(|b| b.state == crate::provider::CacheBackupState::Available)
+                            .collect();
+                        obs.has_backup.insert(region.clone(), !available.is_empty());
+                        obs.newest_backup.insert(
+                            region.clone(),
+                            available.iter().filter_map(|b| b.taken_at).max(),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(cache = %c.name, %region, error = %e, "cannot list cache backups")
+                    }
+                }
+            }
+            caches.insert(c.name.clone(), obs);
+        }
         ObservedState {
             observed_at: at,
             databases,
+            caches,
         }
     }
 }

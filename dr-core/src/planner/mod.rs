@@ -33,7 +33,7 @@ mod pinned;
 pub(crate) mod scenarios;
 mod steps;
 
-pub use observe::{DbObservation, ObservedState, ReplicaObservation};
+pub use observe::{CacheObservation, DbObservation, ObservedState, ReplicaObservation};
 
 use crate::graph::RecoveryGraph;
 use crate::plan::Plan;

@@ -30,6 +30,16 @@ pub struct DbObservation {
     pub latest_snapshot: BTreeMap<String, DateTime<Utc>>,
 }
 
+/// The observed backups of one managed cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+pub struct CacheObservation {
+    /// Per recovery region whose backups were read: when the newest available backup there
+    /// was taken (`None`: none there, or one without a time).
+    pub newest_backup: BTreeMap<String, Option<DateTime<Utc>>>,
+    /// Per recovery region: whether an available backup is there.
+    pub has_backup: BTreeMap<String, bool>,
+}
+
 /// What the planner knows about the resources of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ObservedState {
@@ -37,6 +47,9 @@ pub struct ObservedState {
     pub observed_at: DateTime<Utc>,
     /// Databases by plan name.
     pub databases: BTreeMap<String, DbObservation>,
+    /// Managed caches by plan name (absent: not observed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub caches: BTreeMap<String, CacheObservation>,
 }
 
 impl ObservedState {
@@ -75,9 +88,23 @@ impl ObservedState {
             }
             databases.insert(db.name.clone(), obs);
         }
+        // Each cache's newest backup one full backup interval old in every recovery region.
+        let caches = plan
+            .caches
+            .iter()
+            .map(|c| {
+                let taken = before(at, c.backup_interval());
+                let obs = CacheObservation {
+                    newest_backup: c.restore.keys().map(|r| (r.clone(), Some(taken))).collect(),
+                    has_backup: c.restore.keys().map(|r| (r.clone(), true)).collect(),
+                };
+                (c.name.clone(), obs)
+            })
+            .collect();
         ObservedState {
             observed_at: at,
             databases,
+            caches,
         }
     }
 

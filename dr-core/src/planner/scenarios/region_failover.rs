@@ -101,6 +101,43 @@ impl Kind for RegionFailover {
             g.make_optional(&call);
             g.make_optional(&wait);
             caches.insert(c.name.as_str(), wait);
+            // What the restore will find there, when it was observed.
+            if let Some(obs) = g.observed.caches.get(&c.name) {
+                let owner = g
+                    .plan
+                    .services
+                    .iter()
+                    .find(|s| s.caches.contains(&c.name))
+                    .map(|s| s.name.as_str());
+                let at = g.observed.observed_at;
+                match (obs.has_backup.get(to), obs.newest_backup.get(to)) {
+                    (Some(false), _) => g.risk(
+                        owner,
+                        format!(
+                            "cache `{}`: no available backup of {} in {to} to restore from (its \
+                             services would move with a cold cache)",
+                            c.name, c.id
+                        ),
+                    ),
+                    (_, Some(Some(taken))) => {
+                        let age = (at - *taken).to_std().unwrap_or_default();
+                        // One interval late is still on schedule; beyond, a copy was missed.
+                        if age > c.backup_interval() * 2 {
+                            g.risk(
+                                owner,
+                                format!(
+                                    "cache `{}`: the newest backup in {to} is {} old (backups \
+                                     every {})",
+                                    c.name,
+                                    crate::duration::human(age),
+                                    crate::duration::human(c.backup_interval())
+                                ),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
         }
 
         let target = g.plan.cluster_in(to);
