@@ -16,7 +16,7 @@ pub const SCENARIOS: [&str; 7] = [
 ];
 
 /// Operations that must never take effect twice for one target in a run.
-pub const NON_IDEMPOTENT: [Operation; 10] = [
+pub const NON_IDEMPOTENT: [Operation; 11] = [
     Operation::Promote,
     Operation::Reboot,
     Operation::RestoreSnapshot,
@@ -27,6 +27,7 @@ pub const NON_IDEMPOTENT: [Operation; 10] = [
     Operation::RolloutUndo,
     Operation::CreateVolumeSnapshot,
     Operation::PutSecretValue,
+    Operation::RestoreCache,
 ];
 
 /// The bundled web shop plan (`examples/plans/region-failover.yaml`).

@@ -21,7 +21,7 @@ use dr_core::testkit::journal::Tripwire;
 use dr_tests::{bundled_plan, NON_IDEMPOTENT, SCENARIOS};
 use proptest::prelude::*;
 
-const READS: [Operation; 16] = [
+const READS: [Operation; 18] = [
     Operation::Get,
     Operation::Head,
     Operation::List,
@@ -38,6 +38,8 @@ const READS: [Operation; 16] = [
     Operation::FindVolumeSnapshots,
     Operation::DescribeVolumeSnapshot,
     Operation::GetSecretValue,
+    Operation::DescribeCache,
+    Operation::ListCacheBackups,
 ];
 
 fn executor(sim: &Simulation, seed: u64, plan: &Plan) -> Executor {
