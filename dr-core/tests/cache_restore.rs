@@ -154,35 +154,18 @@ async fn without_a_backup_in_the_recovery_region_the_run_is_degraded_and_moves_t
 #[cfg(feature = "testkit")]
 #[tokio::test(start_paused = true)]
 async fn a_crash_after_the_restore_call_resumes_without_a_second_cache() {
-    use dr_core::journal::{InMemoryJournal, Journal, Record};
-    use dr_core::testkit::journal::Tripwire;
+    use dr_core::journal::Record;
+    use dr_core::testkit::journal::{crash_after_trip, Tripwire};
 
     let plan = bundled();
     let (sim, graph) = setup(&plan).await;
-    // Where the restore's intent is in an uninterrupted journal of the same run.
-    let (probe, _) = setup(&plan).await;
-    let journal = Arc::new(InMemoryJournal::new());
-    executor(&probe)
-        .journal(journal.clone())
-        .start(&graph)
-        .await
-        .unwrap();
-    let records = journal.load().await.unwrap().records;
-    let intent = records
-        .iter()
-        .position(|r| matches!(r, Record::Intent { step, .. } if step == RESTORE))
-        .unwrap();
-
-    // The restore is sent, then the process dies before its outcome is journaled.
-    let wire = Arc::new(Tripwire::new(intent + 1));
+    // The restore is sent right after its intent is journaled, then the process dies before
+    // its outcome is.
+    let wire = Arc::new(Tripwire::when(
+        |r| matches!(r, Record::Intent { step, .. } if step == RESTORE),
+    ));
     let first = executor(&sim).journal(wire.clone());
-    tokio::select! {
-        _ = first.start(&graph) => panic!("the run should have stopped at the restore's outcome"),
-        () = async {
-            wire.tripped().await;
-            tokio::time::sleep(Duration::from_secs(60)).await;
-        } => {}
-    }
+    assert!(crash_after_trip(&first, &graph, &wire, Duration::from_secs(60)).await);
     drop(first);
     assert_eq!(restores(&sim), 1);
 

@@ -14,7 +14,7 @@ use dr_core::planner;
 use dr_core::provider::{InMemoryLease, Lease, LeaseGuard, Operation};
 use dr_core::sim::{FaultConfig, FaultRule, SimConfig};
 use dr_core::simulation::Simulation;
-use dr_core::testkit::journal::Tripwire;
+use dr_core::testkit::journal::{crash_after_trip, Tripwire};
 use dr_core::{Error, RecoveryGraph};
 
 fn plan() -> Plan {
@@ -294,31 +294,16 @@ async fn a_crash_after_a_call_resumes_against_what_the_step_remembered() {
         .iter()
         .find(|s| s.action.kind() == "rollout_undo")
         .expect("a rollback step");
-    // Find the index of the rollback's intent in an uninterrupted journal of the same run.
-    let (probe_sim, _) = setup("application-rollback", SimConfig::default()).await;
-    let journal = Arc::new(InMemoryJournal::new());
-    executor(&probe_sim)
-        .journal(journal.clone())
-        .start(&graph)
-        .await
-        .unwrap();
-    let records = journal.load().await.unwrap().records;
-    let intent = records
-        .iter()
-        .position(|r| matches!(r, Record::Intent { step, .. } if *step == undo.id))
-        .unwrap();
-
-    let wire = Arc::new(Tripwire::new(intent + 1));
+    let wire = {
+        let undo = undo.id.clone();
+        Arc::new(Tripwire::when(
+            move |r| matches!(r, Record::Intent { step, .. } if *step == undo),
+        ))
+    };
     let first = executor(&sim).journal(wire.clone());
     // After the intent, the run goes on until its next append, which never returns: the
     // rollback's call is made, its outcome never written. Then the process dies.
-    tokio::select! {
-        _ = first.start(&graph) => panic!("the run should have stopped at its outcome"),
-        () = async {
-            wire.tripped().await;
-            tokio::time::sleep(Duration::from_secs(600)).await;
-        } => {}
-    }
+    assert!(crash_after_trip(&first, &graph, &wire, Duration::from_secs(600)).await);
     drop(first);
     assert_eq!(effects(&sim, Operation::RolloutUndo), 1);
 

@@ -233,36 +233,19 @@ async fn a_distribution_that_keeps_changing_fails_the_switch_without_overwriting
 #[cfg(feature = "testkit")]
 #[tokio::test(start_paused = true)]
 async fn a_crash_between_set_origin_and_wait_distribution_does_not_set_it_twice() {
-    use dr_core::journal::{InMemoryJournal, Journal, Record};
-    use dr_core::testkit::journal::Tripwire;
+    use dr_core::journal::Record;
+    use dr_core::testkit::journal::{crash_after_trip, Tripwire};
 
     let plan = bundled("region-failover.yaml");
     let (sim, graph) = setup(&plan, "region-failover", SimConfig::default()).await;
     let switch = "static-assets/origin:static-site";
-    // Where the switch's intent is in an uninterrupted journal of the same run.
-    let (probe, _) = setup(&plan, "region-failover", SimConfig::default()).await;
-    let journal = Arc::new(InMemoryJournal::new());
-    executor(&probe)
-        .journal(journal.clone())
-        .start(&graph)
-        .await
-        .unwrap();
-    let records = journal.load().await.unwrap().records;
-    let intent = records
-        .iter()
-        .position(|r| matches!(r, Record::Intent { step, .. } if step == switch))
-        .unwrap();
-
-    // The origin is written, then the process dies before the outcome is journaled.
-    let wire = Arc::new(Tripwire::new(intent + 1));
+    // The origin is written right after the switch's intent is journaled, then the process
+    // dies before its outcome is.
+    let wire = Arc::new(Tripwire::when(
+        move |r| matches!(r, Record::Intent { step, .. } if step == switch),
+    ));
     let first = executor(&sim).journal(wire.clone());
-    tokio::select! {
-        _ = first.start(&graph) => panic!("the run should have stopped at the switch's outcome"),
-        () = async {
-            wire.tripped().await;
-            tokio::time::sleep(Duration::from_secs(120)).await;
-        } => {}
-    }
+    assert!(crash_after_trip(&first, &graph, &wire, Duration::from_secs(120)).await);
     drop(first);
     assert_eq!(effects(sim.cloud(), Operation::SetOrigin), 1);
     assert_eq!(

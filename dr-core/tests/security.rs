@@ -19,7 +19,7 @@ use dr_core::provider::{
 use dr_core::sim::{FaultConfig, FaultRule, SimConfig};
 use dr_core::simulation::Simulation;
 use dr_core::step::security::Evidence;
-use dr_core::testkit::journal::Tripwire;
+use dr_core::testkit::journal::{crash_after_trip, Tripwire};
 use dr_core::{RecoveryGraph, Secret};
 use sha2::Digest;
 
@@ -332,13 +332,7 @@ async fn a_crash_after_the_rotation_resumes_without_rotating_twice() {
     let first = executor(&sim).journal(wire.clone());
     // After the rotation's intent the run goes on until its next append, which never
     // returns: the new version is written, its outcome never journaled. Then it dies.
-    tokio::select! {
-        _ = first.start(&graph) => panic!("the run should have stopped after the rotation"),
-        () = async {
-            wire.tripped().await;
-            tokio::time::sleep(Duration::from_secs(600)).await;
-        } => {}
-    }
+    assert!(crash_after_trip(&first, &graph, &wire, Duration::from_secs(600)).await);
     drop(first);
     assert_eq!(effects(&sim, Operation::PutSecretValue), 1);
     let before = sim

@@ -114,3 +114,51 @@ impl Journal for Tripwire {
         self.inner.load().await
     }
 }
+
+/// Starts `graph` with `executor` (journaling to a [`Tripwire`]) and, once `wire` has
+/// tripped, lets the run go on for `grace` — the calls already sent are made, nothing more is
+/// journaled — then drops it: a crash right after the tripping record. Returns `false` when
+/// the run ended before the wire tripped.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use dr_core::executor::{AutoApprove, Executor};
+/// use dr_core::journal::Record;
+/// use dr_core::testkit::journal::{crash_after_trip, Tripwire};
+///
+/// let plan = dr_core::plan::Plan::from_yaml_str(r#"
+/// name: shop
+/// regions: [{ name: east, role: primary }, { name: west, role: secondary }]
+/// databases: [{ name: db, engine: postgres, region: east, replicas: [{ id: db-west, region: west }] }]
+/// services: [{ name: api, rto: 1h, rpo: 1h, database: db }]
+/// scenarios: [{ name: failover, kind: region-failover, from: east, to: west }]
+/// "#).unwrap();
+/// let sim = dr_core::simulation::Simulation::new(&plan, 1, Default::default());
+/// sim.inject(plan.scenario("failover").unwrap()).await;
+/// let graph = dr_core::planner::plan(&plan, "failover", &sim.observe().await).unwrap();
+/// let wire = Arc::new(Tripwire::when(|r| matches!(r, Record::Intent { step, .. } if step == "db/promote")));
+/// let executor = Executor::new(sim.providers())
+///     .clock(sim.cloud().clock())
+///     .approvals(Arc::new(AutoApprove))
+///     .journal(wire.clone());
+/// assert!(crash_after_trip(&executor, &graph, &wire, Duration::from_secs(60)).await);
+/// # }
+/// ```
+pub async fn crash_after_trip(
+    executor: &crate::executor::Executor,
+    graph: &crate::RecoveryGraph,
+    wire: &Tripwire,
+    grace: std::time::Duration,
+) -> bool {
+    tokio::select! {
+        _ = executor.start(graph) => false,
+        () = async {
+            wire.tripped().await;
+            tokio::time::sleep(grace).await;
+        } => true,
+    }
+}
