@@ -468,6 +468,12 @@ impl LoadBalancerDef {
 /// A managed cache (an ElastiCache Redis cluster) in its home region, and the id it is
 /// restored under in each region it can be recovered into, from its newest backup there.
 ///
+/// The backups are the provider's own backups held in the recovery region (ElastiCache
+/// snapshots there whose source is `id`); getting them there is outside the run, as
+/// ElastiCache copies snapshots only within a region (export the RDB file to S3, seed a
+/// cache of the same id in the recovery region from it, snapshot that). Restoring straight from an RDB
+/// file in a bucket is not supported.
+///
 /// ```yaml
 /// caches:
 ///   - name: sessions
