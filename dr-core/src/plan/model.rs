@@ -471,8 +471,8 @@ impl LoadBalancerDef {
 /// The backups are the provider's own backups held in the recovery region (ElastiCache
 /// snapshots there whose source is `id`); getting them there is outside the run, as
 /// ElastiCache copies snapshots only within a region (export the RDB file to S3, seed a
-/// cache of the same id in the recovery region from it, snapshot that). Restoring straight from an RDB
-/// file in a bucket is not supported.
+/// cache of the same id in the recovery region from it, snapshot that). Restoring straight
+/// from an RDB file in a bucket is not supported.
 ///
 /// ```yaml
 /// caches:
