@@ -43,14 +43,17 @@ pub(crate) struct GraphBuilder<'a> {
 
 impl<'a> GraphBuilder<'a> {
     pub(super) fn new(plan: &'a Plan, scenario: &'a Scenario, observed: &'a ObservedState) -> Self {
+        // Sized once for the usual few steps per service: growing a large vector and map by
+        // doubling copies them and, with glibc, consolidates the freed blocks each time.
+        let hint = plan.services.len() * 5 + plan.databases.len() * 4 + 32;
         GraphBuilder {
             plan,
             scenario,
             observed,
-            steps: Vec::new(),
-            positions: FastMap::default(),
+            steps: Vec::with_capacity(hint),
+            positions: FastMap::with_capacity_and_hasher(hint, Default::default()),
             hasher: foldhash::fast::RandomState::default(),
-            by_service: FastMap::default(),
+            by_service: FastMap::with_capacity_and_hasher(plan.services.len(), Default::default()),
             db_loss: BTreeMap::new(),
             risks: Vec::new(),
             reached_at: Vec::new(),
