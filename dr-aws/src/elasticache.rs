@@ -140,17 +140,21 @@ impl ElastiCacheCaches {
         Ok(out)
     }
 
-    /// The one cluster of a `DescribeCacheClusters` or `CreateCacheCluster` reply.
-    fn cluster(&self, ctx: Ctx<'_>, text: &str, region: &str, id: &str) -> Result<CacheCluster> {
+    /// The cluster `id` of a `DescribeCacheClusters` or `CreateCacheCluster` reply, if it is
+    /// there (ElastiCache stores ids in lower case: they are compared without case).
+    fn cluster(
+        &self,
+        ctx: Ctx<'_>,
+        text: &str,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<CacheCluster>> {
         let clusters = parse_clusters(text).map_err(|m| self.query.invalid_response(ctx, m))?;
-        let c = clusters
+        clusters
             .into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| Error::NotFound {
-                provider: NAME.into(),
-                resource: ctx.resource.into(),
-            })?;
-        c.into_cache(region)
+            .find(|c| c.id.eq_ignore_ascii_case(id))
+            .map(|c| c.into_cache(region))
+            .transpose()
             .map_err(|m| self.query.invalid_response(ctx, m))
     }
 }
@@ -201,8 +205,13 @@ struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether it was taken of the cache (or replication group) `cache`; ids compared
+    /// without case, as ElastiCache stores them in lower case.
     fn of(&self, cache: &str) -> bool {
-        self.cluster.as_deref() == Some(cache) || self.group.as_deref() == Some(cache)
+        [&self.cluster, &self.group]
+            .into_iter()
+            .flatten()
+            .any(|id| id.eq_ignore_ascii_case(cache))
     }
 
     /// Its state, or `None` for a snapshot being deleted.
@@ -397,7 +406,11 @@ impl CacheRestore for ElastiCacheCaches {
         let params = [("CacheClusterId", id), ("ShowCacheNodeInfo", "true")];
         let body = self.query.body("DescribeCacheClusters", params);
         let text = self.query.call(region, body, ctx).await?;
-        self.cluster(ctx, &text, region, id)
+        self.cluster(ctx, &text, region, id)?
+            .ok_or_else(|| Error::NotFound {
+                provider: NAME.into(),
+                resource: res.clone(),
+            })
     }
 
     async fn list_cache_backups(&self, region: &str, cache: &str) -> Result<Vec<CacheBackup>> {
@@ -481,7 +494,10 @@ impl CacheRestore for ElastiCacheCaches {
         ];
         let body = self.query.body("CreateCacheCluster", params);
         let text = self.query.call(region, body, ctx).await?;
-        let cache = self.cluster(ctx, &text, region, id)?;
+        let cache = self.cluster(ctx, &text, region, id)?.ok_or_else(|| {
+            self.query
+                .invalid_response(ctx, format!("no cache cluster {id} in the reply"))
+        })?;
         tracing::info!(
             region,
             cache = id,
@@ -639,6 +655,7 @@ mod tests {
         );
         assert_eq!(snaps[0].state(), Ok(Some(CacheBackupState::Available)));
         assert!(snaps[0].of("shop-sessions") && !snaps[0].of("other"));
+        assert!(snaps[0].of("Shop-Sessions"), "ids are stored in lower case");
         // A cluster-mode backup belongs to its replication group, and has no time here.
         assert!(snaps[1].of("shop-sessions"));
         assert_eq!(snaps[1].taken_at, None);

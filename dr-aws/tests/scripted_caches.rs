@@ -204,9 +204,10 @@ async fn a_restore_creates_one_node_of_the_snapshots_engine_and_node_type() {
     })
     .await;
     let cache = provider(endpoint)
-        .restore_cache("us-west-2", "sessions-dr", "s-0400", None)
+        .restore_cache("us-west-2", "Sessions-DR", "s-0400", None)
         .await
         .expect("restore started");
+    // ElastiCache stores the id in lower case: the reply's cluster is the one asked for.
     assert_eq!(cache.id, "sessions-dr");
     assert_eq!(cache.state, CacheState::Creating);
     let seen = seen.lock().expect("log");
@@ -215,7 +216,7 @@ async fn a_restore_creates_one_node_of_the_snapshots_engine_and_node_type() {
     let create = &seen[1].1;
     for param in [
         "Action=CreateCacheCluster",
-        "CacheClusterId=sessions-dr",
+        "CacheClusterId=Sessions-DR",
         "SnapshotName=s-0400",
         "Engine=valkey",
         "NumCacheNodes=1",
