@@ -9,7 +9,7 @@ mod moto;
 use dr_aws::ElastiCacheCaches;
 use dr_core::provider::{CacheBackupState, CacheRestore, CacheState};
 use dr_core::{Error, Retry};
-use moto::{assert_unauthorized_and_refused, aws, cache_with_snapshot, closed_endpoint, unique};
+use moto::{assert_unauthorized_and_refused, aws, cache_with_snapshot, refusing, unique};
 
 const REGION: &str = "us-west-2";
 
@@ -95,23 +95,14 @@ async fn unknown_backups_and_caches_are_not_found() {
 #[tokio::test]
 async fn without_credentials_or_a_listener_the_call_is_refused_typed() {
     let Some(aws) = aws().await else { return };
-    let endpoint = aws
-        .sdk_config()
-        .endpoint_url()
-        .expect("endpoint")
-        .to_string();
-    let caches = ElastiCacheCaches::new(None, Some(endpoint), None).expect("provider");
-    let no_credentials = caches
+    let [no_credentials, closed] = refusing(&aws).map(|(credentials, endpoint)| {
+        ElastiCacheCaches::new(credentials, Some(endpoint), None).expect("provider")
+    });
+    let no_credentials = no_credentials
         .list_cache_backups(REGION, "sessions")
         .await
         .expect_err("no credentials");
-    let caches = ElastiCacheCaches::new(
-        aws.sdk_config().credentials_provider(),
-        Some(closed_endpoint()),
-        None,
-    )
-    .expect("provider");
-    let closed = caches
+    let closed = closed
         .describe_cache(REGION, "sessions")
         .await
         .expect_err("nobody listens");

@@ -11,7 +11,7 @@ mod moto;
 use dr_aws::Ec2Volumes;
 use dr_core::provider::{VolumeSnapshotState, VolumeSnapshots};
 use dr_core::Error;
-use moto::{assert_unauthorized_and_refused, aws, closed_endpoint, volume};
+use moto::{assert_unauthorized_and_refused, aws, refusing, volume};
 
 const REGION: &str = "us-east-1";
 
@@ -106,23 +106,14 @@ async fn unknown_volumes_and_snapshots_are_not_found() {
 #[tokio::test]
 async fn without_credentials_or_an_endpoint_the_call_is_refused_typed() {
     let Some(aws) = aws().await else { return };
-    let endpoint = aws
-        .sdk_config()
-        .endpoint_url()
-        .expect("endpoint")
-        .to_string();
-    let ec2 = Ec2Volumes::new(None, Some(endpoint), None).expect("provider");
-    let no_credentials = ec2
+    let [no_credentials, closed] = refusing(&aws).map(|(credentials, endpoint)| {
+        Ec2Volumes::new(credentials, Some(endpoint), None).expect("provider")
+    });
+    let no_credentials = no_credentials
         .find_volume_snapshots(REGION, "vol-1", &BTreeMap::new())
         .await
         .expect_err("no credentials");
-    let ec2 = Ec2Volumes::new(
-        aws.sdk_config().credentials_provider(),
-        Some(closed_endpoint()),
-        None,
-    )
-    .expect("provider");
-    let closed = ec2
+    let closed = closed
         .describe_volume_snapshot(REGION, "snap-1")
         .await
         .expect_err("nobody listens");

@@ -93,6 +93,25 @@ pub fn closed_endpoint() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// The credentials and endpoint of two providers every call of which is refused: none on
+/// moto (`Unauthorized`), then moto's on [`closed_endpoint`] (`Refused`).
+pub fn refusing(
+    aws: &AwsConfig,
+) -> [(
+    Option<dr_aws::sdk::s3::config::SharedCredentialsProvider>,
+    String,
+); 2] {
+    let moto = aws
+        .sdk_config()
+        .endpoint_url()
+        .expect("endpoint")
+        .to_string();
+    [
+        (None, moto),
+        (aws.sdk_config().credentials_provider(), closed_endpoint()),
+    ]
+}
+
 /// Checks the error of a call made without credentials (`Unauthorized`, permanent) and of
 /// one sent to [`closed_endpoint`] (`Refused` before anything was sent: worth a retry).
 pub fn assert_unauthorized_and_refused(no_credentials: &dr_core::Error, closed: &dr_core::Error) {
