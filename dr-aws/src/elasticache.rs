@@ -48,7 +48,9 @@ const PAGE: &str = "50";
 ///   name (`NotFound` when it is not there, `InvalidState` when it is not `available`), then
 ///   `CreateCacheCluster` of one node from it, with the snapshot's engine (`redis` when it
 ///   names none) and the given node type or the snapshot's. `CacheClusterAlreadyExists` is
-///   `AlreadyExists`: a resumed run finds the cache it restored before.
+///   `AlreadyExists`: a resumed run finds the cache it restored before. The cache is made
+///   in the region's default parameter and subnet groups; ElastiCache refuses to make one
+///   node of a cluster-mode (sharded) backup (`InvalidRequest`).
 ///
 /// Cluster states map as `creating`, `restoring` → `Creating`; `available` → `Available`;
 /// `modifying`, `rebooting cluster nodes`, `snapshotting` → `Modifying`; `deleting`,
