@@ -424,6 +424,31 @@ impl AwsConfig {
         )
     }
 
+    /// The ElastiCache cache restore provider, any region, signing with the resolved
+    /// credentials and sending to the configured endpoint when there is one.
+    ///
+    /// # Errors
+    /// `InvalidRequest` when the HTTP client cannot be built.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
+    /// use dr_core::provider::CacheRestore;
+    ///
+    /// let caches = dr_aws::AwsConfig::from_env().await?.build_elasticache_caches()?;
+    /// let cache = caches.describe_cache("us-west-2", "shop-sessions-dr").await?;
+    /// println!("{:?} at {:?}", cache.state, cache.endpoint);
+    /// # Ok(()) }
+    /// ```
+    pub fn build_elasticache_caches(&self) -> Result<crate::ElastiCacheCaches> {
+        crate::ElastiCacheCaches::new(
+            self.sdk.credentials_provider(),
+            self.sdk.endpoint_url().map(str::to_string),
+            self.operation_timeout,
+        )
+    }
+
     /// The Secrets Manager provider (one client per region, made on first use).
     pub fn build_secretsmanager(&self) -> crate::SecretsManagerSecrets {
         crate::SecretsManagerSecrets::from_conf(aws_sdk_secretsmanager::Config::new(&self.sdk))

@@ -6,9 +6,9 @@
 //! |---|---|---|
 //! | credentials could not be loaded, `AccessDenied`, `InvalidAccessKeyId`, `SignatureDoesNotMatch`, `ExpiredToken`, 401/403 | `Unauthorized` | permanent |
 //! | `Throttling`, `ThrottlingException`, `RequestLimitExceeded`, `SlowDown`, `PriorRequestNotComplete`, 429 | `Throttled` | temporary |
-//! | `…NotFound…`, `NoSuch…`, 404 | `NotFound` | permanent |
-//! | `…AlreadyExists…` | `AlreadyExists` | permanent |
-//! | `InvalidDBInstanceState`, `InvalidDBSnapshotState` | `InvalidState` | permanent |
+//! | `…NotFound…` (`CacheClusterNotFound`, `SnapshotNotFoundFault`), `NoSuch…`, 404 | `NotFound` | permanent |
+//! | `…AlreadyExists…` (`CacheClusterAlreadyExists`) | `AlreadyExists` | permanent |
+//! | `InvalidDBInstanceState`, `InvalidDBSnapshotState`, `IncorrectState`, `InvalidSnapshotState`, `InvalidCacheClusterState`, `InvalidReplicationGroupState` | `InvalidState` | permanent |
 //! | 5xx, `InternalError`, `ServiceUnavailable` | `Unavailable` | temporary |
 //! | other 4xx (`InvalidParameterValue`, `InvalidChangeBatch`, …) | `InvalidRequest` | permanent |
 //! | the SDK's own timeout | `Timeout` | temporary |
@@ -85,6 +85,12 @@ const INVALID_STATE_CODES: &[&str] = &[
     "InvalidDBClusterStateFault",
     "InvalidObjectState",
     "IncorrectState",
+    "InvalidSnapshotState",
+    "InvalidSnapshotStateFault",
+    "InvalidCacheClusterState",
+    "InvalidCacheClusterStateFault",
+    "InvalidReplicationGroupState",
+    "InvalidReplicationGroupStateFault",
 ];
 
 const UNAVAILABLE_CODES: &[&str] = &[

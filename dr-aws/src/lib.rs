@@ -5,8 +5,10 @@ mod cloudfront;
 mod config;
 mod ec2;
 mod eks;
+mod elasticache;
 mod elbv2;
 mod error;
+mod query;
 mod rds;
 mod route53;
 mod s3;
@@ -20,6 +22,7 @@ pub use config::{
 };
 pub use ec2::Ec2Volumes;
 pub use eks::{node_group_state, EksNodes};
+pub use elasticache::ElastiCacheCaches;
 pub use elbv2::{target_state, Elbv2Targets};
 pub use rds::{db_state, RdsDatabase};
 pub use route53::{HealthCheckProtocol, HealthCheckSpec, Route53Dns, UNCHANGED};

@@ -10,8 +10,8 @@ mod moto;
 
 use dr_aws::Ec2Volumes;
 use dr_core::provider::{VolumeSnapshotState, VolumeSnapshots};
-use dr_core::{Error, Retry};
-use moto::{aws, volume};
+use dr_core::Error;
+use moto::{assert_unauthorized_and_refused, aws, refusing, volume};
 
 const REGION: &str = "us-east-1";
 
@@ -106,33 +106,16 @@ async fn unknown_volumes_and_snapshots_are_not_found() {
 #[tokio::test]
 async fn without_credentials_or_an_endpoint_the_call_is_refused_typed() {
     let Some(aws) = aws().await else { return };
-    let endpoint = aws
-        .sdk_config()
-        .endpoint_url()
-        .expect("endpoint")
-        .to_string();
-    let ec2 = Ec2Volumes::new(None, Some(endpoint), None).expect("provider");
-    let e = ec2
+    let [no_credentials, closed] = refusing(&aws).map(|(credentials, endpoint)| {
+        Ec2Volumes::new(credentials, Some(endpoint), None).expect("provider")
+    });
+    let no_credentials = no_credentials
         .find_volume_snapshots(REGION, "vol-1", &BTreeMap::new())
         .await
         .expect_err("no credentials");
-    assert!(matches!(e, Error::Unauthorized { .. }), "{e}");
-    assert_eq!(e.retry(), Retry::Permanent);
-    // A port nobody listens on: refused before anything was sent, worth a retry.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let ec2 = Ec2Volumes::new(
-        aws.sdk_config().credentials_provider(),
-        Some(format!("http://127.0.0.1:{port}")),
-        None,
-    )
-    .expect("provider");
-    let e = ec2
+    let closed = closed
         .describe_volume_snapshot(REGION, "snap-1")
         .await
         .expect_err("nobody listens");
-    assert!(matches!(e, Error::Refused { .. }), "{e}");
-    assert!(e.is_retryable(), "{e}");
+    assert_unauthorized_and_refused(&no_credentials, &closed);
 }

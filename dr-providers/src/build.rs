@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use dr_core::plan::Plan;
 use dr_core::provider::{
-    CdnOrigin, ClusterDeployer, DatabaseReplica, DbRef, DnsFailover, HealthProbe, HttpProbe,
-    LoadBalancer, NodeCapacity, Notifier, SecretManager, SnapshotStore, VolumeSnapshots,
+    CacheRestore, CdnOrigin, ClusterDeployer, DatabaseReplica, DbRef, DnsFailover, HealthProbe,
+    HttpProbe, LoadBalancer, NodeCapacity, Notifier, SecretManager, SnapshotStore, VolumeSnapshots,
     WorkloadRef,
 };
 use dr_core::sim::SimConfig;
@@ -91,6 +91,8 @@ pub(crate) enum Reach {
     Probe(Arc<dyn HealthProbe>, String),
     Cdn(Arc<dyn CdnOrigin>, String),
     LoadBalancer(Arc<dyn LoadBalancer>, String),
+    /// The backups in a region (first) of a plan cache (its home id, second).
+    CacheBackups(Arc<dyn CacheRestore>, String, String),
 }
 
 /// The providers a plan runs on, built from a providers file.
@@ -514,6 +516,26 @@ pub async fn build_with(
         providers = providers.with_volumes_in(region, volumes);
         route(&mut routes, "volumes", region, name, true);
     }
+    for (region, p) in &config.caches {
+        let settings = shared_aws.merged(&p.aws());
+        let (caches, name) = match p.kind {
+            CachesKind::Elasticache => (
+                elasticache_caches(&settings, region).await?,
+                describe_aws("elasticache", Some(region), &settings),
+            ),
+        };
+        providers = providers.with_caches_in(region, caches.clone());
+        let i = route(&mut routes, "caches", region, name, true);
+        // The backups each plan cache restored here has in this region.
+        for c in plan
+            .caches
+            .iter()
+            .filter(|c| c.restore.contains_key(region))
+        {
+            let backups = Reach::CacheBackups(caches.clone(), region.clone(), c.id.clone());
+            reach.push((i, backups));
+        }
+    }
 
     // What the plan names in those roles and the file does not map: simulated under
     // `default: simulated` (see above), and routed so the dry run says so.
@@ -550,6 +572,14 @@ pub async fn build_with(
                     .filter(|r| !config.volumes.contains_key(&r.name))
                     .map(|r| ("volumes", r.name.clone())),
             );
+        }
+        // A cache is restored in each region of its `restore` map.
+        for c in &plan.caches {
+            for region in c.restore.keys() {
+                if !config.caches.contains_key(region) {
+                    unmapped.push(("caches", region.clone()));
+                }
+            }
         }
         unmapped.sort();
         unmapped.dedup();
@@ -777,6 +807,26 @@ async fn ec2_volumes(
 #[cfg(not(feature = "aws"))]
 async fn ec2_volumes(_: &AwsSettings, _: &str) -> Result<Arc<dyn VolumeSnapshots>, ProvidersError> {
     unreachable_kind("ec2")
+}
+
+#[cfg(feature = "aws")]
+async fn elasticache_caches(
+    s: &AwsSettings,
+    region: &str,
+) -> Result<Arc<dyn CacheRestore>, ProvidersError> {
+    let aws = aws_config(s, region, "caches", &format!("region {region}")).await?;
+    let caches = aws
+        .build_elasticache_caches()
+        .map_err(build_err("caches", &format!("region {region}")))?;
+    Ok(Arc::new(caches))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn elasticache_caches(
+    _: &AwsSettings,
+    _: &str,
+) -> Result<Arc<dyn CacheRestore>, ProvidersError> {
+    unreachable_kind("elasticache")
 }
 
 #[cfg(feature = "azure")]

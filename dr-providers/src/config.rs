@@ -71,6 +71,10 @@ pub struct ProvidersConfig {
     /// volumes).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, VolumesProvider>,
+    /// The managed caches of each region (the recovery regions the plan's caches are
+    /// restored in).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub caches: BTreeMap<String, CachesProvider>,
 }
 
 /// The fallback for unmapped plan resources.
@@ -600,8 +604,8 @@ pub enum SecretsKind {
     Secretsmanager,
 }
 
-/// A provider of a per-region role — the secret manager of one region, or its block volume
-/// snapshots — whose entry's key is the region its requests go to: which implementation
+/// A provider of a per-region role — the secret manager of one region, its block volume
+/// snapshots, or its managed caches — whose entry's key is the region its requests go to: which implementation
 /// (`K`), and its AWS settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -637,6 +641,18 @@ pub type VolumesProvider = RegionalProvider<VolumesKind>;
 pub enum VolumesKind {
     /// EBS snapshots through the EC2 API (`dr-aws`, feature `aws`).
     Ec2,
+}
+
+/// The managed caches of one region, restored there from their backups (the entry's key is
+/// the region).
+pub type CachesProvider = RegionalProvider<CachesKind>;
+
+/// Managed cache kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CachesKind {
+    /// Amazon ElastiCache clusters restored from snapshots (`dr-aws`, feature `aws`).
+    Elasticache,
 }
 
 impl<K> RegionalProvider<K> {

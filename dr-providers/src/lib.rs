@@ -35,12 +35,15 @@
 //!   us-east-1: { kind: secretsmanager }
 //! volumes:
 //!   us-east-1: { kind: ec2 }
+//! caches:
+//!   us-west-2: { kind: elasticache }
 //! ```
 //!
-//! The `cdn`, `load_balancers`, `node_groups`, `secrets` and `volumes` sections map the CDN
-//! origin, load balancer, node capacity, secret manager and volume snapshot roles to
-//! CloudFront, ELBv2, EKS, Secrets Manager and EC2 (feature `aws`). What they do not map is
-//! simulated under `default: simulated`; without it, a
+//! The `cdn`, `load_balancers`, `node_groups`, `secrets`, `volumes` and `caches` sections map
+//! the CDN origin, load balancer, node capacity, secret manager, volume snapshot and managed
+//! cache roles to CloudFront, ELBv2, EKS, Secrets Manager, EC2 and ElastiCache (feature
+//! `aws`); a `caches` key is the recovery region a plan cache is restored in. What they do
+//! not map is simulated under `default: simulated`; without it, a
 //! distribution, target group, cluster or region they do not map has no provider (preflight
 //! names it before anything runs). `node_groups` keys must be plan clusters; the
 //! others are checked for their own settings only (an `elbv2` entry needs a region: its own,
@@ -80,6 +83,7 @@ pub use config::{
     NotificationProvider, PgInstanceConfig, ProvidersConfig, RegionalProvider, SecretRef,
     SecretsKind, SecretsProvider, StoreKind, StoreProvider, VolumesKind, VolumesProvider,
 };
+pub use config::{CachesKind, CachesProvider};
 pub use error::ProvidersError;
 pub use load::MAX_PROVIDERS_BYTES;
 pub use notify::LogNotifier;

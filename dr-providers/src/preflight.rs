@@ -83,7 +83,7 @@ impl Built {
     /// Makes one read-only call to every mapped provider, each bounded by `limit`, all at
     /// once: a database's describe, a record's read, a workload's rollout status, a store's
     /// listing, a health check's probe, a CDN distribution's describe, a target group's
-    /// target health.
+    /// target health, the backups a plan cache has in the region it is restored in.
     ///
     /// # Examples
     ///
@@ -178,6 +178,15 @@ impl Built {
                     (
                         call,
                         out.map(|r| (answered(&r), shown(&r, |t| format!("{} targets", t.len())))),
+                    )
+                }
+                Reach::CacheBackups(p, region, cache) => {
+                    let call = format!("list_cache_backups {region}/{cache}");
+                    let out =
+                        tokio::time::timeout(limit, p.list_cache_backups(region, cache)).await;
+                    (
+                        call,
+                        out.map(|r| (answered(&r), shown(&r, |b| format!("{} backups", b.len())))),
                     )
                 }
                 Reach::Probe(p, target) => {

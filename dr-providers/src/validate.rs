@@ -590,4 +590,27 @@ fn validate_roles(config: &ProvidersConfig, plan: &Plan, out: &mut Vec<Problem>)
             }
         }
     }
+    let restored_in: Vec<&String> = plan.caches.iter().flat_map(|c| c.restore.keys()).collect();
+    for (region, p) in &config.caches {
+        let path = format!("caches.{region}");
+        if !restored_in.contains(&region) {
+            let mut regions = restored_in.clone();
+            regions.sort();
+            regions.dedup();
+            out.push(problem(
+                &path,
+                format!(
+                    "the plan restores no cache in region `{}` (it restores caches in: {})",
+                    safe(region),
+                    list(regions.into_iter())
+                ),
+            ));
+        }
+        match p.kind {
+            CachesKind::Elasticache => {
+                needs_feature(out, &path, "elasticache", "aws");
+                check_aws(out, &path, &p.aws());
+            }
+        }
+    }
 }

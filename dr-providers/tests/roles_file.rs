@@ -1,4 +1,4 @@
-//! The providers file's CDN, load balancer, node group, secret manager and volume sections: parsing
+//! The providers file's CDN, load balancer, node group, secret manager, volume and cache sections: parsing
 //! (unknown kinds named), validation (AWS settings, regions, plan clusters), the build into
 //! `Providers` with its routes, the calls each step makes routed to them, and the IAM
 //! actions and ARNs rendered for them.
@@ -35,6 +35,8 @@ secrets:
   us-east-1: { kind: secretsmanager }
 volumes:
   us-east-1: { kind: ec2 }
+caches:
+  us-west-2: { kind: elasticache }
 "#;
 
 #[test]
@@ -57,6 +59,10 @@ fn the_sections_parse_and_unknown_kinds_are_named() {
         dr_providers::SecretsKind::Secretsmanager
     );
     assert_eq!(c.volumes["us-east-1"].kind, dr_providers::VolumesKind::Ec2);
+    assert_eq!(
+        c.caches["us-west-2"].kind,
+        dr_providers::CachesKind::Elasticache
+    );
 
     for (text, path, kind, expected) in [
         (
@@ -82,6 +88,12 @@ fn the_sections_parse_and_unknown_kinds_are_named() {
             "secrets.us-east-1.kind",
             "vault",
             "secretsmanager",
+        ),
+        (
+            "caches:\n  us-west-2: { kind: memorystore }\n",
+            "caches.us-west-2.kind",
+            "memorystore",
+            "elasticache",
         ),
     ] {
         let msg = ProvidersConfig::parse(text, Format::Yaml, "providers.yaml")
@@ -137,6 +149,9 @@ node_groups:
   dr-west: { kind: eks, cluster_name: " ", access_key_id: { env: AK } }
 secrets:
   us-east-1: { kind: secretsmanager, endpoint: "http://u:pw@127.0.0.1:1" }
+caches:
+  eu-west-9: { kind: elasticache }
+  us-west-2: { kind: elasticache, secret_access_key: { env: SK } }
 "#,
     )
     .unwrap();
@@ -150,6 +165,8 @@ secrets:
         "node_groups.dr-west.cluster_name",
         "node_groups.dr-west",
         "secrets.us-east-1.endpoint",
+        "caches.eu-west-9",
+        "caches.us-west-2",
     ] {
         assert!(
             paths.contains(&expected),
@@ -168,6 +185,12 @@ secrets:
         msg.contains("`access_key_id` and `secret_access_key` go together"),
         "{msg}"
     );
+    assert!(
+        msg.contains(
+            "the plan restores no cache in region `eu-west-9` (it restores caches in: us-west-2)"
+        ),
+        "{msg}"
+    );
     assert!(!msg.contains("pw@"), "{msg}");
 }
 
@@ -176,7 +199,14 @@ secrets:
 async fn without_the_aws_feature_each_kind_names_it() {
     let config = ProvidersConfig::from_yaml(FILE).unwrap();
     let msg = build(&config, &plan()).await.unwrap_err().to_string();
-    for kind in ["cloudfront", "elbv2", "eks", "secretsmanager", "ec2"] {
+    for kind in [
+        "cloudfront",
+        "elbv2",
+        "eks",
+        "secretsmanager",
+        "ec2",
+        "elasticache",
+    ] {
         assert!(
             msg.contains(&format!("`{kind}` needs the `aws` feature")),
             "{kind}: {msg}"
@@ -296,17 +326,7 @@ fn the_iam_policy_names_each_new_operation_on_its_resource() {
     let set = PermissionSet::for_graphs(&plan, [&g], &opts);
     let docs = permissions::render(&set, &plan, Some(&config));
     let policy = docs.aws.expect("an IAM policy");
-    let statements = policy["Statement"].as_array().unwrap();
-    let grants = |action: &str| -> Vec<String> {
-        let mut out: Vec<String> = statements
-            .iter()
-            .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
-            .flat_map(|s| s["Resource"].as_array().unwrap().clone())
-            .map(|r| r.as_str().unwrap().to_string())
-            .collect();
-        out.sort();
-        out
-    };
+    let grants = |action: &str| grants(&policy, action);
     let dist = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL";
     for action in [
         "cloudfront:GetDistribution",
@@ -356,33 +376,136 @@ fn the_iam_policy_names_each_new_operation_on_its_resource() {
 #[test]
 fn each_operation_maps_to_its_iam_actions() {
     use permissions::aws::actions;
-    assert_eq!(
-        actions("cdn", Operation::DescribeDistribution),
-        ["cloudfront:GetDistribution"]
-    );
-    assert_eq!(
-        actions("load_balancer", Operation::TargetHealth),
-        [
-            "elasticloadbalancing:DescribeTargetGroups",
-            "elasticloadbalancing:DescribeTargetHealth"
-        ]
-    );
-    assert_eq!(
-        actions("nodes", Operation::ScaleNodeGroup),
-        ["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"]
-    );
-    assert_eq!(
-        actions("secrets", Operation::PutSecretValue),
-        ["secretsmanager:PutSecretValue"]
-    );
-    assert_eq!(
-        actions("volumes", Operation::CreateVolumeSnapshot),
-        ["ec2:CreateSnapshot", "ec2:CreateTags"]
-    );
-    assert_eq!(
-        actions("volumes", Operation::FindVolumeSnapshots),
-        ["ec2:DescribeSnapshots"]
-    );
+    let table: [(&str, Operation, &[&str]); 9] = [
+        (
+            "cdn",
+            Operation::DescribeDistribution,
+            &["cloudfront:GetDistribution"],
+        ),
+        (
+            "load_balancer",
+            Operation::TargetHealth,
+            &[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+            ],
+        ),
+        (
+            "nodes",
+            Operation::ScaleNodeGroup,
+            &["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
+        ),
+        (
+            "secrets",
+            Operation::PutSecretValue,
+            &["secretsmanager:PutSecretValue"],
+        ),
+        (
+            "volumes",
+            Operation::CreateVolumeSnapshot,
+            &["ec2:CreateSnapshot", "ec2:CreateTags"],
+        ),
+        (
+            "volumes",
+            Operation::FindVolumeSnapshots,
+            &["ec2:DescribeSnapshots"],
+        ),
+        (
+            "caches",
+            Operation::DescribeCache,
+            &["elasticache:DescribeCacheClusters"],
+        ),
+        (
+            "caches",
+            Operation::ListCacheBackups,
+            &["elasticache:DescribeSnapshots"],
+        ),
+        (
+            "caches",
+            Operation::RestoreCache,
+            &[
+                "elasticache:CreateCacheCluster",
+                "elasticache:DescribeSnapshots",
+            ],
+        ),
+    ];
+    for (role, op, expected) in table {
+        assert_eq!(actions(role, op), expected, "{role} {op:?}");
+    }
+}
+
+/// The IAM policy's resources of each action, from the statements that name it.
+fn grants(policy: &serde_json::Value, action: &str) -> Vec<String> {
+    let mut out: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+        .flat_map(|s| s["Resource"].as_array().unwrap().clone())
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_cache_restore_is_granted_on_the_cache_and_the_regions_snapshots() {
+    use dr_core::step::cache::{RestoreCache, WaitCache};
+    let plan = plan();
+    let config = ProvidersConfig::from_yaml(FILE).unwrap();
+    let mut g = graph(Vec::new());
+    let restore = RestoreCache {
+        region: "us-west-2".into(),
+        source: "shop-sessions".into(),
+        target: "shop-sessions-dr".into(),
+        node_type: None,
+    };
+    let wait = WaitCache {
+        region: "us-west-2".into(),
+        id: "shop-sessions-dr".into(),
+    };
+    g.steps[0].action = Action::new(restore);
+    let mut waits = g.steps[0].clone();
+    waits.id = "sessions/wait".into();
+    waits.action = Action::new(wait);
+    g.steps.push(waits);
+    let opts = PermissionOptions {
+        observe: false,
+        preflight: false,
+        compensation: false,
+    };
+    let set = PermissionSet::for_graphs(&plan, [&g], &opts);
+    for config in [Some(&config), None] {
+        let docs = permissions::render(&set, &plan, config);
+        let policy = docs.aws.expect("an IAM policy");
+        let account = if config.is_some() {
+            "123456789012"
+        } else {
+            "*"
+        };
+        let cluster = format!("arn:aws:elasticache:us-west-2:{account}:cluster:shop-sessions-dr");
+        let snapshots = format!("arn:aws:elasticache:us-west-2:{account}:snapshot:*");
+        // Described before the restore and waited for: on the cache only.
+        assert_eq!(
+            grants(&policy, "elasticache:DescribeCacheClusters"),
+            std::slice::from_ref(&cluster)
+        );
+        // Listed, and the chosen backup described before the create: any of the region's.
+        assert_eq!(
+            grants(&policy, "elasticache:DescribeSnapshots"),
+            std::slice::from_ref(&snapshots)
+        );
+        // Created from the backup, in the default parameter and subnet groups.
+        assert_eq!(
+            grants(&policy, "elasticache:CreateCacheCluster"),
+            [
+                cluster,
+                format!("arn:aws:elasticache:us-west-2:{account}:parametergroup:*"),
+                snapshots,
+                format!("arn:aws:elasticache:us-west-2:{account}:subnetgroup:*"),
+            ]
+        );
+    }
 }
 
 #[cfg(feature = "aws")]
@@ -437,6 +560,16 @@ async fn builds_routes_and_routes_each_call_to_its_section() {
         "ec2 us-east-1 at http://127.0.0.1:9"
     );
     assert_eq!(built.providers.volumes("us-east-1").unwrap().name(), "ec2");
+    assert_eq!(
+        route("caches", "us-west-2"),
+        "elasticache us-west-2 at http://127.0.0.1:9"
+    );
+    assert_eq!(
+        built.providers.caches("us-west-2").unwrap().name(),
+        "elasticache"
+    );
+    // Under `default: simulated`, a region the file does not map has simulated caches.
+    assert_eq!(built.providers.caches("eu-west-1").unwrap().name(), "sim");
     // Under `default: simulated`, a distribution the file does not map is simulated.
     assert_eq!(built.providers.cdn("E0OTHER").unwrap().name(), "sim");
 
@@ -479,4 +612,9 @@ async fn builds_routes_and_routes_each_call_to_its_section() {
         "{calls:?}"
     );
     assert!(calls.contains(&"target_health api-west"), "{calls:?}");
+    // The plan's session cache is restored in us-west-2: its backups there are listed.
+    assert!(
+        calls.contains(&"list_cache_backups us-west-2/shop-sessions"),
+        "{calls:?}"
+    );
 }

@@ -1,8 +1,10 @@
 //! The region failover of the bundled plan through `run-plan --providers` with its edge on the
 //! AWS emulator: the static site's CloudFront distribution, the API's ELBv2 target group and
-//! the DR cluster's EKS node group live on moto; databases, DNS and clusters are simulated.
+//! the DR cluster's EKS node group live on moto, and so do the session cache's backup and its
+//! restored copy (ElastiCache); databases, DNS and clusters are simulated.
 //! After the run, read back on moto: the distribution's origin is the DR region's, the target
-//! group holds the DR targets only, and the node group was scaled from standby to serving.
+//! group holds the DR targets only, the node group was scaled from standby to serving, and
+//! the session cache was restored on ElastiCache in the DR region from its backup there.
 //!
 //! The security incident's volume snapshots go to EC2 on moto the same way.
 //!
@@ -19,8 +21,8 @@ use std::time::Duration;
 
 use dr_core::executor::StepStatus;
 use dr_core::provider::{
-    CdnOrigin, LbTarget, LoadBalancer, NodeCapacity, NodeGroupRef, VolumeSnapshotState,
-    VolumeSnapshots,
+    CacheRestore, CacheState, CdnOrigin, LbTarget, LoadBalancer, NodeCapacity, NodeGroupRef,
+    VolumeSnapshotState, VolumeSnapshots,
 };
 use dr_examples::providers::{run_with_providers, ProvidersRun, ProvidersRunOptions};
 use dr_examples::{plans_dir, Console, EXIT_OK};
@@ -29,6 +31,8 @@ use dr_examples::{plans_dir, Console, EXIT_OK};
 const PLANNED_DISTRIBUTION: &str = "E2QWRUHAPOMQZL";
 const PLANNED_TARGET_GROUP: &str = "target_group: shop-api";
 const PLANNED_VOLUME: &str = "vol-0a1b2c3d4e5f60718";
+const PLANNED_CACHE: &str = "id: shop-sessions";
+const PLANNED_CACHE_RESTORE: &str = "restore: { us-west-2: shop-sessions-dr }";
 /// The DR cluster's node group line: the simulated cluster runs the pods, so its own
 /// capacity must not be what limits them (EKS is scaled, the simulated nodes are not).
 const DR_NODE_GROUP: &str =
@@ -88,6 +92,11 @@ async fn region_failover_moves_the_cdn_origin_the_targets_and_the_node_group_on_
         .unwrap();
     let eks_cluster = moto::unique("shop-dr");
     moto::cluster_with_node_group(&west_aws, &eks_cluster, "general", (1, 1, 6)).await;
+    // The session cache's backup, copied to the DR region: moto needs a cluster there to
+    // take it of, under the home cache's id.
+    let (sessions, sessions_dr) = (moto::unique("shop-sessions"), moto::unique("sessions-dr"));
+    let backup = moto::unique("shop-sessions-bk");
+    moto::cache_with_snapshot("us-west-2", &sessions, &backup).await;
 
     let dir = tempfile::tempdir().unwrap();
     let serving_group = DR_NODE_GROUP.replace("pods_per_node: 3", "pods_per_node: 50");
@@ -97,11 +106,17 @@ async fn region_failover_moves_the_cdn_origin_the_targets_and_the_node_group_on_
             (PLANNED_DISTRIBUTION, &distribution),
             (PLANNED_TARGET_GROUP, &format!("target_group: {group}")),
             (DR_NODE_GROUP, &serving_group),
+            (PLANNED_CACHE, &format!("id: {sessions}")),
+            (
+                PLANNED_CACHE_RESTORE,
+                &format!("restore: {{ us-west-2: {sessions_dr} }}"),
+            ),
         ],
         &format!(
             "cdn:\n  {distribution}: {{ kind: cloudfront }}\n\
              load_balancers:\n  {group}: {{ kind: elbv2, region: us-east-1 }}\n\
-             node_groups:\n  dr-west: {{ kind: eks, cluster_name: {eks_cluster} }}\n"
+             node_groups:\n  dr-west: {{ kind: eks, cluster_name: {eks_cluster} }}\n\
+             caches:\n  us-west-2: {{ kind: elasticache }}\n"
         ),
     );
     let done = run(&plan, "region-failover", &providers).await;
@@ -115,13 +130,22 @@ async fn region_failover_moves_the_cdn_origin_the_targets_and_the_node_group_on_
         built.route("nodes", "dr-west").unwrap().provider,
         format!("eks us-west-2 at {endpoint} cluster {eks_cluster}")
     );
+    assert_eq!(
+        built.route("caches", "us-west-2").unwrap().provider,
+        format!("elasticache us-west-2 at {endpoint}")
+    );
     let report = done.report.expect("a report");
     assert!(report.succeeded(), "{report}");
-    for step in report
-        .steps
-        .iter()
-        .filter(|s| s.id.contains("origin") || s.id.contains("targets") || s.id.contains("node"))
-    {
+    let edge_or_cache = |id: &str| {
+        ["origin", "targets", "node", "cache"]
+            .iter()
+            .any(|w| id.contains(w))
+    };
+    assert!(
+        report.steps.iter().any(|s| s.id.contains("cache")),
+        "the cache is restored: {report}"
+    );
+    for step in report.steps.iter().filter(|s| edge_or_cache(&s.id)) {
         assert_eq!(step.status, StepStatus::Succeeded, "{}: {report}", step.id);
     }
 
@@ -159,6 +183,22 @@ async fn region_failover_moves_the_cdn_origin_the_targets_and_the_node_group_on_
         "scaled from standby to serving: {ng:?}"
     );
     assert_eq!(ng.scaling.min, 3, "{ng:?}");
+    // The session cache restored in the DR region, from the backup there, and answering
+    // (moto makes a cluster available at once).
+    let elasticache = aws.build_elasticache_caches().unwrap();
+    let restored = elasticache
+        .describe_cache("us-west-2", &sessions_dr)
+        .await
+        .unwrap();
+    assert_eq!(restored.state, CacheState::Available, "{restored:?}");
+    let backups = elasticache
+        .list_cache_backups("us-west-2", &sessions)
+        .await
+        .unwrap();
+    assert_eq!(
+        backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+        [backup.as_str()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

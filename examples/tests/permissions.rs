@@ -1,7 +1,7 @@
 //! `run-plan --permissions`, through the function `run-plan` calls: the documents parse (the
 //! JSON object, and the text's JSON and YAML sections), and they name every call of the dry
-//! run of every scenario of every bundled plan — the IAM actions of each RDS, Route 53 and S3
-//! call, the RBAC rule of each Kubernetes call. With the Kubernetes control plane of
+//! run of every scenario of every bundled plan — the IAM actions of each RDS, Route 53, S3 and
+//! ElastiCache call, the RBAC rule of each Kubernetes call. With the Kubernetes control plane of
 //! `scripts/test.sh` (RBAC on), the printed Roles are applied and bound to a ServiceAccount,
 //! the cluster rebuild runs with only that account's token and succeeds, and a call outside
 //! the Roles is refused by the API server with a 403 naming what is missing.
@@ -177,7 +177,14 @@ fn names_call_except(d: &Documents, call: &Value, context: &str, simulated: &[&s
     };
     let json = serde_json::to_value(need).unwrap();
     match role {
-        "database" | "dns" => {
+        // A managed cache is on ElastiCache unless a providers file leaves its region
+        // simulated, which the notes then say.
+        "caches"
+            if d.notes.iter().any(|n| {
+                let region = target.split('/').next().unwrap_or(target);
+                n.starts_with(&format!("caches {region}: simulated"))
+            }) => {}
+        "database" | "dns" | "caches" => {
             for action in aws::actions(role, operation) {
                 assert!(
                     policy_has(d, action, None),
@@ -330,6 +337,23 @@ async fn the_region_failover_policy_names_the_plan_resources() {
             "arn:aws:route53:::hostedzone/Z0SHOP",
         ),
         ("route53:GetChange", "arn:aws:route53:::change/*"),
+        // The session cache, restored in the DR region from any of its backups there.
+        (
+            "elasticache:DescribeCacheClusters",
+            "arn:aws:elasticache:us-west-2:*:cluster:shop-sessions-dr",
+        ),
+        (
+            "elasticache:CreateCacheCluster",
+            "arn:aws:elasticache:us-west-2:*:cluster:shop-sessions-dr",
+        ),
+        (
+            "elasticache:CreateCacheCluster",
+            "arn:aws:elasticache:us-west-2:*:snapshot:*",
+        ),
+        (
+            "elasticache:DescribeSnapshots",
+            "arn:aws:elasticache:us-west-2:*:snapshot:*",
+        ),
     ] {
         assert!(policy_has(&d, action, Some(arn)), "{action} on {arn}");
     }

@@ -1,7 +1,7 @@
 //! Fixtures on a moto server (`scripts/standins/moto.sh`): the configuration from the
 //! environment, and the resources the providers act on but do not create (a CloudFront
 //! distribution, a VPC and an ELBv2 target group, an EKS cluster with a node group, an EBS
-//! volume). Shared by `dr-aws`'s tests and the examples' end-to-end tests
+//! volume, an ElastiCache cluster with a snapshot). Shared by `dr-aws`'s tests and the examples' end-to-end tests
 //! (`#[path = "../../dr-aws/tests/support/moto.rs"]`).
 #![allow(dead_code, unreachable_pub)]
 
@@ -29,13 +29,50 @@ pub fn unique(prefix: &str) -> String {
 /// The EC2 SDK crate is not a dependency (it alone takes minutes to build); moto routes the
 /// request to EC2 by the credential scope and does not check the signature.
 pub async fn ec2(body: &str) -> String {
+    query("ec2", "us-east-1", body).await
+}
+
+/// One ElastiCache Query request to moto in `region` (`Action=…&Version=2015-02-02&…`), its
+/// reply's text (no ElastiCache SDK crate either).
+pub async fn elasticache(region: &str, body: &str) -> String {
+    query("elasticache", region, body).await
+}
+
+/// A cache cluster `id` of one `cache.t4g.micro` Redis node in `region`, and its snapshot
+/// `snapshot` (moto makes both `available` at once).
+pub async fn cache_with_snapshot(region: &str, id: &str, snapshot: &str) {
+    let reply = elasticache(
+        region,
+        &format!(
+            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId={id}&Engine=redis\
+             &CacheNodeType=cache.t4g.micro&NumCacheNodes=1"
+        ),
+    )
+    .await;
+    assert!(reply.contains("<CacheClusterId>"), "cluster {id}: {reply}");
+    let reply = elasticache(
+        region,
+        &format!(
+            "Action=CreateSnapshot&Version=2015-02-02&SnapshotName={snapshot}&CacheClusterId={id}"
+        ),
+    )
+    .await;
+    assert!(
+        reply.contains("<SnapshotName>"),
+        "snapshot {snapshot}: {reply}"
+    );
+}
+
+/// One Query request to moto's `service` in `region` over plain HTTP, its reply's text; moto
+/// routes it by the credential scope and does not check the signature.
+async fn query(service: &str, region: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n{body}",
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n{body}",
         body.len()
     );
     let mut stream = tokio::net::TcpStream::connect(host)
@@ -45,6 +82,47 @@ pub async fn ec2(body: &str) -> String {
     let mut reply = String::new();
     stream.read_to_string(&mut reply).await.expect("read");
     reply
+}
+
+/// An endpoint on 127.0.0.1 nobody listens on.
+pub fn closed_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The credentials and endpoint of two providers every call of which is refused: none on
+/// moto (`Unauthorized`), then moto's on [`closed_endpoint`] (`Refused`).
+pub fn refusing(
+    aws: &AwsConfig,
+) -> [(
+    Option<dr_aws::sdk::s3::config::SharedCredentialsProvider>,
+    String,
+); 2] {
+    let moto = aws
+        .sdk_config()
+        .endpoint_url()
+        .expect("endpoint")
+        .to_string();
+    [
+        (None, moto),
+        (aws.sdk_config().credentials_provider(), closed_endpoint()),
+    ]
+}
+
+/// Checks the error of a call made without credentials (`Unauthorized`, permanent) and of
+/// one sent to [`closed_endpoint`] (`Refused` before anything was sent: worth a retry).
+pub fn assert_unauthorized_and_refused(no_credentials: &dr_core::Error, closed: &dr_core::Error) {
+    use dr_core::{Error, Retry};
+    assert!(
+        matches!(no_credentials, Error::Unauthorized { .. }),
+        "{no_credentials}"
+    );
+    assert_eq!(no_credentials.retry(), Retry::Permanent);
+    assert!(matches!(closed, Error::Refused { .. }), "{closed}");
+    assert!(closed.is_retryable(), "{closed}");
 }
 
 /// The text of the first `<tag>` of an XML reply.

@@ -1,5 +1,5 @@
-//! The AWS IAM policy document: RDS, Route 53, S3, CloudFront, ELBv2, EKS and Secrets
-//! Manager actions on the plan's resources.
+//! The AWS IAM policy document: RDS, Route 53, S3, CloudFront, ELBv2, EKS, Secrets
+//! Manager, EC2 and ElastiCache actions on the plan's resources.
 //!
 //! Actions follow the SDK calls of `dr-aws`:
 //!
@@ -26,6 +26,9 @@
 //! | describe node group | `DescribeNodegroup` | `eks:DescribeNodegroup` |
 //! | scale node group | `DescribeNodegroup` + `UpdateNodegroupConfig` | both, on the cluster's node groups |
 //! | get, put secret value | `GetSecretValue`, `PutSecretValue` | the same names |
+//! | describe cache | `DescribeCacheClusters` | `elasticache:DescribeCacheClusters`, on the cache |
+//! | list cache backups | `DescribeSnapshots` (the region's) | `elasticache:DescribeSnapshots`, on the region's snapshots |
+//! | restore cache | `DescribeSnapshots` (the backup) + `CreateCacheCluster` | both; the create on the cache, the region's snapshots, and the parameter and subnet groups it is created in (the defaults) |
 //!
 //! One call is left out on purpose: when recording a multipart object's digest fails, `dr-aws`
 //! deletes the object it could not complete (`DeleteObject`); a put does not need
@@ -104,6 +107,13 @@ pub fn actions(role: &str, op: O) -> Vec<&'static str> {
         ("volumes", O::DescribeVolumeSnapshot | O::FindVolumeSnapshots) => {
             vec!["ec2:DescribeSnapshots"]
         }
+        ("caches", O::DescribeCache) => vec!["elasticache:DescribeCacheClusters"],
+        ("caches", O::ListCacheBackups) => vec!["elasticache:DescribeSnapshots"],
+        // The provider describes the backup before it creates the cache from it.
+        ("caches", O::RestoreCache) => vec![
+            "elasticache:CreateCacheCluster",
+            "elasticache:DescribeSnapshots",
+        ],
         _ => Vec::new(),
     }
 }
@@ -187,6 +197,30 @@ fn arns(action: &str, role: &Role, resources: &[Resource], t: &Targets<'_>) -> V
                 } else {
                     out.push(format!("arn:aws:s3:::{bucket}/{prefix}*"));
                 }
+            }
+            Resource::Cache { region, id } => {
+                if action == "elasticache:DescribeSnapshots" {
+                    continue;
+                }
+                out.push(format!(
+                    "arn:aws:elasticache:{region}:{account}:cluster:{id}"
+                ));
+                // `CreateCacheCluster` is authorised on the parameter group (required) and
+                // the subnet group the cluster is made in too: the defaults here.
+                if action == "elasticache:CreateCacheCluster" {
+                    out.push(format!(
+                        "arn:aws:elasticache:{region}:{account}:parametergroup:*"
+                    ));
+                    out.push(format!(
+                        "arn:aws:elasticache:{region}:{account}:subnetgroup:*"
+                    ));
+                }
+            }
+            // The backup restored from is chosen at run time, by name: any of the region's.
+            Resource::CacheBackups { region, .. }
+                if action != "elasticache:DescribeCacheClusters" =>
+            {
+                out.push(format!("arn:aws:elasticache:{region}:{account}:snapshot:*"));
             }
             Resource::Any { .. } => out.push(match role {
                 Role::Database { region } => {

@@ -46,8 +46,8 @@ use dr_core::step::Role;
 use serde::Serialize;
 
 use crate::config::{
-    arn_region, CdnKind, ClusterKind, DatabaseKind, DnsKind, LoadBalancerKind, NodeGroupKind,
-    ProvidersConfig, SecretsKind, StoreKind, VolumesKind,
+    arn_region, CachesKind, CdnKind, ClusterKind, DatabaseKind, DnsKind, LoadBalancerKind,
+    NodeGroupKind, ProvidersConfig, SecretsKind, StoreKind, VolumesKind,
 };
 
 /// A platform a role may be served by.
@@ -112,7 +112,8 @@ impl<'a> Targets<'a> {
                 Role::Cdn { .. }
                 | Role::LoadBalancer { .. }
                 | Role::Nodes { .. }
-                | Role::Secrets { .. } => vec![Platform::Aws],
+                | Role::Secrets { .. }
+                | Role::Caches { .. } => vec![Platform::Aws],
                 _ => vec![Platform::None],
             };
         };
@@ -159,6 +160,10 @@ impl<'a> Targets<'a> {
             },
             Role::Volumes { region } => match c.volumes.get(region).map(|p| p.kind) {
                 Some(VolumesKind::Ec2) => one(Platform::Aws),
+                None => self.unmapped(),
+            },
+            Role::Caches { region } => match c.caches.get(region).map(|p| p.kind) {
+                Some(CachesKind::Elasticache) => one(Platform::Aws),
                 None => self.unmapped(),
             },
             _ => one(Platform::None),
@@ -357,7 +362,9 @@ fn key(role: &Role) -> String {
         Role::Cdn { distribution } => distribution.clone(),
         Role::LoadBalancer { group } => group.clone(),
         Role::Nodes { cluster } => cluster.clone(),
-        Role::Secrets { region } | Role::Volumes { region } => region.clone(),
+        Role::Secrets { region } | Role::Volumes { region } | Role::Caches { region } => {
+            region.clone()
+        }
         other => other.name().to_string(),
     }
 }
