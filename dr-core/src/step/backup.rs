@@ -56,8 +56,7 @@ impl StepAction for WaitDbSnapshot {
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let p = ctx.database(&self.region)?;
         let budget = ctx.remaining();
-        let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_secs(5);
+        let mut wait = super::Backoff::new(budget, Duration::from_secs(30));
         loop {
             let snap = ctx
                 .read(|| p.describe_snapshot(&self.region, &self.id))
@@ -65,15 +64,13 @@ impl StepAction for WaitDbSnapshot {
             if snap.available {
                 return Ok(());
             }
-            let elapsed = start.elapsed();
-            if elapsed >= budget {
+            if wait.expired() {
                 return Err(Error::Timeout {
                     operation: format!("waiting for snapshot {}/{}", self.region, self.id),
                     after: budget,
                 });
             }
-            tokio::time::sleep(delay.min(budget - elapsed)).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            wait.sleep().await;
         }
     }
 }

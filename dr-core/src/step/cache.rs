@@ -214,8 +214,7 @@ impl StepAction for WaitCache {
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let p = ctx.caches(&self.region)?;
         let deadline = ctx.remaining();
-        let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_secs(5);
+        let mut wait = super::Backoff::new(deadline, Duration::from_secs(30));
         let mut last: Option<CacheCluster> = None;
         loop {
             match p.describe_cache(&self.region, &self.id).await {
@@ -237,8 +236,7 @@ impl StepAction for WaitCache {
                     tracing::debug!(cache = %self.id, error = %e, "poll failed, polling on")
                 }
             }
-            let elapsed = start.elapsed();
-            if elapsed >= deadline {
+            if wait.expired() {
                 let seen = last
                     .as_ref()
                     .map_or_else(|| "no state read".to_string(), state_name);
@@ -247,8 +245,7 @@ impl StepAction for WaitCache {
                     after: deadline,
                 });
             }
-            tokio::time::sleep(delay.min(deadline - elapsed)).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            wait.sleep().await;
         }
     }
 }

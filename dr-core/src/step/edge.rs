@@ -214,8 +214,7 @@ impl StepAction for WaitDistribution {
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let cdn: &std::sync::Arc<dyn CdnOrigin> = ctx.cdn(&self.distribution)?;
         let deadline = wait_budget(ctx.remaining());
-        let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_secs(5);
+        let mut wait = super::Backoff::new(deadline, Duration::from_secs(30));
         let mut last = "no status read".to_string();
         loop {
             match cdn.describe_distribution(&self.distribution).await {
@@ -234,8 +233,7 @@ impl StepAction for WaitDistribution {
                     tracing::debug!(distribution = %self.distribution, error = %e, "poll failed, polling on");
                 }
             }
-            let elapsed = start.elapsed();
-            if elapsed >= deadline {
+            if wait.expired() {
                 return Err(Error::Timeout {
                     operation: format!(
                         "waiting for distribution {} to be deployed ({last})",
@@ -244,8 +242,7 @@ impl StepAction for WaitDistribution {
                     after: deadline,
                 });
             }
-            tokio::time::sleep(delay.min(deadline - elapsed)).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            wait.sleep().await;
         }
     }
 }
@@ -325,8 +322,7 @@ impl MoveTargets {
     /// Polls until every new target is healthy, within the attempt's time.
     async fn wait_healthy(&self, ctx: &StepContext<'_>, lb: &dyn LoadBalancer) -> Result<()> {
         let deadline = wait_budget(ctx.remaining());
-        let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_secs(5);
+        let mut wait = super::Backoff::new(deadline, Duration::from_secs(15));
         let mut last = "no health read".to_string();
         loop {
             match lb.target_health(&self.group).await {
@@ -356,8 +352,7 @@ impl MoveTargets {
                     tracing::debug!(group = %self.group, error = %e, "poll failed, polling on");
                 }
             }
-            let elapsed = start.elapsed();
-            if elapsed >= deadline {
+            if wait.expired() {
                 return Err(Error::Timeout {
                     operation: format!(
                         "waiting for the new targets of target group {} to be healthy ({last}); the old targets stay registered",
@@ -366,8 +361,7 @@ impl MoveTargets {
                     after: deadline,
                 });
             }
-            tokio::time::sleep(delay.min(deadline - elapsed)).await;
-            delay = (delay * 2).min(Duration::from_secs(15));
+            wait.sleep().await;
         }
     }
 }

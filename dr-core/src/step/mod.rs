@@ -864,11 +864,69 @@ pub(crate) fn redact_userinfo(text: &str) -> String {
     out
 }
 
+/// The clock of a polling wait: the first poll again after 5 s, each pause twice the last up
+/// to `cap`, never past `limit` from its start.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    start: tokio::time::Instant,
+    limit: Duration,
+    delay: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    /// A wait that may last `limit`, starting now.
+    pub(crate) fn new(limit: Duration, cap: Duration) -> Self {
+        Backoff {
+            start: tokio::time::Instant::now(),
+            limit,
+            delay: Duration::from_secs(5),
+            cap,
+        }
+    }
+
+    /// How long it has waited.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Whether its time is up.
+    pub(crate) fn expired(&self) -> bool {
+        self.elapsed() >= self.limit
+    }
+
+    /// Sleeps until the next poll (at most until the limit), and doubles the next pause.
+    pub(crate) async fn sleep(&mut self) {
+        let left = self.limit.saturating_sub(self.elapsed());
+        tokio::time::sleep(self.delay.min(left)).await;
+        self.delay = (self.delay * 2).min(self.cap);
+    }
+}
+
 /// `NotFound`-means-absent: the read-back of a create.
 pub(crate) fn exists<T>(r: Result<T>) -> Observed {
     match r {
         Ok(_) => Observed::Done,
         Err(e) if e.is_not_found() => Observed::NotDone,
         Err(_) => Observed::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::Backoff;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn pauses_double_up_to_the_cap_and_never_pass_the_limit() {
+        let s = Duration::from_secs;
+        let mut wait = Backoff::new(s(60), s(15));
+        let mut at = Vec::new();
+        while !wait.expired() {
+            wait.sleep().await;
+            at.push(wait.elapsed().as_secs());
+        }
+        // 5, then 10, then 15 (the cap) each time, the last pause cut short at the limit.
+        assert_eq!(at, [5, 15, 30, 45, 60]);
     }
 }

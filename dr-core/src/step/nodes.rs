@@ -159,8 +159,7 @@ impl StepAction for WaitNodeGroup {
     async fn execute(&self, ctx: &mut StepContext<'_>) -> Result<()> {
         let nodes = ctx.nodes(&self.group.cluster)?;
         let deadline = ctx.remaining();
-        let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_secs(5);
+        let mut wait = super::Backoff::new(deadline, Duration::from_secs(30));
         let mut last: Option<NodeGroupStatus> = None;
         loop {
             match nodes.describe_node_group(&self.group).await {
@@ -171,8 +170,7 @@ impl StepAction for WaitNodeGroup {
                     tracing::debug!(group = %self.group, error = %e, "poll failed, polling on")
                 }
             }
-            let elapsed = start.elapsed();
-            if elapsed >= deadline {
+            if wait.expired() {
                 let seen = last
                     .as_ref()
                     .map_or_else(|| "no status read".to_string(), progress);
@@ -181,8 +179,7 @@ impl StepAction for WaitNodeGroup {
                     after: deadline,
                 });
             }
-            tokio::time::sleep(delay.min(deadline - elapsed)).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            wait.sleep().await;
         }
     }
 }

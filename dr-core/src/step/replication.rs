@@ -77,8 +77,7 @@ impl StepAction for VerifyCaughtUp {
         let db = ctx.database(&self.replica.region)?;
         // Give up a little before the step's deadline, with the refusal rather than a timeout.
         let budget = ctx.remaining().saturating_sub(Duration::from_secs(1));
-        let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_secs(5);
+        let mut wait = super::Backoff::new(budget, Duration::from_secs(30));
         loop {
             let status = ctx.read(|| db.describe(&self.replica)).await?;
             match &status.role {
@@ -99,8 +98,7 @@ impl StepAction for VerifyCaughtUp {
             if lag.is_some_and(|l| l <= self.max_lag) {
                 return Ok(());
             }
-            let elapsed = start.elapsed();
-            if elapsed >= budget {
+            if wait.expired() {
                 let lag = lag.map_or("unknown".to_string(), human);
                 return Err(Error::InvalidState {
                     provider: db.name().to_string(),
@@ -108,14 +106,13 @@ impl StepAction for VerifyCaughtUp {
                     state: format!(
                         "holding writes that {} has not replayed (lag {lag} after {}, more than {}): nothing was demoted",
                         self.replica,
-                        human(elapsed),
+                        human(wait.elapsed()),
                         human(self.max_lag)
                     ),
                     operation: "hand over to the replica".into(),
                 });
             }
-            tokio::time::sleep(delay.min(budget - elapsed)).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            wait.sleep().await;
         }
     }
 }

@@ -215,8 +215,7 @@ impl StepAction for SnapshotVolume {
         };
         ctx.memory.set("snapshot_id", &snap.id);
         let budget = ctx.remaining();
-        let start = tokio::time::Instant::now();
-        let mut delay = Duration::from_secs(5);
+        let mut wait = super::Backoff::new(budget, Duration::from_secs(30));
         loop {
             match snap.state {
                 VolumeSnapshotState::Completed => break,
@@ -230,15 +229,13 @@ impl StepAction for SnapshotVolume {
                 }
                 VolumeSnapshotState::Pending => {}
             }
-            let elapsed = start.elapsed();
-            if elapsed >= budget {
+            if wait.expired() {
                 return Err(Error::Timeout {
                     operation: format!("waiting for volume snapshot {}/{}", self.region, snap.id),
                     after: budget,
                 });
             }
-            tokio::time::sleep(delay.min(budget - elapsed)).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+            wait.sleep().await;
             let id = snap.id.clone();
             snap = ctx
                 .read(|| v.describe_volume_snapshot(&self.region, &id))
