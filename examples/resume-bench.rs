@@ -56,13 +56,13 @@ impl StepAction for Noop {
 fn graph(steps: usize) -> RecoveryGraph {
     let steps: Vec<Step> = (0..steps)
         .map(|i| Step {
-            id: format!("step-{i}"),
+            id: format!("step-{i}").into(),
             action: Action::new(Noop(i)),
             service: None,
             depends_on: if i % 10 == 0 {
                 Vec::new()
             } else {
-                vec![format!("step-{}", i - 1)]
+                vec![format!("step-{}", i - 1).into()]
             },
             idempotency_key: format!("bench/step-{i}"),
             estimate: Duration::from_secs(1),

@@ -23,7 +23,7 @@ fn reference_critical_path(graph: &RecoveryGraph) -> (Vec<String>, Duration) {
     else {
         return (Vec::new(), Duration::ZERO);
     };
-    let mut path = vec![last.id.clone()];
+    let mut path = vec![last.id.to_string()];
     let mut current = last;
     while let Some(prev) = current
         .depends_on
@@ -31,7 +31,7 @@ fn reference_critical_path(graph: &RecoveryGraph) -> (Vec<String>, Duration) {
         .filter_map(|d| graph.step(d))
         .max_by_key(|s| finish[s.id.as_str()])
     {
-        path.push(prev.id.clone());
+        path.push(prev.id.to_string());
         current = prev;
     }
     path.reverse();

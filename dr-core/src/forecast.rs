@@ -467,7 +467,7 @@ pub async fn forecast_with(
             point_forecast = graph.forecast;
             for s in &graph.steps {
                 on_path
-                    .entry(s.id.clone())
+                    .entry(s.id.to_string())
                     .or_insert_with(|| (s.action.kind().to_string(), 0));
             }
         }

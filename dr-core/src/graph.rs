@@ -1,7 +1,10 @@
 //! The recovery graph: typed steps with dependencies, idempotency keys and estimates, as the
 //! planner produces them and the executor runs them.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,17 +20,177 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// A hash set of the same kind as [`FastMap`].
 pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
+/// A step's id (`api/switch-dns`): its text, shared, so that the step, the dependency lists
+/// naming it and the executor's indexes hold one copy of it. It compares, orders, hashes and
+/// serializes as its text, and converts from and to `String` and `&str`.
+///
+/// # Examples
+///
+/// ```
+/// use dr_core::graph::StepId;
+///
+/// let id = StepId::from("api/switch-dns");
+/// let again = id.clone(); // the same text, not a copy of it
+/// assert_eq!(again, "api/switch-dns");
+/// assert!(id.starts_with("api/"));
+/// assert_eq!(String::from(id), "api/switch-dns");
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StepId(Arc<str>);
+
+impl StepId {
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id made of `parts`, one after the other: what `format!` would make of them, with
+    /// one allocation and without the formatting machinery (the planner makes ids by the
+    /// tens of thousands).
+    pub(crate) fn concat(parts: &[&str]) -> StepId {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut buf = [0u8; 128];
+        if let Some(out) = buf.get_mut(..len) {
+            let mut at = 0;
+            for p in parts {
+                out[at..at + p.len()].copy_from_slice(p.as_bytes());
+                at += p.len();
+            }
+            // Valid UTF-8 one part after the other is valid UTF-8.
+            if let Ok(text) = std::str::from_utf8(out) {
+                return StepId(Arc::from(text));
+            }
+        }
+        StepId(Arc::from(parts.concat()))
+    }
+
+    /// Where the shared text lives: equal for a step's id and every clone of it, so an
+    /// index can find a dependency without reading its text.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0).cast::<u8>() as usize
+    }
+}
+
+impl std::ops::Deref for StepId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for StepId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for StepId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for StepId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StepId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(StepId::from)
+    }
+}
+
+impl From<&str> for StepId {
+    fn from(s: &str) -> Self {
+        StepId(Arc::from(s))
+    }
+}
+
+impl From<String> for StepId {
+    fn from(s: String) -> Self {
+        StepId(Arc::from(s))
+    }
+}
+
+impl From<&String> for StepId {
+    fn from(s: &String) -> Self {
+        StepId(Arc::from(s.as_str()))
+    }
+}
+
+impl From<&StepId> for StepId {
+    fn from(s: &StepId) -> Self {
+        s.clone()
+    }
+}
+
+impl From<StepId> for String {
+    fn from(s: StepId) -> Self {
+        s.0.to_string()
+    }
+}
+
+impl PartialEq<str> for StepId {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for StepId {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for StepId {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<StepId> for str {
+    fn eq(&self, other: &StepId) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<StepId> for &str {
+    fn eq(&self, other: &StepId) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<StepId> for String {
+    fn eq(&self, other: &StepId) -> bool {
+        **self == *other.0
+    }
+}
+
 /// One step of a recovery graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     /// Unique id within the graph (`api/switch-dns`).
-    pub id: String,
+    pub id: StepId,
     /// What it does.
     pub action: Action,
     /// The service it recovers, if any.
     pub service: Option<String>,
     /// Steps that must succeed first.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<StepId>,
     /// Stable key identifying the step's effect across runs and resumes
     /// (plan, scenario, step and target), for the journal and for read-backs.
     pub idempotency_key: String,

@@ -47,7 +47,7 @@ pub mod watch;
 
 pub use duration::HumanDuration;
 pub use error::{BoxError, Effect, Error, Result, Retry};
-pub use graph::{RecoveryGraph, Step};
+pub use graph::{RecoveryGraph, Step, StepId};
 pub use providers::Providers;
 pub use retry::RetryPolicy;
 pub use secret::Secret;

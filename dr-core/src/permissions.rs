@@ -325,7 +325,7 @@ impl PermissionSet {
                 let mut push = |phase: Phase, call: &Call| {
                     let need = Need {
                         phase,
-                        step: Some(s.id.clone()),
+                        step: Some(s.id.to_string()),
                         scenario: Some(graph.scenario.clone()),
                         role: call.role.clone(),
                         operation: call.operation.clone(),

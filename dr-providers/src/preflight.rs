@@ -221,7 +221,7 @@ impl Built {
             for call in step.action.calls() {
                 let provider = self.provider_for(&call.role, &call.target);
                 out.push(RoutedCall {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     role: call.role.name().to_string(),
                     operation: call.operation.clone(),
                     target: call.target.clone(),

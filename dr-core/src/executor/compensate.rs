@@ -58,14 +58,14 @@ pub(super) async fn run(
         if let Some(j) = &run.journal {
             let _ = j
                 .append(Record::Compensated {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     succeeded: compensated,
                     error: reason.clone(),
                 })
                 .await;
         }
         out.push(CompensationReport {
-            step: step.id.clone(),
+            step: step.id.to_string(),
             action: action.kind().to_string(),
             compensated,
             reason,

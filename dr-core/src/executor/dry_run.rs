@@ -146,11 +146,11 @@ pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
             .steps
             .iter()
             .map(|s| DryRunStep {
-                id: s.id.clone(),
+                id: s.id.to_string(),
                 action: s.action.kind().to_string(),
                 params: s.action.params(),
                 service: s.service.clone(),
-                depends_on: s.depends_on.clone(),
+                depends_on: s.depends_on.iter().map(|d| d.to_string()).collect(),
                 estimate: s.estimate,
                 critical: s.critical,
                 idempotent: s.action.is_idempotent(),
@@ -240,7 +240,7 @@ pub(crate) fn planned_calls(step: &Step) -> Vec<PlannedCall> {
         .calls()
         .into_iter()
         .map(|c| PlannedCall {
-            step: step.id.clone(),
+            step: step.id.to_string(),
             provider_role: c.role.name().to_string(),
             operation: c.operation,
             target: c.target,

@@ -189,7 +189,7 @@ impl Gates {
 /// table of every service for every database up front.
 #[derive(Debug, Default)]
 pub(crate) struct Dependants {
-    index: std::collections::HashMap<String, usize>,
+    index: std::collections::HashMap<crate::graph::StepId, usize>,
     next: Vec<Vec<u32>>,
     service: Vec<Option<u32>>,
     names: Vec<String>,

@@ -414,10 +414,10 @@ impl Executor {
                 .filter(|s| {
                     resumption
                         .steps
-                        .get(&s.id)
+                        .get(s.id.as_str())
                         .is_some_and(|h| h.intent.is_some() && h.outcome.is_none())
                 })
-                .map(|s| s.id.clone())
+                .map(|s| s.id.to_string())
                 .collect();
             let finished = resumption
                 .steps
@@ -651,7 +651,7 @@ impl Run<'_> {
                     data_loss,
                     output,
                     ..
-                }) = r.steps.get(&s.id).and_then(|h| h.outcome.as_ref())
+                }) = r.steps.get(s.id.as_str()).and_then(|h| h.outcome.as_ref())
                 else {
                     continue;
                 };
@@ -667,7 +667,7 @@ impl Run<'_> {
                     output: output.clone(),
                     memory: r
                         .steps
-                        .get(&s.id)
+                        .get(s.id.as_str())
                         .and_then(|h| h.intent.as_ref())
                         .map(|(_, m)| m.clone())
                         .unwrap_or_default(),
@@ -734,7 +734,7 @@ impl Run<'_> {
                     completed.push(i);
                     self.emit(RunEvent::StepSucceeded {
                         at: finished_at,
-                        step: step.id.clone(),
+                        step: step.id.to_string(),
                         elapsed: (finished_at - started).to_std().unwrap_or_default(),
                         already_done: output.already_done,
                     });
@@ -743,7 +743,7 @@ impl Run<'_> {
                 Err(err) => {
                     self.emit(RunEvent::StepFailed {
                         at: finished_at,
-                        step: step.id.clone(),
+                        step: step.id.to_string(),
                         error: err.to_string(),
                         retry_class: err.retry(),
                     });
@@ -836,7 +836,7 @@ impl Run<'_> {
             let id = &self.graph.steps[j].id;
             self.emit(RunEvent::StepSkipped {
                 at: self.clock.now(),
-                step: id.clone(),
+                step: id.to_string(),
                 reason: reason.clone(),
             });
             states[j] = State::Skipped { reason };
@@ -852,7 +852,7 @@ impl Run<'_> {
     async fn run_step(&self, step: &Step, started_at: DateTime<Utc>) -> StepOutput {
         let resumed = self.resumption.as_ref().and_then(|r| {
             r.steps
-                .get(&step.id)
+                .get(step.id.as_str())
                 .and_then(|h| h.intent.as_ref())
                 .map(|(attempt, memory)| (*attempt, memory.clone()))
         });
@@ -867,7 +867,7 @@ impl Run<'_> {
             if step.action.get().is_approval() {
                 let _ = j
                     .append(Record::Approval {
-                        step: step.id.clone(),
+                        step: step.id.to_string(),
                         approved: result.is_ok(),
                         reason: result.as_ref().err().map(ToString::to_string),
                     })
@@ -875,7 +875,7 @@ impl Run<'_> {
             }
             let _ = j
                 .append(Record::Outcome {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     succeeded: result.is_ok(),
                     already_done,
                     attempts,
@@ -959,7 +959,7 @@ impl Run<'_> {
                 let request = ApprovalRequest {
                     plan: self.graph.plan.clone(),
                     scenario: self.graph.scenario.clone(),
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     service: step.service.clone(),
                     prompt,
                 };
@@ -967,7 +967,7 @@ impl Run<'_> {
                     Ok(Decision::Approve) => {
                         if let Some(j) = &self.journal {
                             j.append(Record::Override {
-                                step: step.id.clone(),
+                                step: step.id.to_string(),
                                 gate: "reissue".into(),
                                 detail:
                                     "issued again after a crash, its effect unknown, by approval"
@@ -1016,13 +1016,13 @@ impl Run<'_> {
             let attempt = *attempts;
             self.emit(RunEvent::StepStarted {
                 at: self.clock.now(),
-                step: step.id.clone(),
+                step: step.id.to_string(),
                 attempt,
             });
             if let Some(j) = &self.journal {
                 // Durable before the call it announces; without it, no call.
                 j.append(Record::Intent {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     key: step.idempotency_key.clone(),
                     attempt,
                     at: self.clock.now(),
@@ -1075,7 +1075,7 @@ impl Run<'_> {
                 Ok(backoff) => {
                     self.emit(RunEvent::StepRetrying {
                         at: self.clock.now(),
-                        step: step.id.clone(),
+                        step: step.id.to_string(),
                         attempt,
                         error: err.to_string(),
                         backoff,

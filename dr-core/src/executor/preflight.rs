@@ -71,7 +71,7 @@ pub(crate) fn preflight(
                 .any(|q: &PreflightProblem| q.step == step.id && q.message == message)
             {
                 problems.push(PreflightProblem {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     message,
                 });
             }

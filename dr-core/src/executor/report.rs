@@ -440,9 +440,9 @@ pub(super) fn build(
         .zip(states)
         .map(|(step, state)| {
             let mut r = StepReport {
-                id: step.id.clone(),
+                id: step.id.to_string(),
                 action: step.action.kind().to_string(),
-                depends_on: step.depends_on.clone(),
+                depends_on: step.depends_on.iter().map(|d| d.to_string()).collect(),
                 service: step.service.clone(),
                 output: None,
                 started_at: None,

@@ -377,7 +377,7 @@ fn step(id: &str, action: Action, deps: &[&str]) -> Step {
         id: id.into(),
         action,
         service: None,
-        depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        depends_on: deps.iter().map(|&d| d.into()).collect(),
         idempotency_key: format!("test/{id}"),
         estimate: Duration::from_secs(60),
         timeout: Duration::from_secs(600),
@@ -405,7 +405,7 @@ fn graph(steps: Vec<Step>) -> RecoveryGraph {
     RecoveryGraph {
         plan: "shop".into(),
         scenario: "region-loss".into(),
-        critical_path: steps.iter().map(|s| s.id.clone()).collect(),
+        critical_path: steps.iter().map(|s| s.id.to_string()).collect(),
         forecast: Duration::from_secs(600),
         services: Vec::new(),
         risks: Vec::new(),

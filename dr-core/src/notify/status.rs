@@ -245,7 +245,7 @@ impl IncidentComms {
                 .iter()
                 .map(|s| {
                     (
-                        s.id.clone(),
+                        s.id.to_string(),
                         StepInfo {
                             kind: s.action.kind().to_string(),
                             service: s.service.clone(),

@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 use std::time::Duration;
 
 use crate::duration::human;
-use crate::graph::{Action, FastMap, RecoveryGraph, Risk, ServiceForecast, Step};
+use crate::graph::{Action, FastMap, FastSet, RecoveryGraph, Risk, ServiceForecast, Step, StepId};
 use crate::plan::{Plan, Scenario, Service};
 use crate::planner::PlanningError;
 
@@ -29,6 +29,12 @@ pub(crate) struct GraphBuilder<'a> {
     positions: FastMap<u64, usize>,
     /// The hasher of `positions`.
     hasher: foldhash::fast::RandomState,
+    /// Position of each step by where its id's shared text lives: a dependency that is a
+    /// clone of a step's id (as every id a builder method returns is) is found without
+    /// reading its text.
+    by_addr: FastMap<usize, usize>,
+    /// Whether two steps have the same id (then the last one wins, found by text).
+    duplicates: bool,
     /// Indices of each service's steps, so per-service queries do not scan every step.
     by_service: FastMap<String, Vec<usize>>,
     /// Data-loss window forecast per database name recovered in this scenario.
@@ -38,7 +44,7 @@ pub(crate) struct GraphBuilder<'a> {
     owners: std::sync::OnceLock<FastMap<&'a str, &'a str>>,
     /// Milestones reached at a later step than the one whose kind marks them (a promotion
     /// is done when the promoted database is available, not when the call returns).
-    reached_at: Vec<(&'static str, String)>,
+    reached_at: Vec<(&'static str, StepId)>,
 }
 
 impl<'a> GraphBuilder<'a> {
@@ -53,6 +59,8 @@ impl<'a> GraphBuilder<'a> {
             steps: Vec::with_capacity(hint),
             positions: FastMap::with_capacity_and_hasher(hint, Default::default()),
             hasher: foldhash::fast::RandomState::default(),
+            by_addr: FastMap::with_capacity_and_hasher(hint, Default::default()),
+            duplicates: false,
             by_service: FastMap::with_capacity_and_hasher(plan.services.len(), Default::default()),
             db_loss: BTreeMap::new(),
             risks: Vec::new(),
@@ -64,11 +72,11 @@ impl<'a> GraphBuilder<'a> {
     /// Adds a critical step estimated and timed by its kind; returns its id.
     pub(super) fn add(
         &mut self,
-        id: impl Into<String>,
+        id: impl Into<StepId>,
         action: Action,
         service: Option<&str>,
-        depends_on: Vec<String>,
-    ) -> String {
+        depends_on: Vec<StepId>,
+    ) -> StepId {
         let (estimate, timeout) = (
             self.plan.estimate_of(&action),
             self.plan.timeout_of(&action),
@@ -79,11 +87,11 @@ impl<'a> GraphBuilder<'a> {
     /// Adds a step that only starts a long operation, `waited` by a later step.
     pub(super) fn add_call(
         &mut self,
-        id: impl Into<String>,
+        id: impl Into<StepId>,
         action: Action,
         service: Option<&str>,
-        depends_on: Vec<String>,
-    ) -> String {
+        depends_on: Vec<StepId>,
+    ) -> StepId {
         // An API call that only starts the operation is timed like the quickest call, not
         // like the operation it starts.
         let timeout = self.plan.timeout(API_CALL_KIND, API_CALL_TIMEOUT);
@@ -93,12 +101,12 @@ impl<'a> GraphBuilder<'a> {
     /// Adds a wait step whose estimate and timeout are those of the operation it waits for.
     pub(super) fn add_wait(
         &mut self,
-        id: impl Into<String>,
+        id: impl Into<StepId>,
         action: Action,
         waited: &Action,
         service: Option<&str>,
-        depends_on: Vec<String>,
-    ) -> String {
+        depends_on: Vec<StepId>,
+    ) -> StepId {
         let (estimate, timeout) = (self.plan.estimate_of(waited), self.plan.timeout_of(waited));
         self.push(id.into(), action, service, depends_on, estimate, timeout)
     }
@@ -106,11 +114,11 @@ impl<'a> GraphBuilder<'a> {
     /// Adds an optional step: its failure degrades the run instead of failing it.
     pub(super) fn add_optional(
         &mut self,
-        id: impl Into<String>,
+        id: impl Into<StepId>,
         action: Action,
         service: Option<&str>,
-        depends_on: Vec<String>,
-    ) -> String {
+        depends_on: Vec<StepId>,
+    ) -> StepId {
         let id = self.add(id, action, service, depends_on);
         if let Some(s) = self.steps.last_mut() {
             s.critical = false;
@@ -129,16 +137,22 @@ impl<'a> GraphBuilder<'a> {
     /// Adds a critical step ([`add_optional`](Self::add_optional) clears the flag).
     fn push(
         &mut self,
-        id: String,
+        id: StepId,
         action: Action,
         service: Option<&str>,
-        mut depends_on: Vec<String>,
+        mut depends_on: Vec<StepId>,
         estimate: Duration,
         timeout: Duration,
-    ) -> String {
-        depends_on.sort();
-        depends_on.dedup();
-        let idempotency_key = format!("{}:{}:{}", self.plan.name, self.scenario.name, id);
+    ) -> StepId {
+        if depends_on.len() > 1 {
+            depends_on.sort_unstable();
+            depends_on.dedup();
+        }
+        let (plan, scenario) = (self.plan.name.as_str(), self.scenario.name.as_str());
+        let mut idempotency_key = String::with_capacity(plan.len() + scenario.len() + id.len() + 2);
+        for part in [plan, ":", scenario, ":", id.as_str()] {
+            idempotency_key.push_str(part);
+        }
         let at = self.steps.len();
         if let Some(service) = service {
             match self.by_service.get_mut(service) {
@@ -148,7 +162,15 @@ impl<'a> GraphBuilder<'a> {
                 }
             }
         }
-        self.positions.insert(self.hasher.hash_one(id.as_str()), at);
+        if self
+            .positions
+            .insert(self.hasher.hash_one(id.as_str()), at)
+            .is_some()
+        {
+            // The same id again (or two ids of one hash): the text decides from now on.
+            self.duplicates = true;
+        }
+        self.by_addr.insert(id.addr(), at);
         self.steps.push(Step {
             id: id.clone(),
             action,
@@ -167,10 +189,10 @@ impl<'a> GraphBuilder<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn add_plan_step(
         &mut self,
-        id: String,
+        id: StepId,
         action: Action,
         service: Option<&str>,
-        depends_on: Vec<String>,
+        depends_on: Vec<StepId>,
         estimate: Duration,
         timeout: Duration,
         critical: bool,
@@ -192,8 +214,19 @@ impl<'a> GraphBuilder<'a> {
         }
     }
 
+    /// The position of the step a dependency names: by the address of its text when it is
+    /// a step's own id and no id is used twice, else by its text, as [`position`](Self::position).
+    fn resolve(&self, dep: &StepId) -> Option<usize> {
+        if !self.duplicates {
+            if let Some(&i) = self.by_addr.get(&dep.addr()) {
+                return Some(i);
+            }
+        }
+        self.position(dep)
+    }
+
     /// The ids of every step so far.
-    pub(super) fn step_ids(&self) -> std::collections::HashSet<String> {
+    pub(super) fn step_ids(&self) -> FastSet<StepId> {
         self.steps.iter().map(|s| s.id.clone()).collect()
     }
 
@@ -221,13 +254,13 @@ impl<'a> GraphBuilder<'a> {
     }
 
     /// Records that `milestone` is reached when step `id` is done.
-    pub(super) fn reached(&mut self, milestone: &'static str, id: &str) {
-        self.reached_at.push((milestone, id.to_string()));
+    pub(super) fn reached(&mut self, milestone: &'static str, id: &StepId) {
+        self.reached_at.push((milestone, id.clone()));
     }
 
     /// The ids of the steps after which `milestone` is reached.
-    pub(super) fn milestone_steps(&self, milestone: &str) -> Vec<String> {
-        let later: Vec<String> = self
+    pub(super) fn milestone_steps(&self, milestone: &str) -> Vec<StepId> {
+        let later: Vec<StepId> = self
             .reached_at
             .iter()
             .filter(|(m, _)| *m == milestone)
@@ -262,28 +295,26 @@ impl<'a> GraphBuilder<'a> {
 
     /// The ids of `service`'s steps that no other step of the same service depends on: the
     /// steps after which the service counts as recovered.
-    pub(super) fn service_sinks(&self, service: &str) -> Vec<String> {
+    pub(super) fn service_sinks(&self, service: &str) -> Vec<StepId> {
         let own: Vec<&Step> = self
             .by_service
             .get(service)
             .map(|ix| ix.iter().map(|&i| &self.steps[i]).collect())
             .unwrap_or_default();
-        let depended: BTreeSet<&str> = own
-            .iter()
-            .flat_map(|s| s.depends_on.iter().map(String::as_str))
-            .collect();
+        // A service has a handful of steps: comparing each with every dependency of the
+        // others (shared text first, so mostly without reading it) beats building a set.
         own.iter()
-            .filter(|s| !depended.contains(s.id.as_str()))
+            .filter(|s| !own.iter().any(|o| o.depends_on.contains(&s.id)))
             .map(|s| s.id.clone())
             .collect()
     }
 
     /// Every step no other step depends on.
-    pub(super) fn sinks(&self) -> Vec<String> {
-        let depended: BTreeSet<&str> = self
+    pub(super) fn sinks(&self) -> Vec<StepId> {
+        let depended: FastSet<&str> = self
             .steps
             .iter()
-            .flat_map(|s| s.depends_on.iter().map(String::as_str))
+            .flat_map(|s| s.depends_on.iter().map(StepId::as_str))
             .collect();
         self.steps
             .iter()
@@ -312,7 +343,7 @@ impl<'a> GraphBuilder<'a> {
         for (i, s) in self.steps.iter().enumerate() {
             starts.push(deps.len());
             for d in &s.depends_on {
-                if let Some(j) = self.position(d) {
+                if let Some(j) = self.resolve(d) {
                     in_order &= j < i;
                     deps.push(j);
                 }
@@ -643,7 +674,7 @@ impl Timing {
         else {
             return (Vec::new(), Duration::ZERO);
         };
-        let mut path = vec![steps[last].id.clone()];
+        let mut path = vec![steps[last].id.to_string()];
         let mut current = last;
         // Steps are in topological order, so the walk back ends after at most one visit per
         // step; the guard keeps it finite even for a graph with a cycle.
@@ -656,7 +687,7 @@ impl Timing {
             if path.len() > steps.len() {
                 break;
             }
-            path.push(steps[prev].id.clone());
+            path.push(steps[prev].id.to_string());
             current = prev;
         }
         path.reverse();

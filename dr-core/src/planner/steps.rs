@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use super::build::GraphBuilder;
 use super::PlanningError;
+use crate::graph::StepId;
 use crate::step::{Action, Call, Observed, StepAction, StepContext, StepRegistry};
 use crate::Result;
 
@@ -118,8 +119,11 @@ pub(super) fn add(g: &mut GraphBuilder<'_>, registry: &StepRegistry) -> Result<(
         }
         let mut deps = BTreeSet::new();
         for entry in &ps.after {
-            if own.contains(entry.as_str()) || base.contains(entry.as_str()) {
-                deps.insert(entry.clone());
+            if let Some(id) = base.get(entry.as_str()) {
+                // The step's own id, found again without reading its text.
+                deps.insert(id.clone());
+            } else if own.contains(entry.as_str()) {
+                deps.insert(StepId::from(entry));
             } else if g.plan.service(entry).is_some() {
                 let sinks = g.service_sinks(entry);
                 if sinks.is_empty() {
@@ -161,7 +165,7 @@ pub(super) fn add(g: &mut GraphBuilder<'_>, registry: &StepRegistry) -> Result<(
             .as_ref()
             .map(|r| r.policy(&crate::RetryPolicy::default()));
         g.add_plan_step(
-            ps.id.clone(),
+            ps.id.as_str().into(),
             action,
             ps.service.as_deref(),
             deps,

@@ -128,7 +128,7 @@ impl Kind for CacheFailure {
         // Degraded mode off once the cache is back and the scenario's own steps (a warm-up)
         // are done.
         let mut before_off = ready;
-        before_off.extend(g.scenario.steps.iter().map(|s| s.id.clone()));
+        before_off.extend(g.scenario.steps.iter().map(|s| s.id.clone().into()));
         let mut back = Vec::new();
         for wref in apps {
             let off = g.add(

@@ -1,5 +1,6 @@
 //! `cluster-rebuild`: a cluster is lost.
 
+use crate::graph::StepId;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ impl Kind for ClusterRebuild {
         let gate = preamble(g);
         // The new cluster's node groups from standby to serving, before its workloads.
         let capacity = scale_nodes(g, target, &gate);
-        let mut done: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut done: BTreeMap<String, Vec<StepId>> = BTreeMap::new();
         for svc in ordered(g) {
             let on_failed: Vec<&Workload> = failed
                 .workloads

@@ -1,6 +1,7 @@
 //! Steps several scenario kinds share: the approval gate and notifications, promotions and
 //! restores, bringing workloads up, repointing applications, DNS switches, health checks.
 
+use crate::graph::StepId;
 use std::time::Duration;
 
 use super::Result;
@@ -32,7 +33,7 @@ pub(super) fn owner<'a>(g: &GraphBuilder<'a>, db: &str) -> Option<&'a str> {
 }
 
 /// Start notifications (not gating anything) and the approval gate every change waits for.
-pub(super) fn preamble(g: &mut GraphBuilder<'_>) -> Vec<String> {
+pub(super) fn preamble(g: &mut GraphBuilder<'_>) -> Vec<StepId> {
     let severity = g.scenario.kind.severity();
     for channel in g.scenario.notify.clone() {
         let notification = Notification {
@@ -152,11 +153,11 @@ pub(super) fn secret_step(
     cluster: &Cluster,
     namespace: &str,
     db: &DbRef,
-    deps: Vec<String>,
-) -> Option<String> {
+    deps: Vec<StepId>,
+) -> Option<StepId> {
     let binding = svc.secret.as_ref()?;
     Some(g.add(
-        format!("{}/set-secret", svc.name),
+        StepId::concat(&[&svc.name, "/set-secret"]),
         Action::new(crate::step::cluster::SetSecret {
             cluster: cluster.name.clone(),
             namespace: namespace.to_string(),
@@ -175,11 +176,11 @@ pub(super) fn secret_step(
 pub(super) fn verify_step(
     g: &mut GraphBuilder<'_>,
     svc: &Service,
-    deps: Vec<String>,
-) -> Option<String> {
+    deps: Vec<StepId>,
+) -> Option<StepId> {
     let check = g.plan.health_check(svc.health_check.as_deref()?)?;
     Some(g.add(
-        format!("{}/verify", svc.name),
+        StepId::concat(&[&svc.name, "/verify"]),
         Action::new(crate::step::health::VerifyHealth {
             check: check.name.clone(),
             target: check.target.clone(),
@@ -193,8 +194,8 @@ pub(super) fn dns_steps(
     g: &mut GraphBuilder<'_>,
     svc: &Service,
     value_for: impl Fn(&crate::plan::DnsRecordDef) -> Option<String>,
-    deps: &[String],
-) -> Result<Vec<String>> {
+    deps: &[StepId],
+) -> Result<Vec<StepId>> {
     let mut ids = Vec::new();
     // With the `healthy-target` interlock, each switch probes its new targets at the
     // service's health check first.
@@ -232,7 +233,7 @@ pub(super) fn dns_steps(
                 .into(),
         })?;
         ids.push(g.add(
-            format!("{}/dns:{}", svc.name, record.name),
+            StepId::concat(&[&svc.name, "/dns:", &record.name]),
             Action::new(crate::step::dns::SwitchDns {
                 zone: record.zone.clone(),
                 name: record.name.clone(),
@@ -247,7 +248,7 @@ pub(super) fn dns_steps(
     Ok(ids)
 }
 
-pub(super) fn or_else(ids: Vec<String>, fallback: &[String]) -> Vec<String> {
+pub(super) fn or_else(ids: Vec<StepId>, fallback: &[StepId]) -> Vec<StepId> {
     if ids.is_empty() {
         fallback.to_vec()
     } else {
@@ -260,8 +261,8 @@ pub(super) fn recover_db_in(
     g: &mut GraphBuilder<'_>,
     db: &Database,
     region: &str,
-    gate: &[String],
-) -> Result<(DbRef, String)> {
+    gate: &[StepId],
+) -> Result<(DbRef, StepId)> {
     let owner = owner(g, &db.name);
     let obs = g.observed.databases.get(&db.name);
     if let Some(r) = db.replicas.iter().find(|r| r.region == region) {
@@ -302,19 +303,19 @@ pub(super) fn promote(
     replica: DbRef,
     lag: Duration,
     owner: Option<&str>,
-    gate: &[String],
-) -> (DbRef, String) {
+    gate: &[StepId],
+) -> (DbRef, StepId) {
     let waited = Action::new(crate::step::database::PromoteReplica {
         db: replica.clone(),
     });
     let p = g.add_call(
-        format!("{}/promote", db.name),
+        StepId::concat(&[&db.name, "/promote"]),
         waited.clone(),
         owner,
         gate.to_vec(),
     );
     let w = g.add_wait(
-        format!("{}/wait", db.name),
+        StepId::concat(&[&db.name, "/wait"]),
         Action::new(crate::step::database::WaitDatabase {
             db: replica.clone(),
         }),
@@ -336,13 +337,13 @@ pub(super) fn verify_data(
     db: &Database,
     target: &DbRef,
     owner: Option<&str>,
-    after: String,
-) -> String {
+    after: StepId,
+) -> StepId {
     if db.checks.is_empty() {
         return after;
     }
     g.add(
-        format!("{}/verify-data", db.name),
+        StepId::concat(&[&db.name, "/verify-data"]),
         Action::new(crate::step::data::VerifyData {
             db: target.clone(),
             checks: db.checks.clone(),
@@ -358,8 +359,8 @@ pub(super) fn restore(
     region: &str,
     snapshot_age: Duration,
     owner: Option<&str>,
-    gate: &[String],
-) -> (DbRef, String) {
+    gate: &[StepId],
+) -> (DbRef, StepId) {
     let target = DbRef::new(region, format!("{}-restored", db.instance()));
     let waited = Action::new(crate::step::database::RestoreSnapshot {
         source: DbRef::new(&db.region, db.instance()),
@@ -367,13 +368,13 @@ pub(super) fn restore(
         target: target.clone(),
     });
     let r = g.add_call(
-        format!("{}/restore", db.name),
+        StepId::concat(&[&db.name, "/restore"]),
         waited.clone(),
         owner,
         gate.to_vec(),
     );
     let w = g.add_wait(
-        format!("{}/wait", db.name),
+        StepId::concat(&[&db.name, "/wait"]),
         Action::new(crate::step::database::WaitDatabase { db: target.clone() }),
         &waited,
         owner,
@@ -392,8 +393,8 @@ pub(super) fn bring_up(
     svc: &Service,
     cluster: &Cluster,
     db: Option<&DbRef>,
-    deps: &[String],
-) -> Result<Vec<String>> {
+    deps: &[StepId],
+) -> Result<Vec<StepId>> {
     bring_up_on(g, svc, cluster, db, deps, &[])
 }
 
@@ -403,8 +404,8 @@ pub(super) fn bring_up(
 pub(super) fn scale_nodes(
     g: &mut GraphBuilder<'_>,
     cluster: &Cluster,
-    deps: &[String],
-) -> Vec<String> {
+    deps: &[StepId],
+) -> Vec<StepId> {
     let mut ready = Vec::new();
     let plan = g.plan;
     // A replacement group stays a spare: its own scenario scales it.
@@ -437,11 +438,11 @@ pub(super) fn bring_up_on(
     svc: &Service,
     cluster: &Cluster,
     db: Option<&DbRef>,
-    deps: &[String],
-    capacity: &[String],
-) -> Result<Vec<String>> {
+    deps: &[StepId],
+    capacity: &[StepId],
+) -> Result<Vec<StepId>> {
     let mut ready = Vec::new();
-    let mut secret: Option<String> = None;
+    let mut secret: Option<StepId> = None;
     for name in &svc.workloads {
         let w =
             g.plan
@@ -471,7 +472,7 @@ pub(super) fn bring_up_on(
             scale_deps.extend(capacity.iter().cloned());
         }
         let scale = g.add(
-            format!("{}/scale:{}", svc.name, w.name),
+            StepId::concat(&[&svc.name, "/scale:", &w.name]),
             Action::new(crate::step::cluster::Scale {
                 workload: wref.clone(),
                 replicas: w.replicas,
@@ -482,7 +483,7 @@ pub(super) fn bring_up_on(
         let mut wait_deps = vec![scale];
         if let (Some(secret), true) = (&secret, w.standby_replicas > 0) {
             wait_deps = vec![g.add_call(
-                format!("{}/restart:{}", svc.name, w.name),
+                StepId::concat(&[&svc.name, "/restart:", &w.name]),
                 Action::new(crate::step::cluster::RolloutRestart {
                     workload: wref.clone(),
                 }),
@@ -491,7 +492,7 @@ pub(super) fn bring_up_on(
             )];
         }
         ready.push(g.add(
-            format!("{}/wait:{}", svc.name, w.name),
+            StepId::concat(&[&svc.name, "/wait:", &w.name]),
             Action::new(crate::step::cluster::WaitWorkload { workload: wref }),
             Some(&svc.name),
             wait_deps,
@@ -506,7 +507,7 @@ pub(super) fn repoint(
     g: &mut GraphBuilder<'_>,
     db: &Database,
     new: &DbRef,
-    after: &[String],
+    after: &[StepId],
 ) -> Result<()> {
     for svc in ordered(g) {
         if svc.database.as_deref() != Some(db.name.as_str()) || svc.workloads.is_empty() {
@@ -531,7 +532,7 @@ pub(super) fn repoint(
             let Some(secret) = &secret else { break };
             let wref = workload_ref(cluster, w);
             let restart = g.add_call(
-                format!("{}/restart:{}", svc.name, w.name),
+                StepId::concat(&[&svc.name, "/restart:", &w.name]),
                 Action::new(crate::step::cluster::RolloutRestart {
                     workload: wref.clone(),
                 }),
@@ -539,7 +540,7 @@ pub(super) fn repoint(
                 vec![secret.clone()],
             );
             ready.push(g.add(
-                format!("{}/wait:{}", svc.name, w.name),
+                StepId::concat(&[&svc.name, "/wait:", &w.name]),
                 Action::new(crate::step::cluster::WaitWorkload { workload: wref }),
                 Some(&svc.name),
                 vec![restart],
@@ -593,7 +594,7 @@ pub(super) fn workload_action(g: &mut GraphBuilder<'_>, name: &str, op: Workload
             gate.clone(),
         );
         ready.push(g.add(
-            format!("{}/wait:{}", svc.name, w.name),
+            StepId::concat(&[&svc.name, "/wait:", &w.name]),
             Action::new(crate::step::cluster::WaitWorkload { workload: wref }),
             Some(&svc.name),
             vec![step],

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{ordered, owner, preamble, promote, repoint, restore, unknown, verify_step};
 use super::{Kind, Result};
-use crate::graph::Action;
+use crate::graph::{Action, StepId};
 use crate::plan::validate::ScenarioChecks;
 use crate::plan::{DbStrategy, Plan};
 use crate::planner::build::GraphBuilder;
@@ -89,13 +89,13 @@ impl Kind for DatabaseFailure {
                     force_failover: db.multi_az,
                 });
                 let r = g.add_call(
-                    format!("{}/reboot", db.name),
+                    StepId::concat(&[&db.name, "/reboot"]),
                     waited.clone(),
                     owner,
                     gate.clone(),
                 );
                 let w = g.add_wait(
-                    format!("{}/wait", db.name),
+                    StepId::concat(&[&db.name, "/wait"]),
                     Action::new(crate::step::database::WaitDatabase { db: me }),
                     &waited,
                     owner,
@@ -126,7 +126,7 @@ impl Kind for DatabaseFailure {
                 repoint(g, db, &new, std::slice::from_ref(&wait))?;
                 // Restore redundancy: a new replica of the promoted instance (optional).
                 g.add_optional(
-                    format!("{}/new-replica", db.name),
+                    StepId::concat(&[&db.name, "/new-replica"]),
                     Action::new(crate::step::database::CreateReplica {
                         source: new,
                         replica: DbRef::new(&db.region, format!("{}-replica", replica.id)),

@@ -1,6 +1,7 @@
 //! `failback`: after a region failover, the home region is back; move home in a controlled
 //! order, leaving no write behind.
 
+use crate::graph::StepId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -149,7 +150,7 @@ impl Kind for Failback {
         let dr_cluster = g.plan.cluster_in(from);
 
         // 1. Replication towards home.
-        let mut replicated: BTreeMap<&str, String> = BTreeMap::new();
+        let mut replicated: BTreeMap<&str, StepId> = BTreeMap::new();
         for m in &moving {
             let owner = g.owner_of(&m.db.name);
             let waited = Action::new(crate::step::database::CreateReplica {
@@ -174,7 +175,7 @@ impl Kind for Failback {
 
         // 2. Write freeze: the users of each moving database stop in the DR region once the
         // home replica exists (so the freeze is as short as it can be).
-        let mut frozen: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut frozen: BTreeMap<&str, Vec<StepId>> = BTreeMap::new();
         for svc in ordered(g) {
             let Some(m) = moving
                 .iter()
@@ -189,7 +190,7 @@ impl Kind for Failback {
                 };
                 let deps = vec![replicated[m.db.name.as_str()].clone()];
                 let id = g.add(
-                    format!("{}/freeze:{}", svc.name, w.name),
+                    StepId::concat(&[&svc.name, "/freeze:", &w.name]),
                     Action::new(crate::step::cluster::Scale {
                         workload: wref(dr, w),
                         replicas: 0,
@@ -202,7 +203,7 @@ impl Kind for Failback {
         }
 
         // 3. Caught up, then 4. promote at home.
-        let mut serving: BTreeMap<String, (DbRef, Vec<String>)> = BTreeMap::new();
+        let mut serving: BTreeMap<String, (DbRef, Vec<StepId>)> = BTreeMap::new();
         for m in &moving {
             let owner = g.owner_of(&m.db.name);
             let mut deps = vec![replicated[m.db.name.as_str()].clone()];
@@ -228,7 +229,7 @@ impl Kind for Failback {
         }
 
         // Services home: secrets, workloads, DNS, health; then the DR side back to standby.
-        let mut done: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut done: BTreeMap<String, Vec<StepId>> = BTreeMap::new();
         for svc in ordered(g) {
             let mut deps = gate.clone();
             for d in &svc.depends_on {
@@ -268,7 +269,7 @@ impl Kind for Failback {
                         continue;
                     };
                     g.add_optional(
-                        format!("{}/standby:{}", svc.name, w.name),
+                        StepId::concat(&[&svc.name, "/standby:", &w.name]),
                         Action::new(crate::step::cluster::Scale {
                             workload: wref(dr, w),
                             replicas: w.standby_replicas,

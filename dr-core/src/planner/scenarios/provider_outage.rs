@@ -1,5 +1,6 @@
 //! `provider-outage`: a third-party provider (payments, e-mail, an LLM API) is down.
 
+use crate::graph::StepId;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -112,7 +113,7 @@ impl Kind for ProviderOutage {
         let switch = |g: &mut GraphBuilder<'_>,
                       phase: &str,
                       env: &BTreeMap<String, String>,
-                      deps: Vec<String>| {
+                      deps: Vec<StepId>| {
             let mut ready = Vec::new();
             for wref in &homes {
                 let set = g.add(
@@ -137,7 +138,7 @@ impl Kind for ProviderOutage {
         };
         let on_fallback = switch(g, "fallback", &self.fallback, vec![tripped]);
         let tell =
-            |g: &mut GraphBuilder<'_>, what: &str, severity, body: String, deps: &[String]| {
+            |g: &mut GraphBuilder<'_>, what: &str, severity, body: String, deps: &[StepId]| {
                 for channel in g.scenario.notify.clone() {
                     let notification = Notification {
                         severity,

@@ -1,5 +1,6 @@
 //! `region-failover`: a whole region is lost.
 
+use crate::graph::StepId;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,7 @@ impl Kind for RegionFailover {
         let gate = preamble(g);
 
         // Databases: promote or restore those of the failed region; the others keep serving.
-        let mut serving: BTreeMap<String, (DbRef, Vec<String>)> = BTreeMap::new();
+        let mut serving: BTreeMap<String, (DbRef, Vec<StepId>)> = BTreeMap::new();
         let mut promoted = Vec::new();
         for db in &g.plan.databases {
             if db.region == from {
@@ -67,7 +68,7 @@ impl Kind for RegionFailover {
         }
 
         // Managed caches: restored from their newest backup in `to`, alongside the rest.
-        let mut caches: BTreeMap<&str, String> = BTreeMap::new();
+        let mut caches: BTreeMap<&str, StepId> = BTreeMap::new();
         for c in g.plan.caches.iter().filter(|c| c.region == from) {
             let id = c
                 .restore
@@ -143,7 +144,7 @@ impl Kind for RegionFailover {
         let target = g.plan.cluster_in(to);
         // Node capacity first: the recovery cluster's node groups from standby to serving.
         let capacity = target.map(|c| scale_nodes(g, c, &gate)).unwrap_or_default();
-        let mut done: FastMap<&str, Vec<String>> =
+        let mut done: FastMap<&str, Vec<StepId>> =
             FastMap::with_capacity_and_hasher(g.plan.services.len(), Default::default());
         for svc in ordered(g) {
             let mut deps = gate.clone();
@@ -184,7 +185,7 @@ impl Kind for RegionFailover {
         for (db, new, wait) in promoted {
             let owner = g.owner_of(&db.name);
             g.add_optional(
-                format!("{}/new-replica", db.name),
+                StepId::concat(&[&db.name, "/new-replica"]),
                 Action::new(crate::step::database::CreateReplica {
                     source: new.clone(),
                     replica: DbRef::new(to, format!("{}-replica", new.id)),
@@ -240,8 +241,8 @@ pub(super) fn edge_steps(
     svc: &crate::plan::Service,
     from: &str,
     to: &str,
-    deps: &[String],
-) -> Result<Vec<String>> {
+    deps: &[StepId],
+) -> Result<Vec<StepId>> {
     let unrecoverable = |what: String, why: String| PlanningError::Unrecoverable { what, why };
     let mut moved = Vec::new();
     for name in &svc.load_balancers {
@@ -262,7 +263,7 @@ pub(super) fn edge_steps(
         }
         let deregister = parse(from)?;
         moved.push(g.add(
-            format!("{}/targets:{}", svc.name, lb.name),
+            StepId::concat(&[&svc.name, "/targets:", &lb.name]),
             Action::new(crate::step::edge::MoveTargets {
                 group: lb.target_group.clone(),
                 register,
@@ -286,7 +287,7 @@ pub(super) fn edge_steps(
             )
         })?;
         let switch = g.add(
-            format!("{}/origin:{}", svc.name, cdn.name),
+            StepId::concat(&[&svc.name, "/origin:", &cdn.name]),
             Action::new(crate::step::edge::SwitchOrigin {
                 distribution: cdn.distribution.clone(),
                 origin: origin.clone(),
@@ -295,7 +296,7 @@ pub(super) fn edge_steps(
             before_origin.clone(),
         );
         out.push(g.add(
-            format!("{}/deployed:{}", svc.name, cdn.name),
+            StepId::concat(&[&svc.name, "/deployed:", &cdn.name]),
             Action::new(crate::step::edge::WaitDistribution {
                 distribution: cdn.distribution.clone(),
                 origin,

@@ -1,5 +1,6 @@
 //! `security-isolation`: a service is compromised.
 
+use crate::graph::StepId;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -55,7 +56,7 @@ impl Kind for SecurityIsolation {
         let incident = format!("{}/{}/{stamp}", g.plan.name, g.scenario.name);
         let mut contained = Vec::new();
         let mut evidence = Vec::new();
-        let mut exported: BTreeMap<(String, String), String> = BTreeMap::new();
+        let mut exported: BTreeMap<(String, String), StepId> = BTreeMap::new();
         let mut homes = Vec::new();
         for w in &svc.workloads {
             homes.push(home_cluster(g, w)?);
@@ -188,7 +189,7 @@ impl Kind for SecurityIsolation {
         );
         // Clean workloads into `<namespace>-recovery`, created by the apply; then the
         // secrets they read, then a restart so their pods read them.
-        let mut applied: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut applied: BTreeMap<(String, String), Vec<StepId>> = BTreeMap::new();
         for (cluster, w) in &homes {
             let ns = recovery_namespace(&w.namespace);
             let mut clean = (*w).clone();
@@ -208,7 +209,7 @@ impl Kind for SecurityIsolation {
                 .or_default()
                 .push(apply);
         }
-        let mut secrets_of: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut secrets_of: BTreeMap<(String, String), Vec<StepId>> = BTreeMap::new();
         for ((cluster, ns), applies) in &applied {
             let mut written = Vec::new();
             if let (Some(b), Some(db)) = (
@@ -261,7 +262,7 @@ impl Kind for SecurityIsolation {
                 .cloned()
                 .unwrap_or_default();
             let ready_after = if written.is_empty() {
-                vec![format!("{}/redeploy:{}", svc.name, w.name)]
+                vec![format!("{}/redeploy:{}", svc.name, w.name).into()]
             } else {
                 vec![g.add(
                     format!("{}/restart:{}", svc.name, w.name),
