@@ -227,14 +227,19 @@ fn provision(cloud: &SimCloud, plan: &Plan) {
         let _ = cloud.store(&s.name);
     }
     for svc in &plan.services {
-        // A volume without a region is in the region of the service's serving cluster.
-        let home = svc.workloads.iter().find_map(|w| {
-            plan.clusters
-                .iter()
-                .filter(|c| c.workloads.iter().any(|x| &x.name == w))
-                .min_by_key(|c| Some(c.region.as_str()) != primary_region.as_deref())
-                .map(|c| c.region.clone())
-        });
+        // A volume without a region is in the region of the service's serving cluster
+        // (looked up by name, and only for a service with volumes: a scan of every
+        // cluster's workloads per service is quadratic in a large plan).
+        let home = || {
+            svc.workloads.iter().find_map(|w| {
+                plan.clusters
+                    .iter()
+                    .filter(|c| plan.workload(&c.name, w).is_some())
+                    .min_by_key(|c| Some(c.region.as_str()) != primary_region.as_deref())
+                    .map(|c| c.region.clone())
+            })
+        };
+        let home = if svc.volumes.is_empty() { None } else { home() };
         for v in &svc.volumes {
             if let Some(region) = v.region.clone().or_else(|| home.clone()) {
                 cloud.add_volume(&region, &v.id);

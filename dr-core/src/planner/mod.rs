@@ -29,7 +29,7 @@
 pub(crate) mod build;
 mod observe;
 #[cfg(test)]
-mod pinned;
+pub(crate) mod pinned;
 pub(crate) mod scenarios;
 mod steps;
 

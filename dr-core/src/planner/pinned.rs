@@ -57,7 +57,7 @@ fn digests(plan_: &Plan) -> String {
 /// without a replica), workloads on two clusters with and without warm standbys, several
 /// DNS records per service, health checks, secrets, notifications, an approval, plan steps
 /// after a milestone and after a service, and one scenario of each kind it can host.
-fn generated(n: usize) -> String {
+pub(crate) fn generated(n: usize) -> String {
     let dbs = n / 10 + 1;
     let mut s = String::new();
     s.push_str("name: gen\nregions:\n  - { name: east, role: primary }\n  - { name: west, role: secondary }\ndatabases:\n");
