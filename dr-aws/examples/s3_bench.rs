@@ -11,8 +11,8 @@
 //! ```
 //!
 //! A third row, `put (sha256 given)`, is our `put` again with the source's SHA-256 given up
-//! front (as `copy_between` does): the digest goes into the upload's metadata and no
-//! server-side self-copy is needed to record it; its baseline is the same `aws s3 cp` runs.
+//! front (as `copy_between` does): the digest goes into the upload's metadata instead of an
+//! object tag set after completion; its baseline is the same `aws s3 cp` runs.
 //!
 //! `AWS_CLI` names the CLI (default `target/awscli/bin/aws`, else `aws` on the `PATH`);
 //! `BENCH_DIR` the directory of the local files (default `target/bench`); `BENCH_RUNS` the

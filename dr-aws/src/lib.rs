@@ -28,6 +28,7 @@ pub use rds::{db_state, RdsDatabase};
 pub use route53::{HealthCheckProtocol, HealthCheckSpec, Route53Dns, UNCHANGED};
 pub use s3::{
     S3Store, DEFAULT_PART_SIZE, DEFAULT_UPLOAD_CONCURRENCY, MIN_PART_SIZE, SHA256_METADATA,
+    SHA256_TAG,
 };
 pub use secretsmanager::{version_token, SecretsManagerSecrets};
 pub use sns::SnsNotifier;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, MetadataDirective};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, MetadataDirective, Tag, Tagging};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
@@ -30,6 +30,11 @@ const NAME: &str = "s3";
 /// The user-metadata key the SHA-256 of an object's content is stored under
 /// (`x-amz-meta-sha256`).
 pub const SHA256_METADATA: &str = "sha256";
+
+/// The object tag the SHA-256 of a multipart object's content is recorded under when it was
+/// not known when the upload started (user metadata is fixed then; a tag can be set after
+/// completion without copying the object).
+pub const SHA256_TAG: &str = "sha256";
 
 /// The smallest part S3 accepts (but for the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -64,9 +69,11 @@ const COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
 ///   the SDK to validate the stored checksum where S3 has a whole-object one.
 ///   When `expected_sha256` is given and differs, nothing is stored.
 /// * Multipart metadata is fixed when the upload starts. When `expected_sha256` is given it
-///   is recorded then; otherwise the object is completed and then copied onto itself to
-///   record the digest (a server-side copy; if that copy fails, the new object is deleted).
-///   Pass `expected_sha256` (as [`copy_between`] does) to avoid the copy.
+///   is recorded then; otherwise the object is completed and the digest recorded as its
+///   object tag [`SHA256_TAG`] (`PutObjectTagging`: no data is copied; if it fails, the new
+///   object is deleted). `head` and `get` read the tag when the metadata has no digest
+///   (one more request, `GetObjectTagging`), and a server-side copy records it in the
+///   copy's metadata.
 /// * **Reads stream** the SDK body chunk by chunk.
 /// * `list` reports no `sha256` or metadata (S3 listings do not carry user metadata); use
 ///   `head` for them.
@@ -232,6 +239,10 @@ impl S3Store {
         metadata: Option<HashMap<String, String>>,
     ) -> Result<()> {
         let src = copy_source(src_bucket, &source.key);
+        // A digest read from the source's tag goes into the copy's metadata: a copy is not a
+        // multipart object, so its tags would not be read for it.
+        let metadata =
+            metadata.or_else(|| source.sha256.is_some().then(|| stored_metadata(source)));
         if source.size <= MAX_SINGLE_COPY {
             let directive = if metadata.is_some() {
                 MetadataDirective::Replace
@@ -472,9 +483,9 @@ impl S3Store {
                     None => None,
                 };
                 if opts.expected_sha256.is_none() {
-                    self.record_sha256(key, size, &actual, &mut metadata)
-                        .await?;
+                    self.record_sha256(key, &actual).await?;
                 }
+                metadata.insert(SHA256_METADATA.into(), actual.clone());
                 etag
             }
         };
@@ -483,33 +494,63 @@ impl S3Store {
         Ok(meta)
     }
 
-    /// Records the digest of a completed multipart object by copying it onto itself.
-    async fn record_sha256(
-        &self,
-        key: &str,
-        size: u64,
-        sha256: &str,
-        metadata: &mut HashMap<String, String>,
-    ) -> Result<()> {
-        metadata.insert(SHA256_METADATA.into(), sha256.to_string());
-        let source = ObjectMeta {
-            key: key.to_string(),
-            size,
-            sha256: None,
-            created: Utc::now(),
-            etag: None,
-            metadata: BTreeMap::new(),
-        };
-        if let Err(e) = self
-            .copy_from(&self.bucket, &source, key, Some(metadata.clone()))
-            .await
-        {
+    /// Records the digest of a completed multipart object as its [`SHA256_TAG`] tag; deletes
+    /// the object when that fails, so no object is left without a digest.
+    async fn record_sha256(&self, key: &str, sha256: &str) -> Result<()> {
+        let tagging = Tag::builder()
+            .key(SHA256_TAG)
+            .value(sha256)
+            .build()
+            .and_then(|tag| Tagging::builder().tag_set(tag).build())
+            .map_err(|e| Error::Other {
+                provider: NAME.into(),
+                operation: format!("put {key} (tagging)"),
+                retry: dr_core::Retry::Permanent,
+                source: Box::new(e),
+            })?;
+        let res = self
+            .client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await;
+        if let Err(e) = res {
+            let e = map_sdk(self.ctx("put (record sha256)", key), e);
             tracing::warn!(key, error = %e, "could not record sha256, deleting the object");
             let _ = self.delete(key).await;
             return Err(e);
         }
         Ok(())
     }
+
+    /// The digest recorded as the [`SHA256_TAG`] tag of `key` (at `version`, when given), if
+    /// any.
+    async fn tagged_sha256(&self, key: &str, version: Option<&str>) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| map_sdk(self.ctx("head (tags)", key), e))?;
+        Ok(out
+            .tag_set()
+            .iter()
+            .find(|t| t.key() == SHA256_TAG)
+            .map(|t| t.value().to_ascii_lowercase()))
+    }
+}
+
+/// Whether an ETag is that of a multipart object (`"<md5 of the parts' md5s>-<parts>"`): the
+/// only objects whose digest may be a tag.
+fn is_multipart_etag(etag: Option<&str>) -> bool {
+    etag.map(|e| e.trim_matches('"'))
+        .and_then(|e| e.rsplit_once('-'))
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Keeps the buffer of a sent part for the next one, when nothing else holds it.
@@ -568,13 +609,16 @@ impl SnapshotStore for S3Store {
             .send()
             .await
             .map_err(|e| map_sdk(self.ctx("get", key), e))?;
-        let meta = object_meta(
+        let mut meta = object_meta(
             key,
             out.content_length(),
             out.last_modified(),
             out.e_tag(),
             out.metadata(),
         );
+        if meta.sha256.is_none() && out.tag_count().is_some_and(|n| n > 0) {
+            meta.sha256 = self.tagged_sha256(key, out.version_id()).await?;
+        }
         let owned_key = key.to_string();
         let stream = futures::stream::try_unfold(out.body, move |mut body| {
             let key = owned_key.clone();
@@ -603,13 +647,19 @@ impl SnapshotStore for S3Store {
             .send()
             .await
             .map_err(|e| map_sdk(self.ctx("head", key), e))?;
-        Ok(object_meta(
+        let mut meta = object_meta(
             key,
             out.content_length(),
             out.last_modified(),
             out.e_tag(),
             out.metadata(),
-        ))
+        );
+        // A multipart object whose digest was not known when its upload started has it as
+        // a tag (`HeadObject` does not say whether an object has tags).
+        if meta.sha256.is_none() && is_multipart_etag(meta.etag.as_deref()) {
+            meta.sha256 = self.tagged_sha256(key, out.version_id()).await?;
+        }
+        Ok(meta)
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, Result<ObjectMeta>> {
@@ -689,6 +739,22 @@ mod tests {
     fn copy_source_is_percent_encoded() {
         assert_eq!(copy_source("b", "a/b c+d.txt"), "b/a/b%20c%2Bd.txt");
         assert_eq!(copy_source("b", "ü"), "b/%C3%BC");
+    }
+
+    #[test]
+    fn multipart_etags_are_told_from_single_part_ones() {
+        assert!(is_multipart_etag(Some(
+            "\"9b2cf535f27731c974343645a3985328-3\""
+        )));
+        assert!(is_multipart_etag(Some(
+            "9b2cf535f27731c974343645a3985328-12"
+        )));
+        assert!(!is_multipart_etag(Some(
+            "\"9b2cf535f27731c974343645a3985328\""
+        )));
+        assert!(!is_multipart_etag(Some("\"abc-\"")));
+        assert!(!is_multipart_etag(Some("\"abc-x1\"")));
+        assert!(!is_multipart_etag(None));
     }
 
     #[test]

@@ -209,9 +209,32 @@ async fn s3_multipart_records_sha256_and_streams_back() {
     let head = store
         .verify("big/no-expected")
         .await
-        .expect("verify after self-copy");
+        .expect("verify of a digest recorded as a tag");
     assert_eq!(head.sha256.as_deref(), Some(sha256_hex(&data).as_str()));
     assert_eq!(head.metadata.get("k").map(String::as_str), Some("v"));
+    let head = store.head("big/no-expected").await.expect("head");
+    assert_eq!(head.sha256.as_deref(), Some(sha256_hex(&data).as_str()));
+    // The digest is a tag, not a copy of the object with new metadata.
+    let tags = store
+        .client()
+        .get_object_tagging()
+        .bucket(store.bucket())
+        .key("big/no-expected")
+        .send()
+        .await
+        .expect("tags");
+    let tag = tags
+        .tag_set()
+        .iter()
+        .find(|t| t.key() == dr_aws::SHA256_TAG);
+    assert_eq!(tag.map(|t| t.value()), Some(sha256_hex(&data).as_str()));
+    // A server-side copy keeps it.
+    let copied = store
+        .copy_to("big/no-expected", &store, "big/copied")
+        .await
+        .expect("copy");
+    assert_eq!(copied.sha256.as_deref(), Some(sha256_hex(&data).as_str()));
+    store.verify("big/copied").await.expect("verify the copy");
 
     // With the digest known up front, it is recorded when the upload starts.
     let (_, stream) = pattern(len);

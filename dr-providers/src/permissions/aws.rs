@@ -14,11 +14,11 @@
 //! | get record | `ListResourceRecordSets` | `route53:ListResourceRecordSets` |
 //! | switch record | `ListResourceRecordSets` + `ChangeResourceRecordSets` (UPSERT) | both; the change limited to the plan's record names |
 //! | wait change | `GetChange` | `route53:GetChange` |
-//! | put | `PutObject`, or `CreateMultipartUpload`/`UploadPart`/`CompleteMultipartUpload` (`AbortMultipartUpload` on failure) and `CopyObject` onto itself to record the digest | `s3:PutObject`, `s3:AbortMultipartUpload`, `s3:GetObject` |
-//! | get, head | `GetObject`, `HeadObject` | `s3:GetObject` |
+//! | put | `PutObject`, or `CreateMultipartUpload`/`UploadPart`/`CompleteMultipartUpload` (`AbortMultipartUpload` on failure) and, when the digest was not given, `PutObjectTagging` to record it | `s3:PutObject`, `s3:AbortMultipartUpload`, `s3:PutObjectTagging` |
+//! | get, head | `GetObject`, `HeadObject` (`GetObjectTagging` for a multipart object whose digest is a tag) | `s3:GetObject`, `s3:GetObjectTagging` |
 //! | list | `ListObjectsV2` | `s3:ListBucket` (on the bucket) |
 //! | delete | `DeleteObject` | `s3:DeleteObject` |
-//! | copy | `CopyObject` (or `UploadPartCopy`) | `s3:GetObject`, `s3:PutObject` |
+//! | copy | `CopyObject` (or `UploadPartCopy`), tags copied | `s3:GetObject`, `s3:GetObjectTagging`, `s3:PutObject`, `s3:PutObjectTagging` |
 //! | describe distribution | `GetDistribution` | `cloudfront:GetDistribution` |
 //! | set origin | `GetDistributionConfig` + `UpdateDistribution` (`GetDistribution` when already set) | the three |
 //! | target health | `DescribeTargetGroups` (a group named, once) + `DescribeTargetHealth` | both (no resource-level permission: `*`) |
@@ -73,12 +73,22 @@ pub fn actions(role: &str, op: O) -> Vec<&'static str> {
         ],
         ("dns", O::WaitChange) => vec!["route53:GetChange"],
         ("dns", O::HealthCheckStatus) => vec!["route53:GetHealthCheckStatus"],
-        ("store", O::Put) => vec!["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"],
+        ("store", O::Put) => vec![
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:PutObjectTagging",
+        ],
         ("store", O::PutIf) => vec!["s3:PutObject"],
-        ("store", O::Get | O::Head | O::GetVersioned) => vec!["s3:GetObject"],
+        ("store", O::Get | O::Head) => vec!["s3:GetObject", "s3:GetObjectTagging"],
+        ("store", O::GetVersioned) => vec!["s3:GetObject"],
         ("store", O::List) => vec!["s3:ListBucket"],
         ("store", O::Delete) => vec!["s3:DeleteObject"],
-        ("store", O::Copy) => vec!["s3:GetObject", "s3:PutObject"],
+        ("store", O::Copy) => vec![
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+        ],
         ("cdn", O::DescribeDistribution) => vec!["cloudfront:GetDistribution"],
         ("cdn", O::SetOrigin) => vec![
             "cloudfront:GetDistribution",
