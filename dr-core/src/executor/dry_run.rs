@@ -128,11 +128,7 @@ impl fmt::Display for DryRun {
 }
 
 pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
-    let forecasts: std::collections::HashMap<&str, &crate::graph::ServiceForecast> = graph
-        .services
-        .iter()
-        .map(|s| (s.name.as_str(), s))
-        .collect();
+    let forecasts = forecasts_by_name(graph);
     // What every RPO gate judges against, for all data-losing steps at once; a graph out of
     // topological order, or with an id twice, is walked step by step instead.
     let mut all = judged_all(graph, &forecasts, NAMED);
@@ -178,6 +174,15 @@ pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
 /// [`StepAction::calls`](crate::step::StepAction::calls), the same list preflight checks.
 /// The gates of `step`, in words: the RPO gate with the services it judges against (and the
 /// forecast window, flagged when it is beyond one), the plan's interlocks the step checks.
+/// The graph's service forecasts by service name.
+fn forecasts_by_name(graph: &RecoveryGraph) -> std::collections::HashMap<&str, &ServiceForecast> {
+    graph
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect()
+}
+
 /// How many services a gate's line names; the rest are counted.
 const NAMED: usize = 8;
 
@@ -392,11 +397,7 @@ mod tests {
         let mut gated = 0;
         for scenario in &plan.scenarios {
             let graph = planner::plan(&plan, &scenario.name, &observed).expect("graph");
-            let forecasts: std::collections::HashMap<&str, &ServiceForecast> = graph
-                .services
-                .iter()
-                .map(|s| (s.name.as_str(), s))
-                .collect();
+            let forecasts = forecasts_by_name(&graph);
             let all = judged_all(&graph, &forecasts, NAMED).expect("in order, ids unique");
             let affected = super::super::gates::Dependants::of(&graph);
             for (i, step) in graph.steps.iter().enumerate() {
@@ -420,19 +421,11 @@ mod tests {
         let plan = Plan::from_yaml_str(&planner::pinned::generated(30)).expect("plan");
         let observed = ObservedState::nominal(&plan, chrono::Utc::now());
         let mut graph = planner::plan(&plan, "failover", &observed).expect("graph");
-        let forecasts: std::collections::HashMap<&str, &ServiceForecast> = graph
-            .services
-            .iter()
-            .map(|s| (s.name.as_str(), s))
-            .collect();
+        let forecasts = forecasts_by_name(&graph);
         assert!(judged_all(&graph, &forecasts, NAMED).is_some());
         let before = dry_run(&graph);
         graph.steps.reverse();
-        let forecasts: std::collections::HashMap<&str, &ServiceForecast> = graph
-            .services
-            .iter()
-            .map(|s| (s.name.as_str(), s))
-            .collect();
+        let forecasts = forecasts_by_name(&graph);
         assert!(judged_all(&graph, &forecasts, NAMED).is_none());
         let mut after = dry_run(&graph);
         after.steps.reverse();
