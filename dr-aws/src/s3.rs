@@ -43,7 +43,7 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Parts uploaded at once unless [`S3Store::with_upload_concurrency`] says otherwise: with
-/// the default part size, at most 5 part buffers (40 MiB) are held while a large object
+/// the default part size, at most 4 part buffers (32 MiB) are held while a large object
 /// uploads, reused from part to part. (On the AWS emulator, 6 and 10 parts at once were no
 /// faster than 4, and held more memory; see BENCHMARKS.md.)
 pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 4;
@@ -58,9 +58,10 @@ const COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
 ///
 /// * **Writes stream**: content is read chunk by chunk into parts ([`DEFAULT_PART_SIZE`], at
 ///   least [`MIN_PART_SIZE`]), and up to [`DEFAULT_UPLOAD_CONCURRENCY`] parts are uploaded
-///   at once ([`S3Store::with_upload_concurrency`]), each as its own task, while the next
-///   one fills. Content that fits in one part is written with a single `PutObject`; larger
-///   content with a multipart upload,
+///   at once ([`S3Store::with_upload_concurrency`]), each as its own task; the next part
+///   fills as soon as one of them is done, in that part's buffer, so memory stays at one
+///   buffer per part at once. Content that fits in one part is written with a single
+///   `PutObject`; larger content with a multipart upload,
 ///   which is aborted on any error (a stream error, a refused part, a checksum mismatch), so
 ///   nothing is left half-written.
 /// * **Checksums**: the SHA-256 of the content is computed while writing and stored as user
@@ -159,8 +160,9 @@ impl S3Store {
     }
 
     /// Parts of a multipart upload sent at once (default [`DEFAULT_UPLOAD_CONCURRENCY`], at
-    /// least 1). Memory held by a large upload is about `(concurrency + 1) × part size`:
-    /// that many part buffers, each reused once its part is sent.
+    /// least 1). Memory held by a large upload is about `concurrency × part size`: that
+    /// many part buffers, each reused once its part is sent (the next part is read while
+    /// the others are in flight, once one of them is done).
     pub fn with_upload_concurrency(mut self, parts: usize) -> Self {
         self.upload_concurrency = parts.max(1);
         self
@@ -417,9 +419,10 @@ impl S3Store {
         let mut buf = BytesMut::with_capacity(self.part_size);
         // Parts in flight, each its own task (aborted if this future is dropped or fails).
         let mut in_flight = tokio::task::JoinSet::new();
-        // Buffers of parts already sent, filled again rather than allocated anew: at most
-        // `upload_concurrency + 1` part buffers are ever allocated, whatever the allocator
-        // does with freed ones.
+        // Buffers of parts already sent, filled again rather than allocated anew. A part is
+        // filled only while fewer than `upload_concurrency` are in flight, so at most
+        // `upload_concurrency` part buffers are ever allocated, whatever the allocator does
+        // with freed ones.
         let mut free: Vec<BytesMut> = Vec::new();
         while let Some(chunk) = data.next().await {
             let mut chunk = chunk?;
@@ -436,6 +439,11 @@ impl S3Store {
                         Some(Multipart::start(self, key, metadata.clone(), self.checksums).await?);
                 }
                 if let Some(u) = upload.as_mut() {
+                    let number = u.next_number();
+                    let part = std::mem::take(&mut buf).freeze();
+                    in_flight.spawn(u.upload(self, number, part));
+                    // The next part is filled once a slot is free, in the buffer of a sent
+                    // part when one is back.
                     while in_flight.len() >= self.upload_concurrency {
                         if let Some(done) = in_flight.join_next().await {
                             let (part, sent) = joined(done)??;
@@ -443,12 +451,9 @@ impl S3Store {
                             recycle(&mut free, sent);
                         }
                     }
-                    let next = free
+                    buf = free
                         .pop()
                         .unwrap_or_else(|| BytesMut::with_capacity(self.part_size));
-                    let part = std::mem::replace(&mut buf, next).freeze();
-                    let number = u.next_number();
-                    in_flight.spawn(u.upload(self, number, part));
                 }
             }
         }
