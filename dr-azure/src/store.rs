@@ -41,7 +41,9 @@ pub(crate) struct Settings {
 ///   with the `sha256` metadata entry. Nothing is visible before the commit, so a broken
 ///   stream or a checksum refusal leaves the previous blob (staged blocks expire on their
 ///   own). Objects smaller than one block are written with one Put Blob.
-/// * `get` streams ranged reads locked to the blob's etag.
+/// * `get` streams one Get Blob (by default; see
+///   [`with_download_concurrency`](crate::AzureBlobBuilder::with_download_concurrency) for
+///   ranged reads in parallel, locked to the blob's etag).
 /// * `copy` is a server-side Copy Blob; [`copy_to`](Self::copy_to) copies to another
 ///   container or account.
 ///
