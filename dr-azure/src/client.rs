@@ -9,7 +9,8 @@ use azure_storage_blob::models::{
     BlobClientDownloadOptions, BlobClientGetPropertiesResultHeaders,
     BlobClientStartCopyFromUrlResultHeaders, BlobContainerClientListBlobsOptions, BlobItem,
     BlockBlobClientCommitBlockListOptions, BlockBlobClientCommitBlockListResultHeaders,
-    BlockBlobClientUploadOptions, BlockLookupList, CopyStatus, ListBlobsIncludeItem,
+    BlockBlobClientStageBlockOptions, BlockBlobClientUploadOptions, BlockLookupList, CopyStatus,
+    ListBlobsIncludeItem,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient};
 use bytes::Bytes;
@@ -254,12 +255,24 @@ impl BlobApi {
         Ok(Some((chunks.concat().into(), etag)))
     }
 
-    /// Put Block: stages one block, invisible until committed.
-    pub(crate) async fn stage_block(&self, key: &str, id: &[u8], data: Bytes) -> Result<()> {
+    /// Put Block: stages one block, invisible until committed. With `md5` (the block's
+    /// MD5) the service checks the block against it (`Content-MD5`) and refuses a
+    /// corrupted one.
+    pub(crate) async fn stage_block(
+        &self,
+        key: &str,
+        id: &[u8],
+        data: Bytes,
+        md5: Option<[u8; 16]>,
+    ) -> Result<()> {
         let len = data.len() as u64;
+        let options = md5.map(|m| BlockBlobClientStageBlockOptions {
+            transactional_content_md5: Some(m.to_vec()),
+            ..BlockBlobClientStageBlockOptions::default()
+        });
         self.blob(key)
             .block_blob_client()
-            .stage_block(id, len, data.into(), None)
+            .stage_block(id, len, data.into(), options)
             .await
             .map_err(|e| self.err(e, "put (stage block)", key))?;
         Ok(())

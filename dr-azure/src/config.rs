@@ -85,6 +85,7 @@ pub struct AzureBlobBuilder {
     credential: Option<AzureCredential>,
     block_size: usize,
     upload_concurrency: usize,
+    block_md5: bool,
     download_concurrency: usize,
     download_partition: usize,
     retry_attempts: u32,
@@ -100,7 +101,8 @@ impl Default for AzureBlobBuilder {
             endpoint: None,
             credential: None,
             block_size: 8 * MIB,
-            upload_concurrency: 4,
+            upload_concurrency: 3,
+            block_md5: true,
             download_concurrency: 1,
             download_partition: 8 * MIB,
             retry_attempts: DEFAULT_RETRY_ATTEMPTS,
@@ -189,10 +191,30 @@ impl AzureBlobBuilder {
         self
     }
 
-    /// Blocks staged in parallel by one upload (default 4). Peak memory of an upload is about
-    /// `(concurrency + 1) × block size`.
+    /// Blocks staged in parallel by one upload (default 3). Peak memory of an upload is about
+    /// `(concurrency + 1) × block size` (32 MiB by default): the blocks in flight and the one
+    /// filling. The store keeps that many block buffers for its next uploads.
     pub fn with_upload_concurrency(mut self, n: usize) -> Self {
         self.upload_concurrency = n.max(1);
+        self
+    }
+
+    /// Whether each staged block is sent with its MD5 (`Content-MD5`), which the service
+    /// checks before it keeps the block (default `true`). The MD5s are computed on blocking
+    /// threads, the blocks in flight in parallel, alongside the SHA-256 of the whole object.
+    /// Turning it off saves that CPU time; the object's SHA-256 (its `sha256` metadata
+    /// entry) is recorded either way. Azurite, which otherwise computes a CRC-64 of every
+    /// block itself, stages blocks about twice as fast with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = dr_azure::AzureBlobBuilder::from_env()
+    ///     .with_container("backups")
+    ///     .with_block_md5(false);
+    /// ```
+    pub fn with_block_md5(mut self, on: bool) -> Self {
+        self.block_md5 = on;
         self
     }
 
@@ -343,6 +365,7 @@ impl AzureBlobBuilder {
                 sas,
                 block_size: self.block_size,
                 upload_concurrency: self.upload_concurrency,
+                block_md5: self.block_md5,
                 copy_timeout: self.copy_timeout,
             },
         ))
