@@ -193,7 +193,7 @@ impl AzureBlobBuilder {
 
     /// Blocks staged in parallel by one upload (default 3). Peak memory of an upload is about
     /// `(concurrency + 1) × block size` (32 MiB by default): the blocks in flight and the one
-    /// filling. The store keeps that many block buffers for its next uploads.
+    /// filling, reused from block to block and freed when the upload ends.
     pub fn with_upload_concurrency(mut self, n: usize) -> Self {
         self.upload_concurrency = n.max(1);
         self

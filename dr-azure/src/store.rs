@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -66,7 +65,6 @@ pub(crate) struct Settings {
 pub struct AzureBlobStore {
     api: BlobApi,
     settings: Settings,
-    pool: Arc<BlockPool>,
 }
 
 impl std::fmt::Debug for AzureBlobStore {
@@ -94,12 +92,7 @@ fn next_upload_id() -> u64 {
 
 impl AzureBlobStore {
     pub(crate) fn new(api: BlobApi, settings: Settings) -> Self {
-        let pool = Arc::new(BlockPool::new(settings.upload_concurrency + 1));
-        AzureBlobStore {
-            api,
-            settings,
-            pool,
-        }
+        AzureBlobStore { api, settings }
     }
 
     /// The container's URL (with the SAS query, if the store uses one).
@@ -231,6 +224,7 @@ impl AzureBlobStore {
         let mut buf = BytesMut::new();
         let mut ids: Vec<Vec<u8>> = Vec::new();
         let mut in_flight = FuturesUnordered::new();
+        let mut pool = BlockPool::new(self.settings.upload_concurrency + 1);
         let api = &self.api;
         let with_md5 = self.settings.block_md5;
         // Staged blocks come back and their buffers are filled again (`BlockPool`).
@@ -257,7 +251,7 @@ impl AzureBlobStore {
                     if buf.capacity() == 0 {
                         // The first buffer grows with a small object; later ones are
                         // allocated a block at a time, or reused.
-                        buf = match self.pool.take(block_size) {
+                        buf = match pool.take(block_size) {
                             Some(b) => b,
                             None if ids.is_empty() => BytesMut::with_capacity(block_size.min(MIB)),
                             None => BytesMut::with_capacity(block_size),
@@ -275,7 +269,7 @@ impl AzureBlobStore {
                 in_flight.push(stage(id, block));
                 while in_flight.len() >= self.settings.upload_concurrency {
                     if let Some(r) = in_flight.next().await {
-                        self.pool.give(r?, block_size);
+                        pool.give(r?, block_size);
                     }
                 }
             }
@@ -296,7 +290,7 @@ impl AzureBlobStore {
                 in_flight.push(stage(id, block));
             }
             while let Some(r) = in_flight.next().await {
-                self.pool.give(r?, block_size);
+                pool.give(r?, block_size);
             }
             self.api.commit(key, ids, metadata).await?
         };
@@ -313,29 +307,27 @@ impl AzureBlobStore {
 
 const MIB: usize = 1024 * 1024;
 
-/// Block buffers kept between uploads, at most `upload_concurrency + 1` (the most one
-/// upload fills at a time): the store's uploads reuse the same few buffers instead of
-/// allocating (and faulting in) a new one per block, and the process does not keep
-/// freed blocks scattered in the allocator's arenas. Bounds the store's block memory to
-/// that many blocks while one upload runs at a time.
+/// The buffers of one upload's staged blocks, at most `upload_concurrency + 1` (the most
+/// it fills at a time): its blocks reuse the same few buffers instead of allocating (and
+/// faulting in) a new one per block. They are freed when the upload ends: an idle store
+/// holds no block memory.
 #[derive(Debug, Default)]
 struct BlockPool {
-    spare: std::sync::Mutex<Vec<BytesMut>>,
+    spare: Vec<BytesMut>,
     cap: usize,
 }
 
 impl BlockPool {
     fn new(cap: usize) -> Self {
         BlockPool {
-            spare: std::sync::Mutex::new(Vec::new()),
+            spare: Vec::new(),
             cap,
         }
     }
 
     /// An empty buffer of at least `block_size` bytes, if one is spare.
-    fn take(&self, block_size: usize) -> Option<BytesMut> {
-        let mut spare = self.spare.lock().ok()?;
-        while let Some(b) = spare.pop() {
+    fn take(&mut self, block_size: usize) -> Option<BytesMut> {
+        while let Some(b) = self.spare.pop() {
             if b.capacity() >= block_size {
                 return Some(b);
             }
@@ -344,19 +336,18 @@ impl BlockPool {
     }
 
     /// Keeps a staged block's buffer when nothing else holds it and there is room.
-    fn give(&self, block: Bytes, block_size: usize) {
+    fn give(&mut self, block: Bytes, block_size: usize) {
         let Ok(mut b) = block.try_into_mut() else {
             return;
         };
-        if b.capacity() < block_size || b.capacity() > 2 * block_size {
+        if b.capacity() < block_size
+            || b.capacity() > 2 * block_size
+            || self.spare.len() >= self.cap
+        {
             return;
         }
         b.clear();
-        if let Ok(mut spare) = self.spare.lock() {
-            if spare.len() < self.cap {
-                spare.push(b);
-            }
-        }
+        self.spare.push(b);
     }
 }
 
