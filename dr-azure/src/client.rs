@@ -9,7 +9,8 @@ use azure_storage_blob::models::{
     BlobClientDownloadOptions, BlobClientGetPropertiesResultHeaders,
     BlobClientStartCopyFromUrlResultHeaders, BlobContainerClientListBlobsOptions, BlobItem,
     BlockBlobClientCommitBlockListOptions, BlockBlobClientCommitBlockListResultHeaders,
-    BlockBlobClientUploadOptions, BlockLookupList, CopyStatus, ListBlobsIncludeItem,
+    BlockBlobClientStageBlockOptions, BlockBlobClientUploadOptions, BlockLookupList, CopyStatus,
+    ListBlobsIncludeItem,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient};
 use bytes::Bytes;
@@ -23,6 +24,14 @@ use crate::error;
 
 /// Blob metadata entry holding the hex SHA-256 of the content, as computed by `put`.
 pub(crate) const SHA256_KEY: &str = "sha256";
+
+/// A partition no blob reaches (1 PiB on 64-bit targets; a block blob holds at most about
+/// 190 TiB): a download of one partition is one Get Blob.
+const WHOLE_BLOB: usize = if usize::BITS >= 64 {
+    usize::MAX >> 14
+} else {
+    usize::MAX
+};
 
 /// The SDK's container client with the crate's error mapping.
 #[derive(Clone)]
@@ -215,9 +224,15 @@ impl BlobApi {
             })
     }
 
-    /// Get Blob of a small object, read whole, with its etag; `None` when there is none.
+    /// Get Blob of a small object, read whole in one request, with its etag; `None` when
+    /// there is none.
     pub(crate) async fn get_whole(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
-        let rsp = match self.blob(key).download(None).await {
+        let options = BlobClientDownloadOptions {
+            parallel: NonZero::new(1),
+            partition_size: NonZero::new(WHOLE_BLOB),
+            ..BlobClientDownloadOptions::default()
+        };
+        let rsp = match self.blob(key).download(Some(options)).await {
             Ok(r) => r,
             Err(e) => {
                 return match self.err(e, "get_versioned", key) {
@@ -240,12 +255,24 @@ impl BlobApi {
         Ok(Some((chunks.concat().into(), etag)))
     }
 
-    /// Put Block: stages one block, invisible until committed.
-    pub(crate) async fn stage_block(&self, key: &str, id: &[u8], data: Bytes) -> Result<()> {
+    /// Put Block: stages one block, invisible until committed. With `md5` (the block's
+    /// MD5) the service checks the block against it (`Content-MD5`) and refuses a
+    /// corrupted one.
+    pub(crate) async fn stage_block(
+        &self,
+        key: &str,
+        id: &[u8],
+        data: Bytes,
+        md5: Option<[u8; 16]>,
+    ) -> Result<()> {
         let len = data.len() as u64;
+        let options = md5.map(|m| BlockBlobClientStageBlockOptions {
+            transactional_content_md5: Some(m.to_vec()),
+            ..BlockBlobClientStageBlockOptions::default()
+        });
         self.blob(key)
             .block_blob_client()
-            .stage_block(id, len, data.into(), None)
+            .stage_block(id, len, data.into(), options)
             .await
             .map_err(|e| self.err(e, "put (stage block)", key))?;
         Ok(())
@@ -281,11 +308,24 @@ impl BlobApi {
         Ok(etag.map(|e| e.to_string()))
     }
 
-    /// Get Blob, as ranged requests locked to the blob's etag, streamed.
+    /// Get Blob, streamed. With a download concurrency of 1, one request for the whole
+    /// blob, whose body is passed on as it arrives: one consistent version of the blob by
+    /// construction, and no buffer beyond the HTTP client's. With more, ranged requests of
+    /// the partition size, that many in flight, the ranges after the first locked to the
+    /// first one's etag (`If-Match`), re-sequenced by the SDK (which holds up to twice the
+    /// concurrency of partitions).
     pub(crate) async fn download(&self, key: &str) -> Result<(ObjectMeta, ByteStream)> {
+        // One range as long as any blob can be: the SDK then makes one request and hands
+        // its body over unbuffered. (Without any range it would cut the blob into
+        // partitions of its default size.)
+        let (parallel, partition) = if self.download_concurrency <= 1 {
+            (1, WHOLE_BLOB)
+        } else {
+            (self.download_concurrency, self.download_partition)
+        };
         let options = BlobClientDownloadOptions {
-            parallel: NonZero::new(self.download_concurrency),
-            partition_size: NonZero::new(self.download_partition),
+            parallel: NonZero::new(parallel),
+            partition_size: NonZero::new(partition),
             ..BlobClientDownloadOptions::default()
         };
         let rsp = self
@@ -294,8 +334,8 @@ impl BlobApi {
             .await
             .map_err(|e| self.err(e, "get", key))?;
         let p = rsp.properties;
-        // The first ranged response's Content-Length is one partition: the object's size
-        // is the total of its Content-Range.
+        // A ranged response's Content-Length is one partition: the object's size is the
+        // total of its Content-Range (absent for an empty blob, read without a range).
         let size = rsp
             .headers
             .get_optional_str(&"content-range".into())

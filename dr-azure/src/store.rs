@@ -30,6 +30,7 @@ pub(crate) struct Settings {
     pub(crate) sas: Option<String>,
     pub(crate) block_size: usize,
     pub(crate) upload_concurrency: usize,
+    pub(crate) block_md5: bool,
     pub(crate) copy_timeout: Duration,
 }
 
@@ -37,11 +38,15 @@ pub(crate) struct Settings {
 /// [`AzureBlobBuilder`](crate::AzureBlobBuilder).
 ///
 /// * `put` streams: chunks are gathered into blocks that are staged (Put Block) as they
-///   fill, a few in parallel, while the SHA-256 is computed; Put Block List then commits them
-///   with the `sha256` metadata entry. Nothing is visible before the commit, so a broken
+///   fill, a few in parallel, each with its MD5 for the service to check (`Content-MD5`,
+///   see [`with_block_md5`](crate::AzureBlobBuilder::with_block_md5)), while the SHA-256 of
+///   the whole is computed on another thread; Put Block List then commits them with the
+///   `sha256` metadata entry. Nothing is visible before the commit, so a broken
 ///   stream or a checksum refusal leaves the previous blob (staged blocks expire on their
 ///   own). Objects smaller than one block are written with one Put Blob.
-/// * `get` streams ranged reads locked to the blob's etag.
+/// * `get` streams one Get Blob (by default; see
+///   [`with_download_concurrency`](crate::AzureBlobBuilder::with_download_concurrency) for
+///   ranged reads in parallel, locked to the blob's etag).
 /// * `copy` is a server-side Copy Blob; [`copy_to`](Self::copy_to) copies to another
 ///   container or account.
 ///
@@ -214,36 +219,62 @@ impl AzureBlobStore {
     ) -> Result<ObjectMeta> {
         let block_size = self.settings.block_size;
         let upload = next_upload_id();
-        let mut hasher = Sha256::new();
+        let hasher = Sha256Task::spawn();
         let mut size = 0u64;
-        let mut buf = BytesMut::with_capacity(block_size.min(1024 * 1024));
+        let mut buf = BytesMut::new();
         let mut ids: Vec<Vec<u8>> = Vec::new();
         let mut in_flight = FuturesUnordered::new();
+        let mut pool = BlockPool::new(self.settings.upload_concurrency + 1);
         let api = &self.api;
-        let stage =
-            |id: Vec<u8>, block: Bytes| async move { api.stage_block(key, &id, block).await };
+        let with_md5 = self.settings.block_md5;
+        // Staged blocks come back and their buffers are filled again (`BlockPool`).
+        let stage = |id: Vec<u8>, block: Bytes| async move {
+            let md5 = if with_md5 {
+                Some(block_md5(key, block.clone()).await?)
+            } else {
+                None
+            };
+            api.stage_block(key, &id, block.clone(), md5).await?;
+            Ok::<_, Error>(block)
+        };
+
         while let Some(chunk) = data.next().await {
             let mut chunk: Bytes = chunk?;
-            hasher.update(&chunk);
             size += chunk.len() as u64;
+            // The same bytes, shared: hashed on their own thread while blocks go out.
+            hasher.update(key, chunk.clone()).await?;
             while !chunk.is_empty() {
-                let take = (block_size - buf.len()).min(chunk.len());
-                buf.extend_from_slice(&chunk.split_to(take));
-                if buf.len() == block_size {
-                    let id = block_id(upload, ids.len());
-                    ids.push(id.clone());
-                    let block =
-                        std::mem::replace(&mut buf, BytesMut::with_capacity(block_size)).freeze();
-                    in_flight.push(stage(id, block));
-                    while in_flight.len() >= self.settings.upload_concurrency {
-                        if let Some(r) = in_flight.next().await {
-                            r?;
-                        }
+                let block = if buf.is_empty() && chunk.len() >= block_size {
+                    // A whole block inside the chunk: sent as it is, not copied.
+                    chunk.split_to(block_size)
+                } else {
+                    if buf.capacity() == 0 {
+                        // The first buffer grows with a small object; later ones are
+                        // allocated a block at a time, or reused.
+                        buf = match pool.take(block_size) {
+                            Some(b) => b,
+                            None if ids.is_empty() => BytesMut::with_capacity(block_size.min(MIB)),
+                            None => BytesMut::with_capacity(block_size),
+                        };
+                    }
+                    let take = (block_size - buf.len()).min(chunk.len());
+                    buf.extend_from_slice(&chunk.split_to(take));
+                    if buf.len() < block_size {
+                        continue;
+                    }
+                    std::mem::take(&mut buf).freeze()
+                };
+                let id = block_id(upload, ids.len());
+                ids.push(id.clone());
+                in_flight.push(stage(id, block));
+                while in_flight.len() >= self.settings.upload_concurrency {
+                    if let Some(r) = in_flight.next().await {
+                        pool.give(r?, block_size);
                     }
                 }
             }
         }
-        let sha = hex::encode(hasher.finalize());
+        let sha = hasher.finish(key).await?;
         check_expected(key, opts.expected_sha256.as_deref(), &sha)?;
         let mut metadata: HashMap<String, String> = opts.metadata.clone().into_iter().collect();
         metadata.insert(SHA256_KEY.to_string(), sha.clone());
@@ -259,7 +290,7 @@ impl AzureBlobStore {
                 in_flight.push(stage(id, block));
             }
             while let Some(r) = in_flight.next().await {
-                r?;
+                pool.give(r?, block_size);
             }
             self.api.commit(key, ids, metadata).await?
         };
@@ -271,6 +302,113 @@ impl AzureBlobStore {
             etag,
             metadata: opts.metadata,
         })
+    }
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// The buffers of one upload's staged blocks, at most `upload_concurrency + 1` (the most
+/// it fills at a time): its blocks reuse the same few buffers instead of allocating (and
+/// faulting in) a new one per block. They are freed when the upload ends: an idle store
+/// holds no block memory.
+#[derive(Debug, Default)]
+struct BlockPool {
+    spare: Vec<BytesMut>,
+    cap: usize,
+}
+
+impl BlockPool {
+    fn new(cap: usize) -> Self {
+        BlockPool {
+            spare: Vec::new(),
+            cap,
+        }
+    }
+
+    /// An empty buffer of at least `block_size` bytes, if one is spare.
+    fn take(&mut self, block_size: usize) -> Option<BytesMut> {
+        while let Some(b) = self.spare.pop() {
+            if b.capacity() >= block_size {
+                return Some(b);
+            }
+        }
+        None
+    }
+
+    /// Keeps a staged block's buffer when nothing else holds it and there is room.
+    fn give(&mut self, block: Bytes, block_size: usize) {
+        let Ok(mut b) = block.try_into_mut() else {
+            return;
+        };
+        if b.capacity() < block_size
+            || b.capacity() > 2 * block_size
+            || self.spare.len() >= self.cap
+        {
+            return;
+        }
+        b.clear();
+        self.spare.push(b);
+    }
+}
+
+/// Chunks queued for the hasher: bounds the memory a slow hasher can hold to this many
+/// chunks (of the size the caller's stream yields).
+const HASH_QUEUE: usize = 4;
+
+/// The SHA-256 of an upload, computed on a blocking thread from the chunks it is handed,
+/// so hashing overlaps reading the source and sending blocks.
+struct Sha256Task {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    handle: tokio::task::JoinHandle<Sha256>,
+}
+
+impl Sha256Task {
+    fn spawn() -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            hasher
+        });
+        Sha256Task { tx, handle }
+    }
+
+    /// Queues a chunk; waits while the queue is full.
+    async fn update(&self, key: &str, chunk: Bytes) -> Result<()> {
+        if self.tx.send(chunk).await.is_err() {
+            // The thread only stops early by panicking: `finish` reports it.
+            return Err(hash_failed(key, "the SHA-256 thread stopped"));
+        }
+        Ok(())
+    }
+
+    /// The hex digest of everything queued.
+    async fn finish(self, key: &str) -> Result<String> {
+        drop(self.tx);
+        let hasher = self
+            .handle
+            .await
+            .map_err(|e| hash_failed(key, &e.to_string()))?;
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
+
+/// The MD5 of a block, computed on a blocking thread (blocks in flight are hashed in
+/// parallel), for Put Block's `Content-MD5`.
+async fn block_md5(key: &str, block: Bytes) -> Result<[u8; 16]> {
+    tokio::task::spawn_blocking(move || md5::compute(&block).0)
+        .await
+        .map_err(|e| hash_failed(key, &e.to_string()))
+}
+
+fn hash_failed(key: &str, why: &str) -> Error {
+    Error::Other {
+        provider: PROVIDER.into(),
+        operation: format!("put of object {key} (hashing)"),
+        retry: dr_core::Retry::Permanent,
+        source: why.to_string().into(),
     }
 }
 
