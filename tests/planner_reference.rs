@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use dr_core::graph::StepId;
 use dr_core::plan::Plan;
 use dr_core::planner;
 use dr_core::RecoveryGraph;
@@ -143,5 +144,59 @@ fn generated(n: usize) -> Plan {
 fn generated_plans_match_the_reference() {
     for n in [10, 57, 400] {
         check(&generated(n));
+    }
+}
+
+/// `graph` with every id and dependency made afresh from its text: no two share their text's
+/// allocation, so the critical path finds each dependency by its text alone.
+fn unshared(graph: &RecoveryGraph) -> RecoveryGraph {
+    let mut g = graph.clone();
+    for s in &mut g.steps {
+        s.id = StepId::from(s.id.as_str());
+        s.depends_on = s
+            .depends_on
+            .iter()
+            .map(|d| StepId::from(d.as_str()))
+            .collect();
+    }
+    g
+}
+
+/// The critical path finds a dependency by where its text lives when it can, and must give
+/// the same answer as by the text: also when an id is used twice, where the last step of
+/// the id is the one its dependants wait for.
+#[test]
+fn the_critical_path_is_the_same_with_shared_and_unshared_ids() {
+    let plan = generated(400);
+    for sc in &plan.scenarios {
+        let mut graph = planner::plan_nominal(&plan, &sc.name).unwrap();
+        assert_eq!(
+            planner::critical_path(&graph),
+            planner::critical_path(&unshared(&graph)),
+            "{}",
+            sc.name
+        );
+        // Right after the first step on the critical path, a second step with its id (the
+        // text a copy) that takes far longer: the dependants, which hold the first step's id
+        // itself, now wait for the second one, and so does the critical path.
+        if graph.critical_path.len() < 2 {
+            continue;
+        }
+        let first = graph.critical_path[0].clone();
+        let at = graph.steps.iter().position(|s| s.id == first).unwrap();
+        let mut twin = graph.steps[at].clone();
+        twin.id = StepId::from(first.as_str());
+        twin.estimate = Duration::from_secs(1_000_000);
+        twin.depends_on.clear();
+        graph.steps.insert(at + 1, twin);
+        let shared = planner::critical_path(&graph);
+        assert_eq!(
+            shared,
+            planner::critical_path(&unshared(&graph)),
+            "{}",
+            sc.name
+        );
+        assert!(shared.1 > Duration::from_secs(1_000_000), "{}", sc.name);
+        assert!(shared.0.len() >= 2, "{}", sc.name);
     }
 }

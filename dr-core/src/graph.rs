@@ -187,8 +187,9 @@ pub struct Step {
     pub id: StepId,
     /// What it does.
     pub action: Action,
-    /// The service it recovers, if any.
-    pub service: Option<String>,
+    /// The service it recovers, if any: the name's text, shared by the steps of one service
+    /// (a graph of tens of thousands of steps holds one copy of each service's name).
+    pub service: Option<Arc<str>>,
     /// Steps that must succeed first.
     pub depends_on: Vec<StepId>,
     /// Stable key identifying the step's effect across runs and resumes

@@ -149,7 +149,7 @@ pub(crate) fn dry_run(graph: &RecoveryGraph) -> DryRun {
                 id: s.id.to_string(),
                 action: s.action.kind().to_string(),
                 params: s.action.params(),
-                service: s.service.clone(),
+                service: s.service.as_deref().map(str::to_string),
                 depends_on: s.depends_on.iter().map(|d| d.to_string()).collect(),
                 estimate: s.estimate,
                 critical: s.critical,

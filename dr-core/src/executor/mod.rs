@@ -960,7 +960,7 @@ impl Run<'_> {
                     plan: self.graph.plan.clone(),
                     scenario: self.graph.scenario.clone(),
                     step: step.id.to_string(),
-                    service: step.service.clone(),
+                    service: step.service.as_deref().map(str::to_string),
                     prompt,
                 };
                 match hook.decide(&request).await {

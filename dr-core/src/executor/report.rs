@@ -443,7 +443,7 @@ pub(super) fn build(
                 id: step.id.to_string(),
                 action: step.action.kind().to_string(),
                 depends_on: step.depends_on.iter().map(|d| d.to_string()).collect(),
-                service: step.service.clone(),
+                service: step.service.as_deref().map(str::to_string),
                 output: None,
                 started_at: None,
                 finished_at: None,

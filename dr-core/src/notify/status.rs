@@ -248,7 +248,7 @@ impl IncidentComms {
                         s.id.to_string(),
                         StepInfo {
                             kind: s.action.kind().to_string(),
-                            service: s.service.clone(),
+                            service: s.service.as_deref().map(str::to_string),
                             critical: s.critical,
                         },
                     )

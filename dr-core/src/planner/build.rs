@@ -35,8 +35,11 @@ pub(crate) struct GraphBuilder<'a> {
     by_addr: FastMap<usize, usize>,
     /// Whether two steps have the same id (then the last one wins, found by text).
     duplicates: bool,
-    /// Indices of each service's steps, so per-service queries do not scan every step.
-    by_service: FastMap<String, Vec<usize>>,
+    /// Each service with steps, by name: its place in `services`.
+    by_service: FastMap<std::sync::Arc<str>, usize>,
+    /// Each service with steps: its name, shared by its steps, and the indices of its steps,
+    /// so per-service queries do not scan every step.
+    services: Vec<(std::sync::Arc<str>, Vec<usize>)>,
     /// Data-loss window forecast per database name recovered in this scenario.
     pub(super) db_loss: BTreeMap<String, Duration>,
     pub(super) risks: Vec<Risk>,
@@ -62,6 +65,7 @@ impl<'a> GraphBuilder<'a> {
             by_addr: FastMap::with_capacity_and_hasher(hint, Default::default()),
             duplicates: false,
             by_service: FastMap::with_capacity_and_hasher(plan.services.len(), Default::default()),
+            services: Vec::with_capacity(plan.services.len()),
             db_loss: BTreeMap::new(),
             risks: Vec::new(),
             reached_at: Vec::new(),
@@ -154,14 +158,21 @@ impl<'a> GraphBuilder<'a> {
             idempotency_key.push_str(part);
         }
         let at = self.steps.len();
-        if let Some(service) = service {
-            match self.by_service.get_mut(service) {
-                Some(own) => own.push(at),
+        let service = service.map(|name| {
+            let k = match self.by_service.get(name) {
+                Some(&k) => k,
                 None => {
-                    self.by_service.insert(service.to_string(), vec![at]);
+                    let k = self.services.len();
+                    let shared: std::sync::Arc<str> = name.into();
+                    self.by_service.insert(shared.clone(), k);
+                    self.services.push((shared, Vec::with_capacity(4)));
+                    k
                 }
-            }
-        }
+            };
+            let (shared, own) = &mut self.services[k];
+            own.push(at);
+            shared.clone()
+        });
         if self
             .positions
             .insert(self.hasher.hash_one(id.as_str()), at)
@@ -174,7 +185,7 @@ impl<'a> GraphBuilder<'a> {
         self.steps.push(Step {
             id: id.clone(),
             action,
-            service: service.map(str::to_string),
+            service,
             depends_on,
             idempotency_key,
             retry: None,
@@ -296,15 +307,18 @@ impl<'a> GraphBuilder<'a> {
     /// The ids of `service`'s steps that no other step of the same service depends on: the
     /// steps after which the service counts as recovered.
     pub(super) fn service_sinks(&self, service: &str) -> Vec<StepId> {
-        let own: Vec<&Step> = self
-            .by_service
-            .get(service)
-            .map(|ix| ix.iter().map(|&i| &self.steps[i]).collect())
-            .unwrap_or_default();
+        let Some(&k) = self.by_service.get(service) else {
+            return Vec::new();
+        };
+        let own = &self.services[k].1;
         // A service has a handful of steps: comparing each with every dependency of the
         // others (shared text first, so mostly without reading it) beats building a set.
         own.iter()
-            .filter(|s| !own.iter().any(|o| o.depends_on.contains(&s.id)))
+            .map(|&i| &self.steps[i])
+            .filter(|s| {
+                !own.iter()
+                    .any(|&o| self.steps[o].depends_on.contains(&s.id))
+            })
             .map(|s| s.id.clone())
             .collect()
     }
@@ -360,6 +374,16 @@ impl<'a> GraphBuilder<'a> {
             if let Some(cycle) = cycle_among(&lists, &order) {
                 return Err(self.cycle_error(&cycle));
             }
+            // Each service's steps by their new positions.
+            let mut moved_to = vec![0; n];
+            for (new, &old) in order.order.iter().enumerate() {
+                moved_to[old] = new;
+            }
+            for (_, own) in &mut self.services {
+                for i in own.iter_mut() {
+                    *i = moved_to[*i];
+                }
+            }
             self.steps = reorder(std::mem::take(&mut self.steps), order.order);
             Timing::of(&self.steps)
         };
@@ -376,21 +400,28 @@ impl<'a> GraphBuilder<'a> {
             limits: self.plan.limits.clone().filter(|l| !l.is_empty()),
         };
         let (path, total) = timing.critical_path(&graph.steps);
-        let mut forecast_of: FastMap<&str, Duration> =
-            FastMap::with_capacity_and_hasher(self.plan.services.len(), Default::default());
-        for (i, s) in graph.steps.iter().enumerate() {
-            if let (true, Some(svc)) = (s.critical, s.service.as_deref()) {
-                let e = forecast_of.entry(svc).or_default();
-                *e = (*e).max(timing.finish[i]);
-            }
-        }
+        // Each service's forecast: when its last critical step is done.
+        let forecast_of: Vec<Option<Duration>> = self
+            .services
+            .iter()
+            .map(|(_, own)| {
+                own.iter()
+                    .filter(|&&i| graph.steps[i].critical)
+                    .map(|&i| timing.finish[i])
+                    .max()
+            })
+            .collect();
         let mut services = Vec::with_capacity(forecast_of.len());
         let loss = data_loss_of(self.plan, &self.db_loss);
         let mut ordered: Vec<(usize, &Service)> = self.plan.services.iter().enumerate().collect();
         ordered.sort_by_key(|(_, s)| s.tier);
         let risks = &mut self.risks;
         for (i, svc) in ordered {
-            let Some(&forecast_rto) = forecast_of.get(svc.name.as_str()) else {
+            let Some(forecast_rto) = self
+                .by_service
+                .get(svc.name.as_str())
+                .and_then(|&k| forecast_of[k])
+            else {
                 continue;
             };
             let forecast_rpo = loss[i];
@@ -622,18 +653,29 @@ impl Timing {
     fn of(steps: &[Step]) -> Timing {
         let mut index: FastMap<&str, usize> =
             FastMap::with_capacity_and_hasher(steps.len(), Default::default());
+        // A dependency that is a clone of a step's id (as the planner's are) is found by
+        // where its text lives, without reading the text again; when an id is used twice,
+        // by its text, so that the last step of an id wins.
+        let mut by_addr: FastMap<usize, usize> =
+            FastMap::with_capacity_and_hasher(steps.len(), Default::default());
+        let mut duplicates = false;
         for (i, s) in steps.iter().enumerate() {
-            index.insert(s.id.as_str(), i);
+            duplicates |= index.insert(s.id.as_str(), i).is_some();
+            by_addr.insert(s.id.addr(), i);
         }
+        let find = |d: &StepId| {
+            if !duplicates {
+                if let Some(&j) = by_addr.get(&d.addr()) {
+                    return Some(j);
+                }
+            }
+            index.get(d.as_str()).copied()
+        };
         let mut deps = Vec::with_capacity(steps.len() * 3);
         let mut starts = Vec::with_capacity(steps.len() + 1);
         for step in steps {
             starts.push(deps.len());
-            deps.extend(
-                step.depends_on
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied()),
-            );
+            deps.extend(step.depends_on.iter().filter_map(find));
         }
         starts.push(deps.len());
         Timing::from_deps(steps, deps, starts)
