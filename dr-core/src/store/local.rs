@@ -43,8 +43,11 @@ const WRITE_BATCH: usize = 1024 * 1024;
 const WRITE_QUEUE: usize = 4;
 /// Bytes written between two background flushes of a `put`.
 const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
-/// Bytes hashed and written at a time.
-const WRITE_PIECE: usize = 128 * 1024;
+/// Bytes per hand-off from a `put` to its hashing thread (smaller than a write batch, so the
+/// hash starts on what arrived while it is still in a cache).
+const HASH_BATCH: usize = 256 * 1024;
+/// Batches a `put` queues ahead of its hashing thread.
+const HASH_QUEUE: usize = 4;
 const OBJ: &str = ".obj";
 const META: &str = ".meta";
 /// The lock file at the root. Its name has a dot, which no encoded key segment has.
@@ -297,11 +300,12 @@ impl LocalDiskStore {
 
     /// Writes `data` to a temporary file, returning its path, digest and size.
     ///
-    /// This task reads the stream while one blocking thread hashes and writes (and finally
-    /// fsyncs) the file, 128 KiB at a time so each piece is written while still in the CPU's
-    /// cache: chunks are handed over in batches of about [`WRITE_BATCH`] bytes, at most
-    /// [`WRITE_QUEUE`] batches ahead, so memory stays bounded and the hash overlaps the
-    /// reading of the source.
+    /// This task reads the stream and hands each chunk (shared, not copied) to two blocking
+    /// threads: one hashes, one writes (and finally fsyncs) the file. The hash, the slower of
+    /// the two, gets chunks in batches of about [`HASH_BATCH`] bytes as soon as they arrive,
+    /// while the source's writes to them are still in a cache; the writer gets batches of
+    /// about [`WRITE_BATCH`] bytes. Each queue holds a few batches ([`HASH_QUEUE`],
+    /// [`WRITE_QUEUE`]), so memory stays bounded and the slower thread sets the pace.
     async fn write_temp(&self, dir: &Path, mut data: ByteStream) -> Result<(PathBuf, String, u64)> {
         tokio::fs::create_dir_all(dir)
             .await
@@ -311,11 +315,30 @@ impl LocalDiskStore {
         let (tx, rx) = tokio::sync::mpsc::channel::<WriteMsg>(WRITE_QUEUE);
         let path = tmp.clone();
         let writer = tokio::task::spawn_blocking(move || write_file(&path, rx));
+        let (hash_tx, mut hash_rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
+        let hashing = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(chunks) = hash_rx.blocking_recv() {
+                for chunk in &chunks {
+                    hasher.update(chunk);
+                }
+            }
+            hasher.finalize()
+        });
         let fed: Result<()> = async {
             let mut batch = Vec::new();
             let mut batched = 0usize;
+            let mut to_hash = Vec::new();
+            let mut hash_batched = 0usize;
             while let Some(chunk) = data.next().await {
                 let chunk = chunk?;
+                hash_batched += chunk.len();
+                to_hash.push(chunk.clone());
+                if hash_batched >= HASH_BATCH {
+                    hash_batched = 0;
+                    // The hashing task only stops when this side hangs up.
+                    let _ = hash_tx.send(std::mem::take(&mut to_hash)).await;
+                }
                 batched += chunk.len();
                 batch.push(chunk);
                 if batched >= WRITE_BATCH {
@@ -330,6 +353,9 @@ impl LocalDiskStore {
                     }
                 }
             }
+            if !to_hash.is_empty() {
+                let _ = hash_tx.send(to_hash).await;
+            }
             if !batch.is_empty() {
                 let _ = tx.send(WriteMsg::Data(batch)).await;
             }
@@ -339,12 +365,22 @@ impl LocalDiskStore {
         .await;
         // On a stream error the writer sees the channel close without `Done` and stops.
         drop(tx);
+        drop(hash_tx);
+        let digest = hashing.await;
         let written = match writer.await {
             Ok(r) => r.map_err(|e| Error::io(format!("writing {}", tmp.display()), e)),
             Err(e) => Err(Error::io(
                 format!("writing {}", tmp.display()),
                 std::io::Error::other(e),
             )),
+        };
+        let written = match (written, digest) {
+            (Ok(Some(size)), Ok(digest)) => Ok(Some((hex::encode(digest), size))),
+            (Ok(Some(_)), Err(e)) => Err(Error::io(
+                format!("hashing {}", tmp.display()),
+                std::io::Error::other(e),
+            )),
+            (other, _) => other.map(|_| None),
         };
         match (fed, written) {
             (Ok(()), Ok(Some((sha, size)))) => Ok((tmp, sha, size)),
@@ -453,14 +489,13 @@ enum WriteMsg {
     Done,
 }
 
-/// Writes what arrives on `rx` to a new file at `path`, hashing each piece just before
-/// writing it (while it is in the CPU's cache), and fsyncs the file when `Done` arrives.
-/// Returns the hex SHA-256 and size, or `None` when the channel closed first (the put was
+/// Writes what arrives on `rx` to a new file at `path`, and fsyncs the file when `Done`
+/// arrives. Returns the size, or `None` when the channel closed first (the put was
 /// abandoned).
 fn write_file(
     path: &Path,
     mut rx: tokio::sync::mpsc::Receiver<WriteMsg>,
-) -> std::io::Result<Option<(String, u64)>> {
+) -> std::io::Result<Option<u64>> {
     let mut file = std::fs::File::create(path)?;
     // A second thread flushes what was written so far every FLUSH_EVERY bytes, so the disk
     // writes overlap the copying and the final fsync has little left to do.
@@ -476,7 +511,6 @@ fn write_file(
                 }
             }
         })?;
-    let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut unflushed = 0u64;
     let result = loop {
@@ -485,17 +519,17 @@ fn write_file(
         };
         match msg {
             WriteMsg::Data(chunks) => {
-                for chunk in chunks {
-                    for piece in chunk.chunks(WRITE_PIECE) {
-                        hasher.update(piece);
-                        if let Err(e) = file.write_all(piece) {
-                            drop(flush_tx);
-                            let _ = flusher.join();
-                            return Err(e);
-                        }
+                let mut failed = None;
+                for chunk in &chunks {
+                    if let Err(e) = file.write_all(chunk) {
+                        failed = Some(e);
+                        break;
                     }
                     size += chunk.len() as u64;
                     unflushed += chunk.len() as u64;
+                }
+                if let Some(e) = failed {
+                    break Err(e);
                 }
                 if unflushed >= FLUSH_EVERY {
                     // A flush already under way takes this one's place.
@@ -512,7 +546,7 @@ fn write_file(
     match result {
         Ok(Some(())) => {
             file.sync_all()?;
-            Ok(Some((hex::encode(hasher.finalize()), size)))
+            Ok(Some(size))
         }
         other => other.map(|_| None),
     }
