@@ -17,6 +17,7 @@ mod load_balancer;
 mod nodes;
 mod secrets;
 mod store;
+pub(crate) use store::check_content;
 mod volumes;
 
 pub use caches::{

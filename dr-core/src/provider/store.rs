@@ -232,6 +232,72 @@ pub trait SnapshotStore: std::fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// The store's errors; `ChecksumMismatch` where the store checks content on read.
     async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>>;
+
+    /// Reads the object under `key` back and checks it against the SHA-256 and size its
+    /// `put` recorded; what [`SnapshotStoreExt::verify`] calls.
+    ///
+    /// The provided implementation hashes the stream of [`get`](Self::get). A store that
+    /// can hash where it reads overrides it (the local disk hashes in the thread that
+    /// reads the file, from a buffer that stays in the CPU's cache); the result must be the
+    /// same.
+    ///
+    /// # Errors
+    /// `ChecksumMismatch` when the content does not match what was recorded;
+    /// `InvalidResponse` when the store recorded no checksum; `NotFound`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dr_core::Result<()> {
+    /// use dr_core::provider::{SnapshotStore, SnapshotStoreExt};
+    /// use dr_core::store::InMemoryStore;
+    ///
+    /// let store = InMemoryStore::new();
+    /// store.put_bytes("backups/a", "hello".into()).await?;
+    /// let meta = store.verify_content("backups/a").await?;
+    /// assert_eq!(meta.size, 5);
+    /// # Ok(()) }
+    /// ```
+    async fn verify_content(&self, key: &str) -> Result<ObjectMeta> {
+        verify_by_get(self, key).await
+    }
+}
+
+/// [`SnapshotStore::verify_content`] by hashing the stream of [`SnapshotStore::get`].
+async fn verify_by_get<S: SnapshotStore + ?Sized>(store: &S, key: &str) -> Result<ObjectMeta> {
+    let got = store.get(key).await?;
+    let meta = got.meta;
+    let Some(expected) = meta.sha256.clone() else {
+        return Err(Error::InvalidResponse {
+            provider: store.name().to_string(),
+            operation: "verify".into(),
+            message: format!("object {key} has no recorded sha256"),
+        });
+    };
+    let (actual, size) = sha256_stream(got.stream).await?;
+    check_content(store.name(), key, &expected, meta.size, &actual, size)?;
+    Ok(meta)
+}
+
+/// The error of a verify whose content (`actual` digest, `size`) differs from what was
+/// recorded (`expected`, `recorded_size`).
+pub(crate) fn check_content(
+    provider: &str,
+    key: &str,
+    expected: &str,
+    recorded_size: u64,
+    actual: &str,
+    size: u64,
+) -> Result<()> {
+    if actual != expected || size != recorded_size {
+        return Err(Error::ChecksumMismatch {
+            provider: provider.to_string(),
+            resource: format!("object {key}"),
+            expected: format!("sha256 {expected}, {recorded_size} bytes"),
+            actual: format!("sha256 {actual}, {size} bytes"),
+        });
+    }
+    Ok(())
 }
 
 /// A `SnapshotStore` trait object.
@@ -269,6 +335,9 @@ impl<T: SnapshotStore + ?Sized> SnapshotStore for Arc<T> {
     async fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>> {
         (**self).get_versioned(key).await
     }
+    async fn verify_content(&self, key: &str) -> Result<ObjectMeta> {
+        (**self).verify_content(key).await
+    }
 }
 
 /// Conveniences over any [`SnapshotStore`].
@@ -301,31 +370,14 @@ pub trait SnapshotStoreExt: SnapshotStore {
         self.list(prefix).try_collect().await
     }
 
-    /// Reads the object and checks its content against the recorded SHA-256 and size.
+    /// Reads the object and checks its content against the recorded SHA-256 and size, by
+    /// [`SnapshotStore::verify_content`].
     ///
     /// # Errors
     /// `ChecksumMismatch` when the content does not match what was recorded;
     /// `InvalidResponse` when the store recorded no checksum; `NotFound`.
     async fn verify(&self, key: &str) -> Result<ObjectMeta> {
-        let got = self.get(key).await?;
-        let meta = got.meta;
-        let Some(expected) = meta.sha256.clone() else {
-            return Err(Error::InvalidResponse {
-                provider: self.name().to_string(),
-                operation: "verify".into(),
-                message: format!("object {key} has no recorded sha256"),
-            });
-        };
-        let (actual, size) = sha256_stream(got.stream).await?;
-        if actual != expected || size != meta.size {
-            return Err(Error::ChecksumMismatch {
-                provider: self.name().to_string(),
-                resource: format!("object {key}"),
-                expected: format!("sha256 {expected}, {} bytes", meta.size),
-                actual: format!("sha256 {actual}, {size} bytes"),
-            });
-        }
-        Ok(meta)
+        self.verify_content(key).await
     }
 }
 
