@@ -751,9 +751,9 @@ impl SnapshotStore for LocalDiskStore {
         })
     }
 
-    /// Hashes the file in one blocking thread that reads it into a buffer of
-    /// [`VERIFY_BUF`] bytes, hashed while it is still in the CPU's cache (as `openssl dgst`
-    /// does), instead of handing chunks to another thread.
+    /// Hashes the file in one blocking thread that reads it into one 256 KiB buffer,
+    /// hashed while it is still in the CPU's cache (as `openssl dgst` does), instead of
+    /// handing chunks to another thread.
     async fn verify_content(&self, key: &str) -> Result<ObjectMeta> {
         let (side, file, obj) = self.open_object(key).await?;
         let file = file.into_std().await;
