@@ -26,10 +26,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::RwLock;
 
 use super::{check_expected, full_capabilities};
-use crate::provider::check_content;
 use crate::provider::{
-    ByteStream, Capabilities, GetResult, ObjectMeta, Precondition, PutOptions, SnapshotStore,
-    Version,
+    check_content, ByteStream, Capabilities, GetResult, ObjectMeta, Precondition, PutOptions,
+    SnapshotStore, Version,
 };
 use crate::{Error, Result};
 
@@ -292,7 +291,7 @@ impl LocalDiskStore {
 
     /// The sidecar and the open content file of `key`, read together under the commit lock
     /// (so they belong to the same write), and the file's path.
-    async fn open_object(&self, key: &str) -> Result<(Sidecar, tokio::fs::File, PathBuf)> {
+    async fn open_object(&self, key: &str) -> Result<(Sidecar, std::fs::File, PathBuf)> {
         let (obj, meta_path, _) = self.paths(key)?;
         let _guard = self.commit.read().await;
         let _flock = self.flock(false).await?;
@@ -304,7 +303,7 @@ impl LocalDiskStore {
             }
             Err(e) => return Err(Error::io(format!("opening {}", obj.display()), e)),
         };
-        Ok((side, file, obj))
+        Ok((side, file.into_std().await, obj))
     }
 
     fn meta_of(key: &str, side: Sidecar) -> ObjectMeta {
@@ -744,7 +743,7 @@ impl SnapshotStore for LocalDiskStore {
 
     async fn get(&self, key: &str) -> Result<GetResult> {
         let (side, file, obj) = self.open_object(key).await?;
-        let stream = read_stream(file.into_std().await, obj.display().to_string());
+        let stream = read_stream(file, obj.display().to_string());
         Ok(GetResult {
             meta: Self::meta_of(key, side),
             stream,
@@ -756,7 +755,6 @@ impl SnapshotStore for LocalDiskStore {
     /// handing chunks to another thread.
     async fn verify_content(&self, key: &str) -> Result<ObjectMeta> {
         let (side, file, obj) = self.open_object(key).await?;
-        let file = file.into_std().await;
         let path = obj.display().to_string();
         let hashed = tokio::task::spawn_blocking(move || hash_file(file))
             .await
